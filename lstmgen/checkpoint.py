@@ -1,0 +1,272 @@
+"""Save and load run directories: NumPy ``.npz`` for arrays, JSON/YAML for the rest, atomically.
+
+A run directory::
+
+    RUN_DIR/
+      config.yaml              the resolved config (a copy for people; checkpoints carry their own)
+      tokenizer.json           the vocabulary (likewise)
+      metrics.jsonl            one JSON line per log point
+      checkpoints/
+        last.json              {"format_version": 1, "checkpoint": "step-00006000", "step": 6000}
+        best.json              the same for the lowest validation loss so far
+        step-00006000/         one self-contained checkpoint:
+          model.npz            the weights (names and shapes: see model.py and the README)
+          optimizer.npz        optimiser moments (m:KEY, v:KEY for Adam; buf:KEY for SGD)
+          state.npz            the recurrent state carried into the next window (layers.L.h, ...)
+          trainer.json         format_version, step, epoch, window, RNG state, schedule, losses
+          config.yaml          the resolved config
+          tokenizer.json       the vocabulary
+
+A checkpoint folder is written under a temporary name and renamed into place; then the
+pointer files are replaced (write to a temporary file, fsync, ``os.replace``); only then are
+folders that no pointer names removed. A crash at any moment leaves the previous checkpoint
+readable. Arrays are read with ``allow_pickle=False``: nothing here can run code.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+
+from .config import Config, dump_config, read_saved_config
+from .errors import CheckpointError, ConfigError
+
+FORMAT_VERSION = 1
+POINTERS = ("last", "best")
+
+
+# ---- atomic writes --------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8"))
+
+
+def _write_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, indent=1, sort_keys=False) + "\n"
+
+
+# ---- saving ---------------------------------------------------------------------------------
+def write_run_files(run_dir: Path, cfg: Config, tokenizer_dict: dict) -> None:
+    """The human-facing copies of the config and vocabulary at the top of the run directory."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    atomic_write_text(run_dir / "tokenizer.json", _json(tokenizer_dict))
+
+
+def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params, optimizer_arrays,
+                    state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
+    """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
+    ckpt_root = run_dir / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    name = f"step-{step:08d}"
+    final = ckpt_root / name
+    if not final.exists():
+        tmp = Path(tempfile.mkdtemp(dir=ckpt_root, prefix=f".{name}."))
+        try:
+            _write_npz(tmp / "model.npz", params)
+            _write_npz(tmp / "optimizer.npz", optimizer_arrays)
+            _write_npz(tmp / "state.npz", state_arrays)
+            (tmp / "trainer.json").write_text(_json({"format_version": FORMAT_VERSION, **trainer}), "utf-8")
+            (tmp / "config.yaml").write_text(dump_config(cfg), "utf-8")
+            (tmp / "tokenizer.json").write_text(_json(tokenizer_dict), "utf-8")
+            _fsync_dir(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(ckpt_root)
+    for pointer in pointers:
+        atomic_write_text(ckpt_root / f"{pointer}.json",
+                          _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
+    _prune(ckpt_root)
+    return final
+
+
+def _prune(ckpt_root: Path) -> None:
+    """Remove checkpoint folders (and stale temporary ones) that no pointer names."""
+    keep = set()
+    for pointer in POINTERS:
+        try:
+            keep.add(json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))["checkpoint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    for child in ckpt_root.iterdir():
+        if child.is_dir() and child.name not in keep:
+            shutil.rmtree(child, ignore_errors=True)
+
+
+# ---- loading --------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    path: Path  # the step-XXXXXXXX folder
+    config: Config
+    tokenizer_dict: dict
+    params: Dict[str, np.ndarray]
+    optimizer_arrays: Dict[str, np.ndarray]
+    state_arrays: Dict[str, np.ndarray]
+    trainer: dict
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON file ({e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _check_version(path: Path, data: dict) -> None:
+    version = data.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: no valid format_version; this is not an lstmgen checkpoint")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format_version {version} is newer than this lstmgen understands ({FORMAT_VERSION}); "
+            "upgrade lstmgen to read it"
+        )
+
+
+def read_npz(path: Path) -> Dict[str, np.ndarray]:
+    """Every array of an ``.npz``; object arrays (pickles) and damaged files are refused."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise CheckpointError(f"{path}: damaged or not an .npz file (no zip header)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise CheckpointError(f"{path}: refused: it holds object arrays, which only pickle can read ({e})") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError on truncated files
+        raise CheckpointError(f"{path}: damaged or truncated .npz file ({type(e).__name__}: {e})") from None
+    for k, a in arrays.items():
+        if a.dtype.kind not in "fiu":
+            raise CheckpointError(f"{path}: array '{k}' has dtype {a.dtype}; expected numbers")
+    return arrays
+
+
+def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
+    """The folder that ``checkpoints/<which>.json`` points to."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run directory '{run_dir}' does not exist; train one with: lstmgen train --out {run_dir}")
+    pointer = run_dir / "checkpoints" / f"{which}.json"
+    if not pointer.exists():
+        raise CheckpointError(f"'{run_dir}' holds no '{which}' checkpoint ({pointer} is missing); is it a run directory?")
+    data = _read_json(pointer)
+    _check_version(pointer, data)
+    name = data.get("checkpoint")
+    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        raise CheckpointError(f"{pointer}: 'checkpoint' should name a folder in checkpoints/, got {name!r}")
+    folder = pointer.parent / name
+    if not folder.is_dir():
+        raise CheckpointError(f"{pointer}: points to '{name}', which does not exist")
+    return folder
+
+
+def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
+    """Read a whole checkpoint; every problem is a ``CheckpointError`` naming the file."""
+    folder = find_checkpoint(run_dir, which)
+    trainer = _read_json(folder / "trainer.json")
+    _check_version(folder / "trainer.json", trainer)
+    try:
+        cfg = read_saved_config(folder / "config.yaml")
+    except ConfigError as e:
+        raise CheckpointError(f"saved config is not valid: {e}") from None
+    tokenizer_dict = _read_json(folder / "tokenizer.json")
+    params = read_npz(folder / "model.npz")
+    optimizer_arrays = read_npz(folder / "optimizer.npz") if with_training_state else {}
+    state_arrays = read_npz(folder / "state.npz") if with_training_state else {}
+    return Checkpoint(folder, cfg, tokenizer_dict, params, optimizer_arrays, state_arrays, trainer)
+
+
+def check_arrays(path: Path, arrays: Dict[str, np.ndarray], shapes: Dict[str, tuple], dtype=None) -> None:
+    """Same keys, shapes (and dtype, if given) as expected, else a ``CheckpointError`` naming ``path``."""
+    missing = sorted(set(shapes) - set(arrays))
+    extra = sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise CheckpointError(f"{path}: arrays do not match the model: missing {missing}, unexpected {extra}")
+    for k, shape in shapes.items():
+        if tuple(arrays[k].shape) != tuple(shape):
+            raise CheckpointError(f"{path}: array '{k}' has shape {arrays[k].shape}; the config needs {tuple(shape)}")
+        if dtype is not None and arrays[k].dtype != dtype:
+            raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected {np.dtype(dtype)}")
+        if arrays[k].dtype.kind == "f" and not np.isfinite(arrays[k]).all():
+            raise CheckpointError(f"{path}: array '{k}' holds NaN or infinite values")
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / "checkpoints" / "last.json").exists()
+
+
+def metrics_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "metrics.jsonl"
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop metrics lines after ``step`` (written after the checkpoint a run resumes from)."""
+    path = metrics_path(run_dir)
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(l + "\n" for l in kept))
+
+
+def optional_pointer(run_dir: Path, which: str) -> Optional[Path]:
+    try:
+        return find_checkpoint(run_dir, which)
+    except CheckpointError:
+        return None

@@ -1,0 +1,304 @@
+"""Where text comes from: text files, folders, globs, CSV/TSV columns and built-in corpora.
+
+A *source* is what the user writes in ``data.corpus``:
+
+- ``PATH`` to a text file: one document, its whole text.
+- ``PATH`` to a folder: every regular file under it, recursively, sorted by path, hidden files
+  and folders (names starting with ``.``) skipped; one document per file.
+- a glob pattern (contains ``*``, ``?`` or ``[`` and is not an existing path; ``**`` recurses):
+  every matching file, sorted.
+- ``PATH`` ending in ``.csv`` or ``.tsv`` (tab-separated): one document per row, taken from the
+  column ``data.csv_column`` (a header name, or a 0-based index). The first row is always the
+  header, also when the column is chosen by index. Rows whose field is empty or whitespace are
+  skipped. Without ``csv_column`` a single-column file uses that column; otherwise it is an
+  error that lists the columns. CSV/TSV files found in a folder or glob are read the same way.
+- ``builtin:NAME``: a corpus that ships with Python (see ``BUILTIN_CORPORA``).
+
+Files are read as bytes and decoded with ``data.encoding`` (a leading byte-order mark is
+dropped), so a bad byte is reported with its file and offset. Documents that hold no
+non-whitespace text are dropped; a source left with none is an error.
+
+How a corpus is split into training and validation text (``val_fraction`` of it held out):
+
+- two or more documents: whole documents go to validation, ``round(n * val_fraction)`` of them
+  (at least one when ``val_fraction > 0``; always at least one left for training), chosen by
+  ``np.random.default_rng(0).permutation``; each split keeps the original order.
+- one document: it is cut at the line boundary nearest to ``(1 - val_fraction)`` of its
+  characters; training gets the text before, validation the text after. A cut is only made
+  where both sides hold some non-whitespace text, so a one-line text has an empty validation
+  split.
+
+Every failure is a one-line ``DataError`` naming the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import functools
+import glob
+import io
+import os
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_CORPORA = {
+    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.2 MB",
+}
+
+
+@dataclass
+class Corpus:
+    source: str  # as the user wrote it (path, glob, or builtin:NAME)
+    train: list[str]  # documents of the training split
+    val: list[str]  # documents of the validation split (empty when val_fraction == 0)
+
+
+def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8") -> list[str]:
+    """Every document of ``source``, in order (a built-in corpus is one document)."""
+    if source.startswith(BUILTIN_PREFIX):
+        return ["\n\n".join(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]))]
+    _check_encoding(encoding)
+    documents = [doc for path in _source_files(source) for doc in _file_documents(path, csv_column, encoding)]
+    documents = [doc for doc in documents if doc.strip()]
+    if not documents:
+        raise DataError(f"corpus '{source}' is empty: it holds no text, only whitespace")
+    return documents
+
+
+def load_corpus(
+    source: str, *, csv_column: str | int | None = None, val_fraction: float = 0.1, encoding: str = "utf-8"
+) -> Corpus:
+    """The documents of ``source`` split into training and validation documents."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction must be at least 0 and below 1, got {val_fraction}")
+    if source.startswith(BUILTIN_PREFIX):
+        # A built-in corpus is split by paragraph, then each split becomes one document.
+        train, val = _split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
+        return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
+    documents = read_documents(source, csv_column=csv_column, encoding=encoding)
+    if len(documents) >= 2:
+        train, val = _split_documents(documents, val_fraction)
+    else:
+        train, val = _split_lines(documents[0], val_fraction)
+    return Corpus(source, train, val)
+
+
+# ---------------------------------------------------------------------------------------------
+# Splitting
+
+
+def _split_documents(documents, val_fraction):
+    """Whole documents to validation: a fixed pseudo-random choice, original order kept."""
+    n = len(documents)
+    n_val = round(n * val_fraction)
+    if val_fraction > 0:
+        n_val = max(n_val, 1)
+    n_val = min(n_val, n - 1)
+    in_val = np.zeros(n, dtype=bool)
+    in_val[np.random.default_rng(0).permutation(n)[:n_val]] = True
+    train = [doc for doc, v in zip(documents, in_val) if not v]
+    val = [doc for doc, v in zip(documents, in_val) if v]
+    return train, val
+
+
+def _split_lines(text, val_fraction):
+    """One document cut at the line boundary nearest to (1 - val_fraction) of its characters."""
+    if val_fraction == 0:
+        return [text], []
+    # A cut c (text[c - 1] == "\n") is allowed when first < c < last, so that both sides hold
+    # a non-whitespace character: text[first] goes to train, text[last - 1] to val.
+    first = len(text) - len(text.lstrip())
+    last = len(text.rstrip())
+    target = min(max(round(len(text) * (1 - val_fraction)), first + 1), last - 1)
+    cuts = []
+    left = text.rfind("\n", first, target)  # newline at i means a cut at i + 1 <= target
+    if left != -1:
+        cuts.append(left + 1)
+    right = text.find("\n", max(target - 1, first), last - 1)  # cut at j + 1 >= target
+    if right != -1:
+        cuts.append(right + 1)
+    if not cuts:
+        return [text], []
+    cut = min(cuts, key=lambda c: abs(c - target))
+    return [text[:cut]], [text[cut:]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Files, folders, globs
+
+
+def _source_files(source):
+    """The files a path, folder or glob pattern stands for, sorted."""
+    if not source.strip():
+        raise DataError("no corpus given: set data.corpus to a text file, folder, glob or builtin:NAME")
+    if any(ch in source for ch in "*?[") and not os.path.exists(source):
+        files = sorted(Path(p) for p in glob.glob(source, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise DataError(f"corpus pattern '{source}' matches no files")
+        return files
+    path = Path(source)
+    if path.is_dir():
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            files += [Path(root, name) for name in names if not name.startswith(".")]
+        files = sorted(f for f in files if f.is_file())
+        if not files:
+            raise DataError(f"corpus folder '{source}' holds no files")
+        return files
+    if not path.exists():
+        raise DataError(f"corpus file '{source}' does not exist")
+    if not path.is_file():
+        raise DataError(f"corpus '{source}' is not a regular file or folder")
+    return [path]
+
+
+def _check_encoding(encoding):
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError(f"data.encoding: unknown text encoding '{encoding}' (try utf-8 or latin-1)") from None
+
+
+def _read_text(path, encoding):
+    """The decoded text of one file; a bad byte is reported with its offset."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read corpus file '{path}': {e.strerror or e}") from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"corpus file '{path}' is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start} "
+            f"cannot be decoded; set data.encoding to the file's encoding (e.g. --set data.encoding=latin-1)"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _file_documents(path, csv_column, encoding):
+    """The documents of one file: its whole text, or one per row of a CSV/TSV file."""
+    text = _read_text(path, encoding)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return _csv_documents(path, text, csv_column, "\t" if suffix == ".tsv" else ",")
+    return [text]
+
+
+def _csv_documents(path, text, csv_column, delimiter):
+    """One document per row, from the chosen column; the first row is the header."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    old_limit = csv.field_size_limit(2**31 - 1)  # long documents in one field are normal here
+    try:
+        rows = list(reader)
+    except csv.Error as e:
+        raise DataError(f"CSV file '{path}' cannot be parsed at line {reader.line_num}: {e}") from None
+    finally:
+        csv.field_size_limit(old_limit)
+    if not rows:
+        raise DataError(f"CSV file '{path}' is empty; expected a header row and one row per document")
+    header, body = rows[0], rows[1:]
+    index = _csv_column_index(path, header, csv_column)
+    return [row[index] for row in body if index < len(row) and row[index].strip()]
+
+
+def _csv_column_index(path, header, csv_column):
+    columns = ", ".join(repr(name) for name in header)
+    if csv_column is None:
+        if len(header) == 1:
+            return 0
+        raise DataError(
+            f"CSV file '{path}' has {len(header)} columns ({columns}); "
+            f"set data.csv_column to the one holding the text (a name or 0-based index)"
+        )
+    if isinstance(csv_column, str) and csv_column.isdigit():
+        csv_column = int(csv_column)
+    if isinstance(csv_column, int):
+        if not 0 <= csv_column < len(header):
+            raise DataError(
+                f"CSV file '{path}' has {len(header)} columns (0 to {len(header) - 1}: {columns}); "
+                f"data.csv_column={csv_column} is out of range"
+            )
+        return csv_column
+    if csv_column in header:
+        return header.index(csv_column)
+    hint = difflib.get_close_matches(str(csv_column), header, n=1)
+    did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+    raise DataError(
+        f"CSV file '{path}' has no column '{csv_column}' (data.csv_column); its columns are {columns}{did_you_mean}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in corpora
+
+_UNDERLINE = re.compile(r"[*=\-~^]+")  # a heading's underline: a line made only of these
+_SENTENCE_END = (".", "!", "?", ":", ";")
+
+
+def _builtin_paragraphs(name):
+    if name not in BUILTIN_CORPORA:
+        raise DataError(f"unknown built-in corpus '{name}'; available: " + ", ".join(sorted(BUILTIN_CORPORA)))
+    return list(_python_docs_paragraphs())
+
+
+def _indented_prose(lines):
+    """An indented paragraph is prose when, dedented, all its lines start at the same column,
+    it has no prompt (``>>>``, ``...``, ``$``), grammar (``::=``) or table (``|``, ``+--``)
+    marks, it has at least six words ending like a sentence, and at least 93% of its
+    characters are letters, spaces or ordinary punctuation."""
+    dedented = textwrap.dedent("\n".join(lines)).split("\n")
+    if len({len(line) - len(line.lstrip()) for line in dedented}) > 1:
+        return False
+    if re.search(r"^(>>>|\.\.\.|\$)|::=|\+--|\|", "\n".join(dedented), re.M):
+        return False
+    text = " ".join(line.strip() for line in dedented)
+    if not text.endswith((".", "!", "?", ":")) or len(text.split()) < 6:
+        return False
+    ordinary = sum(c.isalpha() or c in " ,.;:'\"()-?!" for c in text)
+    return ordinary / len(text) > 0.93
+
+
+@functools.lru_cache(maxsize=1)
+def _python_docs_paragraphs():
+    """The prose paragraphs of ``pydoc_data.topics.topics``, de-duplicated, in topic order.
+
+    Topics are visited in sorted order and split into paragraphs on blank lines. Heading
+    underlines (lines of only ``* = - ~ ^``) are dropped. A paragraph whose lines are all
+    indented is kept, dedented, only when it reads as prose (``_indented_prose``: pydoc indents
+    the descriptions of methods and attributes); otherwise it is a code sample, grammar rule
+    or table and is dropped. A paragraph left with a single
+    line that does not end like a sentence (``. ! ? : ;``) is a heading and is dropped. Nothing
+    is re-flowed; each paragraph is stripped. A paragraph seen before (about a fifth repeat
+    across topics) is dropped, so no paragraph can be in both training and validation text.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise DataError(
+            "built-in corpus 'python-docs' needs the pydoc_data package of the Python installation, "
+            "which is missing; pass a text file with --set data.corpus=PATH instead"
+        ) from None
+    seen = {}  # an ordered set
+    for topic in sorted(topics):
+        for block in re.split(r"\n[ \t]*\n", topics[topic]):
+            lines = [line for line in block.split("\n") if line.strip() and not _UNDERLINE.fullmatch(line.strip())]
+            if not lines:
+                continue
+            if all(line[0] in " \t" for line in lines):
+                if not _indented_prose(lines):
+                    continue
+                lines = textwrap.dedent("\n".join(lines)).split("\n")
+            if len(lines) == 1 and not lines[0].rstrip().endswith(_SENTENCE_END):
+                continue
+            seen.setdefault("\n".join(lines).strip(), None)
+    return tuple(seen)

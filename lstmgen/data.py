@@ -1,0 +1,69 @@
+"""Token ids -> N parallel streams -> time-major (x, y) windows of T steps.
+
+One long stream of ids is cut into ``batch_size`` (N) equal columns that are read side by
+side, ``seq_len`` (T) tokens at a time; the targets are the inputs shifted by one token:
+
+    ids:   a b c d e f g h i j k l m n o p q r s t u v w x y      (N = 4, T = 3)
+
+    stream 0:  a b c d e f        window 0      window 1
+    stream 1:  g h i j k l        x: a b c      x: d e f
+    stream 2:  m n o p q r           g h i         j k l   ...
+    stream 3:  s t u v w x        y: b c d      y: e f g  (y of stream 0 runs into g,
+                                                            the first token of stream 1)
+
+Window k+1 continues where window k stopped in every stream, so the recurrent state
+carried from one window to the next is exactly the state of one long sequence (truncated
+BPTT: gradients stop at the window edge, the state does not). The cost of the layout: the N
+streams are 1/N of the corpus apart, and up to N·T tokens at the end are not used in an epoch.
+"""
+
+import numpy as np
+
+from .errors import DataError
+
+
+class Batches:
+    """The (x, y) windows of one split; ``x, y = batches.window(k)``, each (T, N) int32."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, split: str = "training"):
+        need = batch_size * seq_len + 1
+        if len(ids) < need:
+            raise DataError(
+                f"the {split} split has {len(ids)} tokens, but one batch needs batch_size x seq_len + 1 = "
+                f"{batch_size} x {seq_len} + 1 = {need}; use a longer corpus or lower train.batch_size / train.seq_len"
+            )
+        self.batch_size, self.seq_len = batch_size, seq_len
+        L = (len(ids) - 1) // batch_size  # tokens per stream
+        self.num_windows = L // seq_len
+        used = batch_size * L
+        self.x = np.ascontiguousarray(ids[:used].reshape(batch_size, L))  # (N, L)
+        self.y = np.ascontiguousarray(ids[1 : used + 1].reshape(batch_size, L))  # (N, L)
+
+    @property
+    def tokens_per_window(self) -> int:
+        return self.batch_size * self.seq_len
+
+    def window(self, k: int):
+        """Inputs and targets of window k, time-major: (T, N) each."""
+        t0 = k * self.seq_len
+        x = np.ascontiguousarray(self.x[:, t0 : t0 + self.seq_len].T)  # (T, N)
+        y = np.ascontiguousarray(self.y[:, t0 : t0 + self.seq_len].T)  # (T, N)
+        return x, y
+
+
+def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
+    """Every (x, y) window of an evaluation split, the last one possibly shorter.
+
+    Uses at most ``batch_size`` streams but fewer when the text is short, so that even a
+    short text is scored; at most N - 1 trailing tokens are left out.
+    """
+    n_targets = len(ids) - 1
+    if n_targets < 1:
+        return
+    N = max(1, min(batch_size, n_targets // max(1, seq_len)))
+    L = n_targets // N
+    x_all = ids[: N * L].reshape(N, L)  # (N, L)
+    y_all = ids[1 : N * L + 1].reshape(N, L)  # (N, L)
+    for t0 in range(0, L, seq_len):
+        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T),  # (T', N)
+               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T))  # (T', N)

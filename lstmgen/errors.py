@@ -1,0 +1,30 @@
+"""The typed errors of lstmgen.
+
+Library modules raise these and never print; ``cli.py`` turns them into a one-line message on
+stderr and an exit code: 2 for usage and configuration mistakes, 1 for data and checkpoint
+problems.
+"""
+
+
+class LstmgenError(Exception):
+    """Base class of every error a user can cause; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class ConfigError(LstmgenError):
+    """A configuration file, key or value is wrong (exit code 2)."""
+
+    exit_code = 2
+
+
+class DataError(LstmgenError):
+    """A corpus cannot be read or is unusable: missing, empty, badly encoded, wrong column."""
+
+    exit_code = 1
+
+
+class CheckpointError(LstmgenError):
+    """A run directory or checkpoint is missing, corrupt, unsafe or from a newer version."""
+
+    exit_code = 1

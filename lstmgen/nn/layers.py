@@ -1,0 +1,69 @@
+"""The small layers around the recurrent cells: embedding, dropout, linear softmax head.
+
+Shapes: T time steps, N batch, E embedding size, H hidden size, V vocabulary size. Inputs
+are time-major: token ids ``x`` are ``(T, N)``. Every forward returns what its backward needs;
+every backward takes the upstream gradient and returns ``d``-prefixed twins.
+"""
+
+import numpy as np
+
+
+def embedding_forward(W, x):
+    """Look up rows of ``W`` (V, E) for ids ``x`` (T, N) -> (T, N, E)."""
+    return W[x]  # (T, N, E)
+
+
+def embedding_backward(W, x, demb):
+    """Scatter-add ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat."""
+    dW = np.zeros_like(W)  # (V, E)
+    np.add.at(dW, x.reshape(-1), demb.reshape(-1, W.shape[1]))
+    return dW
+
+
+def dropout_mask(rng, shape, p, dtype):
+    """Inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p); None when p == 0."""
+    if p <= 0.0:
+        return None
+    keep = rng.random(shape, dtype=np.float32) >= p
+    return keep.astype(dtype) / dtype.type(1.0 - p)
+
+
+def head_forward(W, b, h):
+    """Linear head: h (T, N, H) -> logits (T*N, V)."""
+    return h.reshape(-1, W.shape[0]) @ W + b  # (T*N, V)
+
+
+def head_backward(W, h, dlogits):
+    """Backprop of the head: returns dh (T, N, H), dW (H, V), db (V,)."""
+    hflat = h.reshape(-1, W.shape[0])  # (T*N, H)
+    dW = hflat.T @ dlogits  # (H, V)
+    db = dlogits.sum(axis=0)  # (V,)
+    dh = (dlogits @ W.T).reshape(h.shape)  # (T, N, H)
+    return dh, dW, db
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax of (M, V), stable against large logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (M, V)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def cross_entropy_forward(logits, y):
+    """Summed negative log-likelihood (nats) of targets y (M,) under logits (M, V), and the
+    softmax probabilities (M, V), computed in the buffer of a shifted copy of ``logits``."""
+    rows = np.arange(y.shape[0])
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (M, V)
+    picked = shifted[rows, y]  # (M,) logit of each target, shifted
+    probs = np.exp(shifted, out=shifted)
+    sums = probs.sum(axis=1, keepdims=True)  # (M, 1)
+    nll = (np.log(sums[:, 0]) - picked).sum(dtype=np.float64)  # -log softmax, no underflow
+    probs /= sums
+    return float(nll), probs
+
+
+def cross_entropy_backward(probs, y, scale):
+    """Gradient of ``scale * summed NLL`` w.r.t. the logits; reuses ``probs`` (M, V) in place."""
+    dlogits = probs
+    dlogits[np.arange(y.shape[0]), y] -= 1.0  # d(-log softmax) = softmax - onehot
+    dlogits *= scale
+    return dlogits

@@ -1,0 +1,194 @@
+"""A long short-term memory cell over whole sequences, with one fused weight.
+
+Shapes: T time steps, N batch, D input size, H hidden size; time-major like the rest of nn/.
+  input   x (T, N, D) and state (h0, c0), each (N, H)
+  output  out (T, N, H), the hidden state h_t of every step, and new_state (h_T, c_T)
+
+Parameters: W (D+H, 4H) and b (4H,). Rows W[:D] (= W_x) multiply the input x_t, rows W[D:]
+(= W_h) the previous hidden state h_{t-1}. The 4H axis holds the gates in the order
+i, f, g, o (input, forget, cell candidate, output), PyTorch's order, so for torch.nn.LSTM
+W[:D].T == weight_ih_l0, W[D:].T == weight_hh_l0 and b == bias_ih_l0 + bias_hh_l0.
+One step, one line per equation:
+  a   = x_t W_x + h_{t-1} W_h + b       (N, 4H), split into a_i, a_f, a_g, a_o
+  i   = σ(a_i)
+  f   = σ(a_f)
+  g   = tanh(a_g)
+  o   = σ(a_o)
+  c_t = f ⊙ c_{t-1} + i ⊙ g
+  h_t = o ⊙ tanh(c_t)
+σ(a) is computed as ½(1 + tanh(a/2)): exact, never overflows, one transcendental per element.
+W is initialised uniform(-1/√H, 1/√H) like PyTorch; b is zero except the forget slice, set
+to 1 so that early in training the cell keeps its memory and gradients flow back in time.
+
+Speed: the input projection of all T steps is one GEMM into a preallocated (T, N, 4H)
+buffer; each step adds only h_{t-1} W_h and applies the activations in place, so the buffer
+ends up holding the post-activation gates i, f, g, o, which is all backward needs (it
+recomputes only tanh(c_t)). Backward writes da over those gates and computes the weight
+gradients after the time loop as two large GEMMs over all T·N rows.
+
+Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
+cell states (T+1)·N·H, that is 6·N·T·H + 2·N·H, plus a reference to the caller's x. Forward
+adds 6·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of
+W_h^T 4·H², db 4·H and 6·N·H of per-step buffers; da reuses the gate buffer, so a cache can
+be backpropagated only once. Peak: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 4·H.
+
+Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
+(h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
+state of the next window, so the cell sees one unbroken sequence, while each ``backward``
+stops at the window's start: its dstate is the gradient w.r.t. (h0, c0), which the caller
+drops (truncation) or feeds back as dnew_state of the previous window (full BPTT).
+"""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from .cell import Cell
+
+
+def _sigmoid_(a):
+    """σ(a) = ½(1 + tanh(a/2)) in place."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _dsigmoid_(y, dy):
+    """Backprop through y = σ(a): writes da = dy ⊙ y ⊙ (1 - y) over y; clobbers dy."""
+    dy *= y
+    np.subtract(1, y, out=y)
+    y *= dy
+    return y
+
+
+def _own(arr, shape, dtype):
+    """A writable copy of arr in dtype, or zeros when arr is None."""
+    return np.zeros(shape, dtype) if arr is None else np.array(arr, dtype=dtype, copy=True)
+
+
+class LSTM(Cell):
+    """LSTM over (T, N, D) sequences; see the module docstring for equations and layout."""
+
+    name = "lstm"
+    state_names = ("h", "c")
+
+    def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": (D + H, 4 * H), "b": (4 * H,)}
+
+    def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
+        D, H = self.input_size, self.hidden_size
+        bound = 1.0 / np.sqrt(H)
+        W = rng.uniform(-bound, bound, (D + H, 4 * H)).astype(dtype)  # (D+H, 4H)
+        b = np.zeros(4 * H, dtype)  # (4H,)
+        b[H:2 * H] = 1.0  # forget gate starts open
+        return {"W": W, "b": b}
+
+    # ---- forward ------------------------------------------------------------------------
+    def _run(self, params, x, state, keep_cache):
+        W, b = params["W"], params["b"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = np.result_type(W.dtype, x.dtype)
+        h0, c0 = state
+        Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
+        a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
+        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 4 * H))  # x_t W_x for all t
+        a += b
+        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs[0] = h0
+        nc = T + 1 if keep_cache else 2  # all cell states for backward, else a ping-pong pair
+        cs = np.empty((nc, N, H), dtype)  # (T+1 or 2, N, H) cs[(t+1) % nc] = c_t
+        cs[0] = c0
+        ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        ig = np.empty((N, H), dtype)  # (N, H) i ⊙ g
+        tanh_c = np.empty((N, H), dtype)  # (N, H) tanh(c_t)
+        for t in range(T):
+            a_t = a[t]  # (N, 4H)
+            i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+            c_prev, c = cs[t % nc], cs[(t + 1) % nc]
+            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            _sigmoid_(a_t[:, :2 * H])  # i = σ(a_i), f = σ(a_f)
+            np.tanh(g, out=g)  # g = tanh(a_g)
+            _sigmoid_(o)  # o = σ(a_o)
+            np.multiply(f, c_prev, out=c)  # c_t = f ⊙ c_{t-1} ...
+            c += np.multiply(i, g, out=ig)  # ... + i ⊙ g
+            np.multiply(o, np.tanh(c, out=tanh_c), out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
+        out = hs[1:]  # (T, N, H)
+        new_state = (hs[T].copy(), cs[T % nc].copy())
+        cache = {"x": x, "a": a, "h": hs, "c": cs} if keep_cache else None
+        return out, new_state, cache
+
+    def forward(self, params, x, state):
+        """x (T, N, D), state (h0, c0) -> out (T, N, H), new_state (h_T, c_T), cache.
+
+        ``out`` is part of the cache: do not modify it in place before ``backward``.
+        """
+        return self._run(params, x, state, keep_cache=True)
+
+    def forward_inference(self, params, x, state):
+        """Like ``forward`` but keeps no cell-state history and returns no cache."""
+        out, new_state, _ = self._run(params, x, state, keep_cache=False)
+        return out, new_state
+
+    def step(self, params, x, state):
+        """One step: x (N, D), state -> h_t (N, H), new_state (h_t, c_t)."""
+        out, new_state, _ = self._run(params, x[None], state, keep_cache=False)
+        return out[0], new_state
+
+    # ---- backward -----------------------------------------------------------------------
+    def backward(self, params, dout, dnew_state, cache):
+        """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache from ``forward`` ->
+        dx (T, N, D), dstate (dh0, dc0), grads {"W": (D+H, 4H), "b": (4H,)}.
+
+        Consumes the cache: da is written over the cached gates.
+        """
+        a = cache.pop("a", None)  # (T, N, 4H) gates i, f, g, o; becomes da
+        if a is None:
+            raise ValueError("LSTM.backward: this cache was already consumed by a backward pass")
+        x, hs, cs = cache["x"], cache["h"], cache["c"]
+        W = params["W"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = a.dtype
+        Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
+        WhT = np.ascontiguousarray(Wh.T)  # (4H, H) contiguous: a transposed view is slower per step
+        dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
+        dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
+        dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
+        tanh_c = np.empty((N, H), dtype)  # (N, H) tanh(c_t), then 1 - tanh²(c_t)
+        do = np.empty((N, H), dtype)  # (N, H)
+        dif = np.empty((N, 2 * H), dtype)  # (N, 2H) di, df side by side like i, f
+        di, df = dif[:, :H], dif[:, H:]
+        dprev_h, dprev_c = dnext_h, dnext_c
+        for t in reversed(range(T)):
+            a_t = a[t]  # (N, 4H)
+            i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+            c_prev, c = cs[t], cs[t + 1]
+            dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
+            np.tanh(c, out=tanh_c)  # recompute tanh(c_t)
+            np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
+            dtanh_c = np.multiply(dh, o, out=dh)  # (reuses dh's buffer)
+            tanh_c *= tanh_c
+            dtanh_c *= np.subtract(1, tanh_c, out=tanh_c)  # backprop through tanh
+            dc = dnext_c
+            dc += dtanh_c  # dc_t: from c_{t+1} and from h_t
+            np.multiply(dc, g, out=di)  # backprop through c_t = f ⊙ c_{t-1} + i ⊙ g
+            np.multiply(dc, c_prev, out=df)
+            g *= g  # da_g = dc ⊙ i ⊙ (1 - g²), written over g
+            np.subtract(1, g, out=g)
+            g *= dc
+            g *= i
+            dprev_c = np.multiply(dc, f, out=dc)  # becomes dnext_c of step t-1
+            _dsigmoid_(a_t[:, :2 * H], dif)  # da_i, da_f written over i, f
+            _dsigmoid_(o, do)  # da_o written over o
+            dprev_h = np.matmul(a_t, WhT, out=dnext_h)  # (N, H) da W_h^T
+        da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
+        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
+        dW = np.empty(W.shape, dtype)  # (D+H, 4H)
+        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+        np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
+        db = da.sum(axis=0)  # (4H,)
+        return dx, (dprev_h, dprev_c), {"W": dW, "b": db}

@@ -1,0 +1,112 @@
+"""The tokenizer interface: text <-> int32 token ids, and a JSON form for checkpoints.
+
+Every tokenizer has the same two special tokens, with the same ids, so the model, the trainer
+and the sampler never ask which tokenizer they hold:
+
+    id 0  <unk>  stands for text outside the vocabulary; decodes to U+FFFD
+    id 1  <eod>  ends every document in a token stream; decodes to "\\n"
+
+A tokenizer is learnt from the training documents (``build``), saved as ``to_dict()`` (JSON
+with at least ``"level"`` and ``"vocab"``, the token texts in id order, specials first) and
+restored with ``from_dict``. Subclasses (char now; word and BPE later) set ``level`` and
+implement ``build``, ``encode`` and ``count_unknown``; the rest works from ``vocab``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import CheckpointError
+
+
+class Tokenizer(ABC):
+    level: ClassVar[str]  # "char"; "word" and "bpe" later
+    UNK: ClassVar[str] = "<unk>"
+    EOD: ClassVar[str] = "<eod>"
+    unk_id: ClassVar[int] = 0
+    eod_id: ClassVar[int] = 1
+
+    def __init__(self, vocab: list[str]):
+        self.vocab = list(vocab)  # token texts in id order; vocab[0] == UNK, vocab[1] == EOD
+
+    @classmethod
+    @abstractmethod
+    def build(cls, documents: list[str], **settings) -> Tokenizer:
+        """Learn a vocabulary from the training documents."""
+
+    @abstractmethod
+    def encode(self, text: str) -> np.ndarray:
+        """Token ids of ``text``, int32, shape (len,); text outside the vocabulary -> unk_id."""
+
+    @abstractmethod
+    def count_unknown(self, text: str) -> int:
+        """How many characters of ``text`` are not in the vocabulary."""
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode_documents(self, documents: list[str]) -> np.ndarray:
+        """One int32 token stream: each document's ids followed by eod_id."""
+        eod = np.array([self.eod_id], dtype=np.int32)
+        parts = [part for doc in documents for part in (self.encode(doc), eod)]
+        return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
+
+    def token_text(self, id: int) -> str:
+        """The text one token decodes to (used when streaming a sample)."""
+        if id == self.unk_id:
+            return "\ufffd"
+        if id == self.eod_id:
+            return "\n"
+        return self.vocab[id]
+
+    def decode(self, ids) -> str:
+        """The text of a sequence of ids; <eod> becomes a newline, <unk> U+FFFD."""
+        return "".join(self.token_text(int(i)) for i in self._check_ids(ids))
+
+    def num_chars(self, ids) -> int:
+        """Characters of original text the ids stand for (<eod> and <unk> count 1 each)."""
+        ids = self._check_ids(ids)
+        lengths = np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
+        return int(lengths[ids].sum())
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description; ``from_dict(to_dict())`` gives an equal tokenizer."""
+        return {"level": self.level, "vocab": list(self.vocab)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Tokenizer:
+        """The tokenizer ``to_dict`` described; a malformed dict raises ``CheckpointError``."""
+        if not isinstance(d, dict):
+            raise CheckpointError(f"expected a JSON object describing a tokenizer, got {type(d).__name__}")
+        if d.get("level") != cls.level:
+            raise CheckpointError(f"expected \"level\": \"{cls.level}\", got {d.get('level')!r}")
+        return cls(cls._check_vocab(d.get("vocab")))
+
+    @classmethod
+    def _check_vocab(cls, vocab) -> list[str]:
+        """``vocab`` if it is a list of unique strings with the specials first."""
+        if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+            raise CheckpointError("\"vocab\" must be a list of strings")
+        if vocab[:2] != [cls.UNK, cls.EOD]:
+            raise CheckpointError(f"\"vocab\" must start with {cls.UNK!r} and {cls.EOD!r}, got {vocab[:2]!r}")
+        if len(set(vocab)) != len(vocab):
+            seen = set()
+            duplicate = next(t for t in vocab if t in seen or seen.add(t))
+            raise CheckpointError(f"\"vocab\" lists the token {duplicate!r} twice")
+        return vocab
+
+    def _check_ids(self, ids) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"token ids must lie in 0..{self.vocab_size - 1}, got {ids.min()}..{ids.max()}")
+        return ids
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.to_dict() == self.to_dict()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(vocab_size={self.vocab_size})"

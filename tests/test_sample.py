@@ -1,0 +1,44 @@
+"""Sampling filters against their definitions, and determinism under a seed."""
+
+import numpy as np
+import pytest
+
+from lstmgen.sample import draw, next_token_probs
+
+
+def test_temperature_zero_is_greedy():
+    logits = np.array([[0.1, 3.0, 2.9, -1.0]])
+    np.testing.assert_array_equal(next_token_probs(logits, temperature=0), [[0, 1, 0, 0]])
+
+
+def test_temperature_one_is_softmax():
+    logits = np.array([[1.0, 2.0, 3.0]])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(next_token_probs(logits), expected)
+
+
+def test_top_k_keeps_exactly_the_k_most_likely_renormalised():
+    logits = np.log(np.array([[0.1, 0.4, 0.2, 0.3]]))
+    probs = next_token_probs(logits, top_k=2)
+    np.testing.assert_allclose(probs, [[0, 0.4 / 0.7, 0, 0.3 / 0.7]])
+
+
+@pytest.mark.parametrize("p, kept", [(0.5, [1, 3]), (0.4, [1]), (0.75, [1, 2, 3]), (0.95, [0, 1, 2, 3])])
+def test_top_p_keeps_smallest_set_reaching_p(p, kept):
+    base = np.array([0.1, 0.4, 0.2, 0.3])
+    probs = next_token_probs(np.log(base)[None], top_p=p)[0]
+    assert sorted(np.flatnonzero(probs).tolist()) == kept
+    np.testing.assert_allclose(probs[kept], base[kept] / base[kept].sum())
+
+
+def test_banned_tokens_never_drawn():
+    probs = next_token_probs(np.zeros((1000, 3)), banned=[0])
+    ids = draw(probs, np.random.default_rng(0))
+    assert 0 not in ids and set(ids.tolist()) == {1, 2}
+
+
+def test_draw_follows_the_distribution_and_the_seed():
+    probs = np.tile([[0.2, 0.5, 0.3]], (20000, 1))
+    ids = draw(probs, np.random.default_rng(1))
+    np.testing.assert_allclose(np.bincount(ids, minlength=3) / 20000, [0.2, 0.5, 0.3], atol=0.015)
+    np.testing.assert_array_equal(ids, draw(probs, np.random.default_rng(1)))
