@@ -23,14 +23,17 @@ to 1 so that early in training the cell keeps its memory and gradients flow back
 Speed: the input projection of all T steps is one GEMM into a preallocated (T, N, 4H)
 buffer; each step adds only h_{t-1} W_h and applies the activations in place, so the buffer
 ends up holding the post-activation gates i, f, g, o, which is all backward needs (it
-recomputes only tanh(c_t)). Backward writes da over those gates and computes the weight
-gradients after the time loop as two large GEMMs over all T·N rows.
+recomputes only tanh(c_t)). The activations (and in backward their derivatives) run over
+the whole contiguous (N, 4H) row with per-gate scale vectors, not gate by gate: strided
+(N, H) slices cost about twice as much per element. Backward writes da over the gates and
+computes dx and the weight gradients after the time loop as large GEMMs over all T·N rows.
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, that is 6·N·T·H + 2·N·H, plus a reference to the caller's x. Forward
-adds 6·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of
-W_h^T 4·H², db 4·H and 6·N·H of per-step buffers; da reuses the gate buffer, so a cache can
-be backpropagated only once. Peak: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 4·H.
+adds 5·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of
+W_h^T 4·H², 6·N·H of per-step buffers and 12·H of vectors; it writes da over the gates and
+tanh(c_t) over the cell states, so a cache can be backpropagated only once.
+Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -46,21 +49,9 @@ import numpy as np
 from .cell import Cell
 
 
-def _sigmoid_(a):
-    """σ(a) = ½(1 + tanh(a/2)) in place."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
-
-
-def _dsigmoid_(y, dy):
-    """Backprop through y = σ(a): writes da = dy ⊙ y ⊙ (1 - y) over y; clobbers dy."""
-    dy *= y
-    np.subtract(1, y, out=y)
-    y *= dy
-    return y
+def _per_gate(values, H, dtype):
+    """A (4H,) vector holding values[k] on the slice of gate k (order i, f, g, o)."""
+    return np.repeat(np.asarray(values, dtype), H)
 
 
 def _own(arr, shape, dtype):
@@ -104,18 +95,21 @@ class LSTM(Cell):
         cs[0] = c0
         ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
         ig = np.empty((N, H), dtype)  # (N, H) i ⊙ g
-        tanh_c = np.empty((N, H), dtype)  # (N, H) tanh(c_t)
+        scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
+        shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
         for t in range(T):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
             c_prev, c = cs[t % nc], cs[(t + 1) % nc]
             a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
-            _sigmoid_(a_t[:, :2 * H])  # i = σ(a_i), f = σ(a_f)
-            np.tanh(g, out=g)  # g = tanh(a_g)
-            _sigmoid_(o)  # o = σ(a_o)
+            a_t *= scale  # ½a on i, f, o; a on g
+            np.tanh(a_t, out=a_t)  # all four gates in one contiguous pass
+            a_t *= scale  # i, f, o = σ(a) = ½ tanh(½a) + ½
+            a_t += shift  # g = tanh(a_g) needs nothing more
             np.multiply(f, c_prev, out=c)  # c_t = f ⊙ c_{t-1} ...
             c += np.multiply(i, g, out=ig)  # ... + i ⊙ g
-            np.multiply(o, np.tanh(c, out=tanh_c), out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
+            h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
+            h *= o
         out = hs[1:]  # (T, N, H)
         new_state = (hs[T].copy(), cs[T % nc].copy())
         cache = {"x": x, "a": a, "h": hs, "c": cs} if keep_cache else None
@@ -143,7 +137,7 @@ class LSTM(Cell):
         """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache from ``forward`` ->
         dx (T, N, D), dstate (dh0, dc0), grads {"W": (D+H, 4H), "b": (4H,)}.
 
-        Consumes the cache: da is written over the cached gates.
+        Consumes the cache: da is written over the cached gates, tanh(c_t) over the c_t.
         """
         a = cache.pop("a", None)  # (T, N, 4H) gates i, f, g, o; becomes da
         if a is None:
@@ -158,17 +152,17 @@ class LSTM(Cell):
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
         dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
-        tanh_c = np.empty((N, H), dtype)  # (N, H) tanh(c_t), then 1 - tanh²(c_t)
-        do = np.empty((N, H), dtype)  # (N, H)
-        dif = np.empty((N, 2 * H), dtype)  # (N, 2H) di, df side by side like i, f
-        di, df = dif[:, :H], dif[:, H:]
+        dy = np.empty((N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
+        di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+        r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)
+        one_r = 1 + r  # (4H,)
         dprev_h, dprev_c = dnext_h, dnext_c
         for t in reversed(range(T)):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
-            c_prev, c = cs[t], cs[t + 1]
+            c_prev = cs[t]
             dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
-            np.tanh(c, out=tanh_c)  # recompute tanh(c_t)
+            tanh_c = np.tanh(cs[t + 1], out=cs[t + 1])  # recompute tanh(c_t) over c_t (spent)
             np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
             dtanh_c = np.multiply(dh, o, out=dh)  # (reuses dh's buffer)
             tanh_c *= tanh_c
@@ -177,13 +171,12 @@ class LSTM(Cell):
             dc += dtanh_c  # dc_t: from c_{t+1} and from h_t
             np.multiply(dc, g, out=di)  # backprop through c_t = f ⊙ c_{t-1} + i ⊙ g
             np.multiply(dc, c_prev, out=df)
-            g *= g  # da_g = dc ⊙ i ⊙ (1 - g²), written over g
-            np.subtract(1, g, out=g)
-            g *= dc
-            g *= i
+            np.multiply(dc, i, out=dg)
             dprev_c = np.multiply(dc, f, out=dc)  # becomes dnext_c of step t-1
-            _dsigmoid_(a_t[:, :2 * H], dif)  # da_i, da_f written over i, f
-            _dsigmoid_(o, do)  # da_o written over o
+            a_t += r  # backprop through σ (i, f, o) and tanh (g), over the gates:
+            dy *= a_t  # dy ⊙ (y + r) ...
+            np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
+            a_t *= dy  # = da (N, 4H)
             dprev_h = np.matmul(a_t, WhT, out=dnext_h)  # (N, H) da W_h^T
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
