@@ -62,6 +62,7 @@ class _TqdmReporter:
     def __init__(self):
         self.bar = None
         self.postfix = {}
+        self.rate = None
 
     def start(self, info):
         from tqdm import tqdm
@@ -77,7 +78,9 @@ class _TqdmReporter:
         self.postfix["loss"] = f"{stats['loss']:.3f}"
         if "val_loss" in stats:
             self.postfix["val"] = f"{stats['val_loss']:.3f}"
-        self.postfix["tok/s"] = f"{stats['tokens_per_s']:,.0f}"
+        # smoothed over about the last 20 steps, so the figure does not flicker
+        self.rate = stats["tokens_per_s"] if self.rate is None else 0.95 * self.rate + 0.05 * stats["tokens_per_s"]
+        self.postfix["tok/s"] = f"{self.rate:,.0f}"
         self.bar.set_postfix(self.postfix, refresh=False)
         self.bar.update(step - self.bar.n)
 
