@@ -44,9 +44,19 @@ class TokenizerConfig:
     level: str = _opt("char", "what one token is", choices=["char"])
 
 
+def _why_not_cell(value: str) -> Optional[str]:
+    """An explanation for a cell name that cannot work in a left-to-right generator, else None."""
+    if "bidirectional" in value.lower() or value.lower().startswith(("bi", "brnn")):
+        return ("a bidirectional (non-causal) cell reads the text from both ends, so each prediction "
+                "would see the characters it is asked to predict and the model could not generate text "
+                "left to right")
+    return None
+
+
 @dataclass
 class ModelConfig:
-    cell: str = _opt("lstm", "recurrent cell", choices=["lstm"])
+    cell: str = _opt("lstm", "recurrent cell", choices=["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"],
+                     explain=_why_not_cell)
     embed_dim: int = _opt(64, "size of the token embedding (D of the first layer)", min=1)
     hidden_size: int = _opt(384, "hidden units per layer (H)", min=1)
     num_layers: int = _opt(2, "stacked recurrent layers", min=1, max=8)
@@ -137,6 +147,9 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
     if out is None or (isinstance(out, float) and not math.isfinite(out)):
         what = " or ".join(expected.get(t, str(t)) for t in options) + (" or null" if optional else "")
         raise ConfigError(f"{where}: '{key}' is {value!r}; expected {what}")
+    why = rules["explain"](out) if "explain" in rules else None
+    if why:
+        raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
     if "choices" in rules and out not in rules["choices"]:
         raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}")
     if isinstance(out, (int, float)) and not isinstance(out, bool):

@@ -28,9 +28,12 @@ from .nn.layers import (
     head_backward,
     head_forward,
 )
+from .nn.gru import GRU, GRUCuDNN
 from .nn.lstm import LSTM
+from .nn.peephole_lstm import PeepholeLSTM
+from .nn.rnn import RNN
 
-CELLS = {LSTM.name: LSTM}
+CELLS = {cls.name: cls for cls in (LSTM, PeepholeLSTM, GRU, GRUCuDNN, RNN)}
 
 Arrays = Dict[str, np.ndarray]
 
