@@ -2,7 +2,7 @@
 
     python benchmarks/cells.py                      # 2 minutes of training per cell
     python benchmarks/cells.py --minutes 10         # longer, closer to convergence
-    python benchmarks/cells.py --cells lstm,gru --hidden-size 128
+    python benchmarks/cells.py --cells lstm,gru --hidden-size 256
 
 Each cell gets the same wall-clock minutes of training on ``builtin:python-docs`` (char
 level, Adam, constant learning rate, no dropout, truncated BPTT over batch_size streams) and
@@ -67,7 +67,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=2.0, help="training minutes per cell (default 2)")
     ap.add_argument("--cells", default=",".join(["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"]))
-    ap.add_argument("--hidden-size", type=int, default=256, help="the LSTM's H; other cells match its parameters")
+    ap.add_argument("--hidden-size", type=int, default=128, help="the LSTM's H; other cells match its parameters")
     ap.add_argument("--embed-dim", type=int, default=64)
     ap.add_argument("--num-layers", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=32)
