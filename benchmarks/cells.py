@@ -8,7 +8,8 @@ Each cell gets the same wall-clock minutes of training on ``builtin:python-docs`
 level, Adam, constant learning rate, no dropout, truncated BPTT over batch_size streams) and
 the same parameter budget: the LSTM uses ``--hidden-size``; every other cell gets the hidden
 size whose total parameter count (embedding, cells, head) is nearest to the LSTM's (within
-10%, checked). It prints one table row per cell: hidden size, parameters, training tokens/s
+10%, checked). The cells take turns, ``--slice`` seconds each, until each has trained its
+minutes, so a change in the machine's load is shared by all cells alike. It prints one table row per cell: hidden size, parameters, training tokens/s
 (forward + backward + update, evaluation excluded) and validation bits per character after
 the budget. Figures depend on the machine and its load: run it alone, e.g. under
 ``flock /tmp/lstmgen-bench.lock``.
@@ -38,29 +39,38 @@ def matched_hidden_size(cell, target, V, E, L):
     return min(range(8, 4096), key=lambda H: abs(count(H) - target))
 
 
-def run_cell(cell, H, args, train_ids, val_ids, V):
-    """Train one cell for args.minutes of wall-clock time; -> (tokens/s, val bits/char, steps)."""
-    model = LanguageModel(cell, V, args.embed_dim, H, args.num_layers)
-    rng = np.random.default_rng(args.seed)
-    params = model.init_params(rng)
-    optimizer = Adam(params)
-    batches = Batches(train_ids, args.batch_size, args.seq_len)
-    state = model.init_state(args.batch_size)
-    step, tokens, seconds = 0, 0, 0.0
-    while seconds < 60 * args.minutes:
-        t0 = time.perf_counter()
-        window = step % batches.num_windows
-        if window == 0:
-            state = model.init_state(args.batch_size)
-        x, y = batches.window(window)
-        _, grads, state = model.loss_and_grads(params, x, y, state)
-        clip_grad_norm(grads, 5.0)
-        optimizer.step(params, grads, args.learning_rate)
-        seconds += time.perf_counter() - t0
-        tokens += x.size
-        step += 1
-    nll, n = evaluate_ids(model, params, val_ids, args.batch_size, args.seq_len)
-    return tokens / seconds, nll / n / math.log(2), step
+class Run:
+    """One cell's training run, advanced a slice of wall-clock time at a time."""
+
+    def __init__(self, cell, H, args, train_ids, V):
+        self.cell, self.H, self.args = cell, H, args
+        self.model = LanguageModel(cell, V, args.embed_dim, H, args.num_layers)
+        self.params = self.model.init_params(np.random.default_rng(args.seed))
+        self.optimizer = Adam(self.params)
+        self.batches = Batches(train_ids, args.batch_size, args.seq_len)
+        self.state = None
+        self.step, self.tokens, self.seconds = 0, 0, 0.0
+
+    def train_for(self, seconds):
+        """Train until this run's total training time grows by ``seconds`` (or its budget ends)."""
+        args = self.args
+        end = min(self.seconds + seconds, 60 * args.minutes)
+        while self.seconds < end:
+            t0 = time.perf_counter()
+            window = self.step % self.batches.num_windows
+            if window == 0:
+                self.state = self.model.init_state(args.batch_size)
+            x, y = self.batches.window(window)
+            _, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state)
+            clip_grad_norm(grads, 5.0)
+            self.optimizer.step(self.params, grads, args.learning_rate)
+            self.seconds += time.perf_counter() - t0
+            self.tokens += x.size
+            self.step += 1
+
+    def val_bits_per_char(self, val_ids):
+        nll, n = evaluate_ids(self.model, self.params, val_ids, self.args.batch_size, self.args.seq_len)
+        return nll / n / math.log(2)
 
 
 def main():
@@ -74,6 +84,7 @@ def main():
     ap.add_argument("--seq-len", type=int, default=64)
     ap.add_argument("--learning-rate", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--slice", type=float, default=5.0, help="seconds each cell trains before the next one's turn")
     args = ap.parse_args()
     cells = args.cells.split(",")
     unknown = [c for c in cells if c not in CELLS]
@@ -88,15 +99,21 @@ def main():
     target = LanguageModel("lstm", V, args.embed_dim, args.hidden_size, args.num_layers).num_params()
     print(f"builtin:python-docs: {len(train_ids)} training and {len(val_ids)} validation characters, V={V}; "
           f"{args.minutes:g} min per cell, E={args.embed_dim}, layers={args.num_layers}, N={args.batch_size}, "
-          f"T={args.seq_len}, Adam lr={args.learning_rate}, no dropout; parameter target {target}")
+          f"T={args.seq_len}, Adam lr={args.learning_rate}, no dropout; parameter target {target}", flush=True)
     print(f"{'cell':<14} {'H':>5} {'params':>9} {'steps':>6} {'tokens/s':>9} {'val bits/char':>14}")
+    runs = []
     for cell in cells:
         H = matched_hidden_size(cell, target, V, args.embed_dim, args.num_layers)
-        n = LanguageModel(cell, V, args.embed_dim, H, args.num_layers).num_params()
-        assert abs(n - target) <= 0.1 * target, (cell, n, target)
-        speed, bpc, steps = run_cell(cell, H, args, train_ids, val_ids, V)
-        print(f"{cell:<14} {H:>5} {n:>9} {steps:>6} {speed:>9.0f} {bpc:>14.3f}", flush=True)
-
+        run = Run(cell, H, args, train_ids, V)
+        assert abs(run.model.num_params() - target) <= 0.1 * target, (cell, run.model.num_params(), target)
+        runs.append(run)
+    # round robin: each cell trains a slice in turn, so a change in the machine's load hits all alike
+    while any(r.seconds < 60 * args.minutes for r in runs):
+        for r in runs:
+            r.train_for(args.slice)
+    for r in runs:
+        print(f"{r.cell:<14} {r.H:>5} {r.model.num_params():>9} {r.step:>6} {r.tokens / r.seconds:>9.0f} "
+              f"{r.val_bits_per_char(val_ids):>14.3f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ so the optimiser, clipping and checkpoints loop over keys:
 Cells with more parameters add them under their own names (peephole_lstm: ``layers.L.p``,
 gru_cudnn: ``layers.L.b_hn``), and W is (D_L + H, kH) with k = 4 (LSTMs), 3 (GRUs), 1 (RNN).
 
-The carried recurrent state is a dict too: ``layers.L.h`` and ``layers.L.c``, each (N, H).
+The carried recurrent state is a dict too: ``layers.L.h`` and (LSTMs only) ``layers.L.c``, each (N, H).
 Dropout, training only, each kind its own key (0 = off), in the order applied:
 
     embed_dropout   whole embedding rows of the tokens of the window (one (V,) mask)
