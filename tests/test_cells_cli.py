@@ -49,9 +49,10 @@ def test_every_cell_and_depth_trains_steps_and_agrees_with_itself(name, num_laye
         np.testing.assert_allclose(step_logits, logits.reshape(6, 2, 9)[t], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("num_layers", [1, 2, 3, 4])
 @pytest.mark.parametrize("name", ALL_CELLS)
-def test_every_cell_trains_resumes_exactly_samples_and_evaluates(name, tmp_path, text_file):
-    sets = ["--set", f"data.corpus={text_file}", "--set", f"model.cell={name}", "--set", "model.num_layers=2",
+def test_every_cell_trains_resumes_exactly_samples_and_evaluates(name, num_layers, tmp_path, text_file):
+    sets = ["--set", f"data.corpus={text_file}", "--set", f"model.cell={name}", "--set", f"model.num_layers={num_layers}",
             "--set", "model.dropout=0.2", "--set", "train.eval_interval=3", "--set", "train.seq_len=16"]
     straight = run("train", "--config", TINY, "--out", tmp_path / "a", "--set", "train.max_steps=6", *sets)
     assert straight.exit_code == 0, straight.output
@@ -61,7 +62,7 @@ def test_every_cell_trains_resumes_exactly_samples_and_evaluates(name, tmp_path,
     assert resumed.exit_code == 0, resumed.output
     load = lambda d: np.load(d / "checkpoints" / "step-00000006" / "model.npz", allow_pickle=False)  # noqa: E731
     a, b = load(tmp_path / "a"), load(tmp_path / "b")
-    assert set(a.files) == set(b.files) and "layers.1.W" in a.files
+    assert set(a.files) == set(b.files) and f"layers.{num_layers - 1}.W" in a.files
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
     sample = run("sample", tmp_path / "b", "--prime", "The ", "--length", "20", "--seed", "1")
