@@ -9,7 +9,7 @@ from lstmgen.model import CELLS, LanguageModel
 from lstmgen.nn.dropout import locked_mask, token_mask
 from lstmgen.nn.init import fused_weight
 from lstmgen.optim import SGD, Adam, decay_weights
-from tests.conftest import numeric_grad, rel_error
+from tests.conftest import ROOT, numeric_grad, rel_error
 from tests.test_cli import TINY, run
 
 ALL_ON = dict(dropout=0.2, embed_dropout=0.3, input_dropout=0.25, hidden_dropout=0.2, output_dropout=0.3)
@@ -201,6 +201,13 @@ def test_config_keys_parse_and_validate():
         load_config(None, ["model.output_dropout=1"])
     with pytest.raises(ConfigError, match="expected one of: uniform, xavier, orthogonal"):
         load_config(None, ["model.init=he"])
+
+
+def test_shipped_regularised_config_loads_and_builds():
+    cfg = load_config(ROOT / "configs" / "regularised.yaml")
+    assert cfg.model.tie_weights and cfg.model.embed_dim == cfg.model.hidden_size
+    model = LanguageModel.from_config(cfg.model, vocab_size=50)
+    assert "head.proj" not in model.param_shapes() and "head.W" not in model.param_shapes()
 
 
 def test_cli_trains_resumes_exactly_and_samples_with_every_regulariser(tmp_path, text_file):
