@@ -226,3 +226,22 @@ def test_cli_trains_resumes_exactly_and_samples_with_every_regulariser(tmp_path,
         np.testing.assert_array_equal(a[k], b[k])
     sample = run("sample", tmp_path / "b", "--length", "20", "--seed", "1")
     assert sample.exit_code == 0, sample.output
+
+
+def test_training_applies_weight_decay(tmp_path, text_file):
+    """Same seed and data: only train.weight_decay differs, so the first update differs by
+    exactly the decay of the weight matrices (Adam's step does not depend on p)."""
+    def first_step(out, decay):
+        result = run("train", "--config", TINY, "--out", out, "--set", f"data.corpus={text_file}",
+                     "--set", "train.max_steps=1", "--set", f"train.weight_decay={decay}",
+                     "--set", "train.lr_schedule=constant")
+        assert result.exit_code == 0, result.output
+        return np.load(out / "checkpoints" / "step-00000001" / "model.npz", allow_pickle=False)
+
+    plain, decayed = first_step(tmp_path / "a", 0.0), first_step(tmp_path / "b", 0.5)
+    init = LanguageModel("lstm", len(plain["head.b"]), 16, 32, 1).init_params(
+        np.random.default_rng(np.random.SeedSequence(1234).spawn(2)[0]))
+    lr = load_config(ROOT / "configs" / "tiny.yaml").train.learning_rate
+    for key in plain.files:
+        expected = plain[key] - (lr * 0.5 * init[key] if init[key].ndim >= 2 else 0.0)
+        np.testing.assert_allclose(decayed[key], expected, rtol=1e-5, atol=1e-7, err_msg=key)
