@@ -44,13 +44,33 @@ class TokenizerConfig:
     level: str = _opt("char", "what one token is", choices=["char"])
 
 
+def _why_not_cell(value: str) -> Optional[str]:
+    """An explanation for a cell name that cannot work in a left-to-right generator, else None."""
+    if "bidirectional" in value.lower() or value.lower().startswith(("bi", "brnn")):
+        return ("a bidirectional (non-causal) cell reads the text from both ends, so each prediction "
+                "would see the characters it is asked to predict and the model could not generate text "
+                "left to right")
+    return None
+
+
 @dataclass
 class ModelConfig:
-    cell: str = _opt("lstm", "recurrent cell", choices=["lstm"])
+    cell: str = _opt("lstm", "recurrent cell", choices=["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"],
+                     explain=_why_not_cell)
     embed_dim: int = _opt(64, "size of the token embedding (D of the first layer)", min=1)
     hidden_size: int = _opt(384, "hidden units per layer (H)", min=1)
     num_layers: int = _opt(2, "stacked recurrent layers", min=1, max=8)
     dropout: float = _opt(0.1, "dropout between layers and before the head, training only", min=0.0, max_excl=1.0)
+    embed_dropout: float = _opt(0.0, "whole-token dropout: zero entire embedding rows, one mask per window",
+                                min=0.0, max_excl=1.0)
+    input_dropout: float = _opt(0.0, "locked dropout on the embedding output, one mask per stream and window",
+                                min=0.0, max_excl=1.0)
+    hidden_dropout: float = _opt(0.0, "locked dropout between layers, one mask per stream and window",
+                                 min=0.0, max_excl=1.0)
+    output_dropout: float = _opt(0.0, "locked dropout before the head, one mask per stream and window",
+                                 min=0.0, max_excl=1.0)
+    tie_weights: bool = _opt(False, "the head reuses the embedding (with a projection when embed_dim != hidden_size)")
+    init: str = _opt("uniform", "initialisation of the recurrent weights", choices=["uniform", "xavier", "orthogonal"])
 
 
 @dataclass
@@ -73,6 +93,8 @@ class TrainConfig:
     max_epochs: Optional[float] = _opt(None, "stop after this many passes over the training split", min_excl=0.0)
     eval_interval: int = _opt(250, "evaluate on the validation split and checkpoint every this many steps", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
+    weight_decay: float = _opt(0.0, "decoupled (AdamW-style) weight decay of the weight matrices, per unit of lr",
+                               min=0.0)
     seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
 
 
@@ -110,7 +132,7 @@ def _unknown_key(where: str, key: str, candidates: List[str]) -> ConfigError:
 
 def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -> Any:
     """Check one value against its annotated type and rules; return it converted."""
-    expected = {int: "an integer", float: "a number", str: "a string"}
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     optional = getattr(typ, "__origin__", None) is Union
     options = [t for t in getattr(typ, "__args__", (typ,)) if t is not type(None)]
     if value is None:
@@ -132,11 +154,16 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
                 pass
         elif t is str and isinstance(value, str):
             out = value
+        elif t is bool and isinstance(value, bool):
+            out = value
         if out is not None:
             break
     if out is None or (isinstance(out, float) and not math.isfinite(out)):
         what = " or ".join(expected.get(t, str(t)) for t in options) + (" or null" if optional else "")
         raise ConfigError(f"{where}: '{key}' is {value!r}; expected {what}")
+    why = rules["explain"](out) if "explain" in rules else None
+    if why:
+        raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
     if "choices" in rules and out not in rules["choices"]:
         raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}")
     if isinstance(out, (int, float)) and not isinstance(out, bool):

@@ -7,12 +7,29 @@ so the optimiser, clipping and checkpoints loop over keys:
     embed.W      (V, E)         one row per token
     layers.L.W   (D_L + H, 4H)  the fused LSTM weight of layer L (D_0 = E, D_L = H above)
     layers.L.b   (4H,)
-    head.W       (H, V)
+    head.W       (H, V)         absent with tie_weights: the head uses embed.W^T
+    head.proj    (H, E)         only with tie_weights and E != H: h_t -> embedding space
     head.b       (V,)
 
-The carried recurrent state is a dict too: ``layers.L.h`` and ``layers.L.c``, each (N, H).
-Dropout (``model.dropout``, training only) is applied to the input of every layer above the
-first and to the output of the last layer, with a fresh mask per window.
+Cells with more parameters add them under their own names (peephole_lstm: ``layers.L.p``,
+gru_cudnn: ``layers.L.b_hn``), and W is (D_L + H, kH) with k = 4 (LSTMs), 3 (GRUs), 1 (RNN).
+
+The carried recurrent state is a dict too: ``layers.L.h`` and (LSTMs only) ``layers.L.c``, each (N, H).
+Dropout, training only, each kind its own key (0 = off), in the order applied:
+
+    embed_dropout   whole embedding rows of the tokens of the window (one (V,) mask)
+    input_dropout   locked: the embedding output, one (1, N, E) mask for all T steps
+    dropout         standard: the input of every layer above the first and the last
+                    layer's output, a fresh mask for every element of (T, N, H)
+    hidden_dropout  locked: the input of every layer above the first, one (1, N, H) mask each
+    output_dropout  locked: the last layer's output before the head, one (1, N, H) mask
+All masks are drawn per window from the ``rng`` passed to ``loss_and_grads``.
+
+Weight tying (``tie_weights``, Press & Wolf 2017; Inan et al. 2017) makes the head reuse
+the embedding: logits = (h head.proj) embed.W^T + head.b, where head.proj (H, E) exists only
+when E != H (otherwise logits = h embed.W^T + head.b). The tied embed.W then gets gradient
+from both ends, and is initialised uniform(±1/√E) instead of N(0, 1) so that the first
+logits are small.
 """
 
 from typing import Dict, Optional, Tuple
@@ -28,9 +45,14 @@ from .nn.layers import (
     head_backward,
     head_forward,
 )
+from .nn.dropout import locked_mask, token_mask
+from .nn.gru import GRU, GRUCuDNN
+from .nn.init import fused_weight
 from .nn.lstm import LSTM
+from .nn.peephole_lstm import PeepholeLSTM
+from .nn.rnn import RNN
 
-CELLS = {LSTM.name: LSTM}
+CELLS = {cls.name: cls for cls in (LSTM, PeepholeLSTM, GRU, GRUCuDNN, RNN)}
 
 Arrays = Dict[str, np.ndarray]
 
@@ -39,33 +61,55 @@ class LanguageModel:
     """Holds the architecture (not the weights): every method takes ``params`` explicitly."""
 
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
-                 dropout: float = 0.0, dtype=np.float32):
+                 dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
+                 input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
+                 tie_weights: bool = False, init: str = "uniform"):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
+        self.embed_dropout, self.input_dropout = embed_dropout, input_dropout
+        self.hidden_dropout, self.output_dropout = hidden_dropout, output_dropout
+        self.tie_weights, self.init = tie_weights, init
         cls = CELLS[cell]
         self.cells = [cls(embed_dim if l == 0 else hidden_size, hidden_size) for l in range(num_layers)]
 
     @classmethod
     def from_config(cls, model_cfg, vocab_size: int, dtype=np.float32) -> "LanguageModel":
         m = model_cfg
-        return cls(m.cell, vocab_size, m.embed_dim, m.hidden_size, m.num_layers, m.dropout, dtype)
+        return cls(m.cell, vocab_size, m.embed_dim, m.hidden_size, m.num_layers, m.dropout, dtype,
+                   embed_dropout=m.embed_dropout, input_dropout=m.input_dropout, hidden_dropout=m.hidden_dropout,
+                   output_dropout=m.output_dropout, tie_weights=m.tie_weights, init=m.init)
 
     # ---- parameters and state -------------------------------------------------------------
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         shapes = {"embed.W": (self.vocab_size, self.embed_dim)}
         for l, cell in enumerate(self.cells):
             shapes.update({f"layers.{l}.{k}": s for k, s in cell.param_shapes().items()})
-        shapes.update({"head.W": (self.hidden_size, self.vocab_size), "head.b": (self.vocab_size,)})
+        if not self.tie_weights:
+            shapes["head.W"] = (self.hidden_size, self.vocab_size)
+        elif self.embed_dim != self.hidden_size:
+            shapes["head.proj"] = (self.hidden_size, self.embed_dim)
+        shapes["head.b"] = (self.vocab_size,)
         return shapes
 
     def init_params(self, rng: np.random.Generator) -> Arrays:
-        """Embedding N(0, 1); cells by their own scheme; head uniform(+-1/sqrt(H)), bias 0."""
-        params = {"embed.W": rng.standard_normal((self.vocab_size, self.embed_dim)).astype(self.dtype)}
+        """Embedding N(0, 1) (tied: uniform(+-1/sqrt(E))); cells by their own scheme, their W
+        replaced under ``init`` xavier/orthogonal; head uniform(+-1/sqrt(H)), bias 0."""
+        V, E, H = self.vocab_size, self.embed_dim, self.hidden_size
+        if self.tie_weights:
+            params = {"embed.W": rng.uniform(-1 / np.sqrt(E), 1 / np.sqrt(E), (V, E)).astype(self.dtype)}
+        else:
+            params = {"embed.W": rng.standard_normal((V, E)).astype(self.dtype)}
         for l, cell in enumerate(self.cells):
-            params.update({f"layers.{l}.{k}": v for k, v in cell.init_params(rng, self.dtype).items()})
-        bound = 1.0 / np.sqrt(self.hidden_size)
-        params["head.W"] = rng.uniform(-bound, bound, (self.hidden_size, self.vocab_size)).astype(self.dtype)
-        params["head.b"] = np.zeros(self.vocab_size, self.dtype)
+            layer = cell.init_params(rng, self.dtype)
+            if self.init != "uniform":
+                D, kH = layer["W"].shape[0] - H, layer["W"].shape[1]
+                layer["W"] = fused_weight(rng, self.init, D, H, kH // H, self.dtype)
+            params.update({f"layers.{l}.{k}": v for k, v in layer.items()})
+        bound = 1.0 / np.sqrt(H)
+        for key, shape in self.param_shapes().items():
+            if key in ("head.W", "head.proj"):
+                params[key] = rng.uniform(-bound, bound, shape).astype(self.dtype)
+        params["head.b"] = np.zeros(V, self.dtype)
         return params
 
     def num_params(self) -> int:
@@ -90,6 +134,32 @@ class LanguageModel:
         for name, v in zip(self.cells[l].state_names, values):
             state[f"layers.{l}.{name}"] = v
 
+    # ---- the head: separate, or tied to the embedding -----------------------------------------
+    def _head(self, params: Arrays, h: np.ndarray) -> np.ndarray:
+        """h (..., H) -> logits (M, V), M = the product of the leading axes."""
+        if not self.tie_weights:
+            return head_forward(params["head.W"], params["head.b"], h)
+        hp = h.reshape(-1, self.hidden_size)  # (M, H)
+        if "head.proj" in params:
+            hp = hp @ params["head.proj"]  # (M, E)
+        return hp @ params["embed.W"].T + params["head.b"]  # (M, V)
+
+    def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays) -> np.ndarray:
+        """Backprop of ``_head``: fills the head's grads (tied: ``grads["head.embed.W"]``, to be
+        added to the embedding's) and returns dh shaped like h."""
+        if not self.tie_weights:
+            dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits)
+            return dh
+        hflat = h.reshape(-1, self.hidden_size)  # (M, H)
+        hp = hflat @ params["head.proj"] if "head.proj" in params else hflat  # (M, E)
+        grads["head.embed.W"] = dlogits.T @ hp  # (V, E)
+        grads["head.b"] = dlogits.sum(axis=0)  # (V,)
+        dhp = dlogits @ params["embed.W"]  # (M, E)
+        if "head.proj" in params:
+            grads["head.proj"] = hflat.T @ dhp  # (H, E)
+            dhp = dhp @ params["head.proj"].T  # (M, H)
+        return dhp.reshape(h.shape)
+
     # ---- training: forward and backward over one window ------------------------------------
     def loss_and_grads(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays,
                        rng: Optional[np.random.Generator] = None) -> Tuple[float, Arrays, Arrays]:
@@ -99,28 +169,43 @@ class LanguageModel:
         (gradients do not flow into earlier windows: truncated BPTT). Dropout needs ``rng``.
         """
         T, N = x.shape
-        p = self.dropout if rng is not None else 0.0
+        train = rng is not None
+        p = self.dropout if train else 0.0
+        E, H = self.embed_dim, self.hidden_size
         new_state = {}
-        # forward: embedding, cells (dropout on inputs above the first layer), dropout, head
+        # forward: embedding (token and locked dropout), cells (standard and locked dropout on
+        # inputs above the first layer), standard and locked dropout on the output, head
+        emb_mask = token_mask(rng, self.vocab_size, self.embed_dropout, self.dtype) if train else None
+        in_mask = locked_mask(rng, N, E, self.input_dropout, self.dtype) if train else None
         h = embedding_forward(params["embed.W"], x)  # (T, N, E)
+        if emb_mask is not None:
+            h = h * emb_mask[x][..., None]  # whole rows of dropped tokens are zero
+        if in_mask is not None:
+            h = h * in_mask
         caches, masks = [], []
         for l, cell in enumerate(self.cells):
             mask = dropout_mask(rng, h.shape, p, self.dtype) if l > 0 else None
+            if l > 0 and train and self.hidden_dropout > 0:
+                locked = locked_mask(rng, N, H, self.hidden_dropout, self.dtype)  # (1, N, H)
+                mask = locked if mask is None else mask * locked
             h_in = h * mask if mask is not None else h
             h, st, cache = cell.forward(self._layer(params, l), h_in, self._layer_state(state, l))  # (T, N, H)
             self._store_state(new_state, l, st)
             caches.append(cache)
             masks.append(mask)
         out_mask = dropout_mask(rng, h.shape, p, self.dtype)
+        if train and self.output_dropout > 0:
+            locked = locked_mask(rng, N, H, self.output_dropout, self.dtype)  # (1, N, H)
+            out_mask = locked if out_mask is None else out_mask * locked
         h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
-        logits = head_forward(params["head.W"], params["head.b"], h_top)  # (T*N, V)
+        logits = self._head(params, h_top)  # (T*N, V)
         nll, probs = cross_entropy_forward(logits, y.reshape(-1))
         loss = nll / (T * N)
 
         # backward: the same steps in reverse
         grads = {}
         dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N, V)
-        dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h_top, dlogits)
+        dh = self._head_backward(params, h_top, dlogits, grads)
         if out_mask is not None:
             dh *= out_mask  # backprop through output dropout
         for l in reversed(range(self.num_layers)):
@@ -128,7 +213,13 @@ class LanguageModel:
             grads.update({f"layers.{l}.{k}": v for k, v in layer_grads.items()})
             if masks[l] is not None:
                 dh *= masks[l]  # backprop through dropout between layers
+        if in_mask is not None:
+            dh *= in_mask  # backprop through input dropout
+        if emb_mask is not None:
+            dh *= emb_mask[x][..., None]  # backprop through token dropout
         grads["embed.W"] = embedding_backward(params["embed.W"], x, dh)
+        if self.tie_weights:
+            grads["embed.W"] += grads.pop("head.embed.W")  # the tied head's share
         return loss, grads, new_state
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
@@ -139,7 +230,7 @@ class LanguageModel:
         for l, cell in enumerate(self.cells):
             h, st = cell.forward_inference(self._layer(params, l), h, self._layer_state(state, l))
             self._store_state(new_state, l, st)
-        return head_forward(params["head.W"], params["head.b"], h), new_state
+        return self._head(params, h), new_state
 
     def nll(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays) -> Tuple[float, Arrays]:
         """Summed negative log-likelihood (nats) of y (T, N) given x, and the state after."""
@@ -154,4 +245,4 @@ class LanguageModel:
         for l, cell in enumerate(self.cells):
             h, st = cell.step(self._layer(params, l), h, self._layer_state(state, l))
             self._store_state(new_state, l, st)
-        return h @ params["head.W"] + params["head.b"], new_state  # (N, V)
+        return self._head(params, h), new_state  # (N, V)

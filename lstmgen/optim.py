@@ -27,6 +27,20 @@ def clip_grad_norm(grads: Arrays, max_norm: float) -> float:
     return norm
 
 
+def decay_weights(params: Arrays, lr: float, weight_decay: float) -> None:
+    """Decoupled weight decay (Loshchilov & Hutter, 2019): p -= lr * weight_decay * p, in place.
+
+    Applied before the optimiser's step (AdamW for Adam, the same rule for SGD), outside the
+    gradient, so Adam's per-parameter scaling never touches it. Only weight matrices decay
+    (arrays of 2 or more dimensions); biases and peepholes do not. 0 = off.
+    """
+    if weight_decay <= 0:
+        return
+    for p in params.values():
+        if p.ndim >= 2:
+            p *= 1.0 - lr * weight_decay
+
+
 class Adam:
     """Adam (Kingma & Ba, 2015) with bias correction: m, v per parameter, step count t."""
 

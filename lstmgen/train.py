@@ -24,7 +24,7 @@ from .corpus import load_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .model import LanguageModel
-from .optim import LRSchedule, clip_grad_norm, make_optimizer
+from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from .tokenizers import build_tokenizer, tokenizer_from_dict
 
 # Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
@@ -212,6 +212,7 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
             lr = schedule.lr(step)
             loss, grads, state = model.loss_and_grads(params, x, y, state, dropout_rng)
             clip_grad_norm(grads, t.grad_clip)
+            decay_weights(params, lr, t.weight_decay)  # decoupled: never part of the gradient
             optimizer.step(params, grads, lr)
             step, window = step + 1, window + 1
             if window == batches.num_windows:

@@ -1,0 +1,228 @@
+"""Gated recurrent units over whole sequences, with one fused weight: two variants.
+
+Shapes: T time steps, N batch, D input size, H hidden size; time-major like the rest of nn/.
+  input   x (T, N, D) and state (h0,), (N, H)
+  output  out (T, N, H), the hidden state h_t of every step, and new_state (h_T,)
+
+``gru`` — Cho et al. (2014): the reset gate scales the previous state *before* the recurrent
+product. Parameters W (D+H, 3H) and b (3H,); rows W[:D] (= W_x) multiply x_t, rows W[D:]
+(= W_h) the previous state; the 3H axis holds r, u, n (reset, update, candidate):
+  [a_r | a_u] = x_t W_x[:, :2H] + h_{t-1} W_h[:, :2H] + b[:2H]
+  r   = σ(a_r),  u = σ(a_u)
+  n   = tanh(x_t W_x[:, 2H:] + (r ⊙ h_{t-1}) W_h[:, 2H:] + b[2H:])
+  h_t = (1 - u) ⊙ h_{t-1} + u ⊙ n
+
+``gru_cudnn`` — the variant of cuDNN and torch.nn.GRU: the reset gate scales the recurrent
+product *after* it is taken, and that product has its own bias, so the candidate slice needs
+a second bias vector b_hn (H,) (for r and z the two biases of PyTorch simply add up into b).
+Parameters W (D+H, 3H), b (3H,), b_hn (H,); the 3H axis holds r, z, n, PyTorch's order, and
+z keeps PyTorch's meaning (z = 1 - u: the share of the *old* state kept):
+  [a_r | a_z] = x_t W_x[:, :2H] + h_{t-1} W_h[:, :2H] + b[:2H]
+  r   = σ(a_r),  z = σ(a_z)
+  n   = tanh(x_t W_x[:, 2H:] + b[2H:] + r ⊙ (h_{t-1} W_h[:, 2H:] + b_hn))
+  h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+so W[:D].T == weight_ih_l0, W[D:].T == weight_hh_l0, b == bias_ih_l0 + [bias_hh_l0[:2H], 0]
+and b_hn == bias_hh_l0[2H:]. The difference matters: Cho's candidate needs r before its
+recurrent GEMM, so each step runs two dependent GEMMs (H×2H, then H×H); cuDNN's needs one
+H×3H GEMM per step, which is why cuDNN chose it.
+
+Weights are initialised uniform(-1/√H, 1/√H) like PyTorch, biases to zero.
+
+Speed: x_t W_x for all T steps is one GEMM into a (T, N, 3H) buffer that ends up holding
+the post-activation gates; backward writes da over them and computes dx and the weight
+gradients after the loop as GEMMs over all T·N rows.
+
+Memory, in floats: the cache holds the gates 3·N·T·H, the hidden states (T+1)·N·H and one
+more N·T·H (gru: r ⊙ h_{t-1}; gru_cudnn: h_{t-1} W_hn + b_hn), that is 5·N·T·H + N·H, plus a
+reference to x. Backward adds dx N·T·D, dW 3·(D+H)·H, a contiguous copy of W_h^T 3·H² and
+a few (N, 3H) buffers (gru_cudnn also an N·T·3H recurrent-side gradient). The cache can be
+backpropagated only once.
+"""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from .cell import Cell
+from .ops import own, sigmoid_, uniform_weight
+
+
+class GRU(Cell):
+    """Cho et al.'s GRU, reset before the recurrent product; see the module docstring."""
+
+    name = "gru"
+    state_names = ("h",)
+
+    def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": (D + H, 3 * H), "b": (3 * H,)}
+
+    def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": uniform_weight(rng, (D + H, 3 * H), H, dtype), "b": np.zeros(3 * H, dtype)}
+
+    def forward(self, params, x, state):
+        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
+        W, b = params["W"], params["b"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = np.result_type(W.dtype, x.dtype)
+        Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
+        Wh_ru, Wh_n = Wh[:, :2 * H], Wh[:, 2 * H:]  # (H, 2H), (H, H)
+        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
+        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 3 * H))
+        a += b
+        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs[0] = state[0]
+        rhs = np.empty((T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
+        ah = np.empty((N, 2 * H), dtype)  # (N, 2H)
+        an = np.empty((N, H), dtype)  # (N, H)
+        for t in range(T):
+            h_prev = hs[t]
+            ru, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
+            r, u = ru[:, :H], ru[:, H:]
+            ru += np.matmul(h_prev, Wh_ru, out=ah)  # [a_r | a_u]
+            sigmoid_(ru)  # r, u
+            rh = np.multiply(r, h_prev, out=rhs[t])  # r ⊙ h_{t-1}
+            n += np.matmul(rh, Wh_n, out=an)  # a_n
+            np.tanh(n, out=n)  # n
+            h = np.subtract(n, h_prev, out=hs[t + 1])  # h_t = h_{t-1} + u ⊙ (n - h_{t-1})
+            h *= u
+            h += h_prev
+        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "rh": rhs}
+
+    def backward(self, params, dout, dnew_state, cache):
+        """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}.
+
+        Consumes the cache: da is written over the cached gates.
+        """
+        a = cache.pop("a", None)  # (T, N, 3H) gates r, u, n; becomes da
+        if a is None:
+            raise ValueError("GRU.backward: this cache was already consumed by a backward pass")
+        x, hs, rhs = cache["x"], cache["h"], cache["rh"]
+        W = params["W"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = a.dtype
+        Wx, Wh = W[:D], W[D:]
+        Wh_ruT = np.ascontiguousarray(Wh[:, :2 * H].T)  # (2H, H)
+        Wh_nT = np.ascontiguousarray(Wh[:, 2 * H:].T)  # (H, H)
+        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
+        dn = np.empty((N, H), dtype)  # (N, H)
+        drh = np.empty((N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
+        for t in reversed(range(T)):
+            h_prev = hs[t]
+            a_t = a[t]  # (N, 3H)
+            r, u, n = a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:]  # gates; each becomes its da
+            np.add(dout[t], dnext_h, out=dh)  # dh_t: from out and from step t+1
+            np.multiply(dh, u, out=dn)  # backprop through h_t = (1 - u) ⊙ h_{t-1} + u ⊙ n
+            np.subtract(dh, dn, out=dnext_h)  # dh_{t-1}, direct path: dh ⊙ (1 - u)
+            du = dh * (n - h_prev)
+            u *= du * (1 - u)  # backprop through σ: da_u = du ⊙ u(1 - u)
+            n *= -n
+            n += 1
+            n *= dn  # backprop through tanh: da_n = dn ⊙ (1 - n²)
+            np.matmul(n, Wh_nT, out=drh)  # backprop through (r ⊙ h_{t-1}) W_hn
+            dnext_h += drh * r  # dh_{t-1}, through the reset
+            dr = drh * h_prev
+            r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
+            dnext_h += a_t[:, :2 * H] @ Wh_ruT  # dh_{t-1}, through the gates' recurrent GEMM
+        da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
+        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dW = np.empty(W.shape, dtype)  # (D+H, 3H)
+        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+        dW[D:, :2 * H] = hs[:-1].reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
+        dW[D:, 2 * H:] = rhs.reshape(T * N, H).T @ da[:, 2 * H:]  # (r ⊙ H_prev)^T da_n
+        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
+
+
+class GRUCuDNN(Cell):
+    """The cuDNN / torch.nn.GRU variant, reset after the recurrent product; see the docstring."""
+
+    name = "gru_cudnn"
+    state_names = ("h",)
+
+    def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": (D + H, 3 * H), "b": (3 * H,), "b_hn": (H,)}
+
+    def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": uniform_weight(rng, (D + H, 3 * H), H, dtype), "b": np.zeros(3 * H, dtype),
+                "b_hn": np.zeros(H, dtype)}
+
+    def forward(self, params, x, state):
+        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
+        W, b, b_hn = params["W"], params["b"], params["b_hn"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = np.result_type(W.dtype, x.dtype)
+        Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
+        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
+        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 3 * H))
+        a += b
+        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs[0] = state[0]
+        hns = np.empty((T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
+        ah = np.empty((N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h, one GEMM for all three
+        for t in range(T):
+            h_prev = hs[t]
+            rz, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
+            r, z = rz[:, :H], rz[:, H:]
+            np.matmul(h_prev, Wh, out=ah)
+            rz += ah[:, :2 * H]  # [a_r | a_z]
+            sigmoid_(rz)  # r, z
+            hn = np.add(ah[:, 2 * H:], b_hn, out=hns[t])  # h_{t-1} W_hn + b_hn
+            n += r * hn  # a_n
+            np.tanh(n, out=n)  # n
+            h = np.subtract(h_prev, n, out=hs[t + 1])  # h_t = n + z ⊙ (h_{t-1} - n)
+            h *= z
+            h += n
+        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "hn": hns}
+
+    def backward(self, params, dout, dnew_state, cache):
+        """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b", "b_hn"}.
+
+        Consumes the cache: da is written over the gates, dL/d(h_{t-1} W_hn) over the hn.
+        """
+        a = cache.pop("a", None)  # (T, N, 3H) gates r, z, n; becomes da
+        if a is None:
+            raise ValueError("GRUCuDNN.backward: this cache was already consumed by a backward pass")
+        x, hs, hns = cache["x"], cache["h"], cache["hn"]
+        W = params["W"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = a.dtype
+        Wx, Wh = W[:D], W[D:]
+        WhT = np.ascontiguousarray(Wh.T)  # (3H, H)
+        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
+        dah = np.empty((N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
+        for t in reversed(range(T)):
+            h_prev = hs[t]
+            a_t, hn = a[t], hns[t]  # (N, 3H), (N, H)
+            r, z, n = a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:]  # gates; each becomes its da
+            np.add(dout[t], dnext_h, out=dh)  # dh_t: from out and from step t+1
+            np.multiply(dh, z, out=dnext_h)  # backprop through h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+            dn = dh - dnext_h  # dh ⊙ (1 - z)
+            dz = dh * (h_prev - n)
+            z *= dz * (1 - z)  # backprop through σ: da_z = dz ⊙ z(1 - z)
+            n *= -n
+            n += 1
+            n *= dn  # backprop through tanh: da_n = dn ⊙ (1 - n²)
+            dr = n * hn  # backprop through r ⊙ hn
+            np.multiply(n, r, out=hn)  # dhn, kept for dW_hn and db_hn
+            r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
+            dah[:, :2 * H] = a_t[:, :2 * H]
+            dah[:, 2 * H:] = hn
+            dnext_h += dah @ WhT  # dh_{t-1}, through the recurrent GEMM
+        da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
+        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dW = np.empty(W.shape, dtype)  # (D+H, 3H)
+        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+        dhn = hns.reshape(T * N, H)  # (T*N, H)
+        hprev = hs[:-1].reshape(T * N, H)  # (T*N, H)
+        dW[D:, :2 * H] = hprev.T @ da[:, :2 * H]  # H_prev^T [da_r | da_z]
+        dW[D:, 2 * H:] = hprev.T @ dhn  # H_prev^T dhn
+        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}

@@ -1,0 +1,90 @@
+"""The vanilla (Elman) recurrent cell with tanh, over whole sequences, with one fused weight.
+
+Shapes: T time steps, N batch, D input size, H hidden size; time-major like the rest of nn/.
+  input   x (T, N, D) and state (h0,), (N, H)
+  output  out (T, N, H), the hidden state h_t of every step, and new_state (h_T,)
+
+Parameters: W (D+H, H) and b (H,). Rows W[:D] (= W_x) multiply x_t, rows W[D:] (= W_h) the
+previous hidden state, so for torch.nn.RNN (nonlinearity="tanh") W[:D].T == weight_ih_l0,
+W[D:].T == weight_hh_l0 and b == bias_ih_l0 + bias_hh_l0. One step:
+  a   = x_t W_x + h_{t-1} W_h + b       (N, H)
+  h_t = tanh(a)
+W is initialised uniform(-1/√H, 1/√H) like PyTorch, b to zero.
+
+Speed: x_t W_x for all T steps is one GEMM into a (T, N, H) buffer; each step adds
+h_{t-1} W_h and applies tanh straight into the cached hidden states. Backward keeps
+da in a (T, N, H) buffer and computes dx, dW and db after the loop as GEMMs over all T·N rows.
+
+Memory, in floats: the cache holds the hidden states (T+1)·N·H and a reference to x.
+Backward adds da T·N·H, dx T·N·D, dW (D+H)·H, a contiguous copy of W_h^T H² and 2·N·H.
+
+Truncated BPTT works as in lstm.py: new_state is a fresh copy, and backward's dstate is the
+gradient w.r.t. h0.
+"""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from .cell import Cell
+from .ops import own, uniform_weight
+
+
+class RNN(Cell):
+    """tanh RNN over (T, N, D) sequences; see the module docstring for equations and layout."""
+
+    name = "rnn"
+    state_names = ("h",)
+
+    def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": (D + H, H), "b": (H,)}
+
+    def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
+        D, H = self.input_size, self.hidden_size
+        return {"W": uniform_weight(rng, (D + H, H), H, dtype), "b": np.zeros(H, dtype)}  # (D+H, H), (H,)
+
+    def _run(self, params, x, state):
+        W, b = params["W"], params["b"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = np.result_type(W.dtype, x.dtype)
+        Wx, Wh = W[:D], W[D:]  # (D, H), (H, H) views
+        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs[0] = state[0]
+        a = hs[1:]  # x_t W_x + b for all t, written where the h_t will go
+        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, H))
+        a += b
+        ah = np.empty((N, H), dtype)  # (N, H) h_{t-1} W_h
+        for t in range(T):
+            a_t = hs[t + 1]
+            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            np.tanh(a_t, out=a_t)  # h_t = tanh(a)
+        return hs[1:], (hs[T].copy(),), {"x": x, "h": hs}
+
+    def forward(self, params, x, state):
+        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
+        return self._run(params, x, state)
+
+    def backward(self, params, dout, dnew_state, cache):
+        """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}."""
+        x, hs = cache["x"], cache["h"]
+        W = params["W"]
+        T, N, D = x.shape
+        H = self.hidden_size
+        dtype = hs.dtype
+        Wx, Wh = W[:D], W[D:]
+        WhT = np.ascontiguousarray(Wh.T)  # (H, H)
+        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        da = np.empty((T, N, H), dtype)  # (T, N, H) gradient of the pre-activations
+        for t in reversed(range(T)):
+            h = hs[t + 1]
+            dh = np.add(dout[t], dnext_h, out=da[t])  # dh_t: from out and from step t+1
+            dh *= 1 - h * h  # backprop through tanh: da = dh ⊙ (1 - h_t²)
+            np.matmul(dh, WhT, out=dnext_h)  # dh_{t-1} = da W_h^T
+        da2 = da.reshape(T * N, H)  # (T*N, H)
+        dx = (da2 @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dW = np.empty(W.shape, dtype)  # (D+H, H)
+        np.matmul(x.reshape(T * N, D).T, da2, out=dW[:D])  # X^T da
+        np.matmul(hs[:-1].reshape(T * N, H).T, da2, out=dW[D:])  # H_prev^T da
+        return dx, (dnext_h,), {"W": dW, "b": da2.sum(axis=0)}
