@@ -144,33 +144,138 @@ def train(config_path, overrides, run_dir, resume):
               help="Generate this many samples at once (batched).")
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
-def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples, which):
+@click.option("--repetition-penalty", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Above 1, tokens already in the prime or the sample become less likely (1 = off).")
+@click.option("--no-repeat-ngram-size", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Never repeat a run of this many tokens (0 = off).")
+@click.option("--beam-width", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Above 1: beam search for the most likely text instead of sampling (ignores temperature, top-k, top-p).")
+@click.option("--length-penalty", default=1.0, show_default=True, type=float,
+              help="Beam search ranks by summed log-probability / length ** this (0 favours short texts).")
+@click.option("--stop", "stops", multiple=True, metavar="TEXT",
+              help="End the sample after the first occurrence of TEXT (kept). Repeatable.")
+@click.option("--stop-at-eod", is_flag=True, help="End the sample when the model ends the document.")
+@click.option("--max-chars", default=None, type=click.IntRange(min=1),
+              help="End the sample after this many characters (besides --length tokens).")
+@click.option("--show-probs", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
+              help="First list the K most likely next tokens after the prime, with probabilities.")
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per sample with text, tokens and per-token log-probabilities.")
+@click.option("--interactive", is_flag=True,
+              help="A prompt loop: each line primes the model and the continuation streams back; "
+                   "':help' lists the commands; Ctrl-D leaves.")
+@click.option("--reset-state", is_flag=True,
+              help="With --interactive: start every line as a new document instead of carrying the state.")
+def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples, which, repetition_penalty,
+           no_repeat_ngram_size, beam_width, length_penalty, stops, stop_at_eod, max_chars, show_probs, fmt,
+           interactive, reset_state):
     """Generate text from a trained run; the continuation streams as it is generated."""
     from .loading import load_run
-    from .sample import generate
+    from .sample import Settings, StopRules
 
+    if beam_width > 1 and num_samples > beam_width:
+        raise UserError(f"--num-samples {num_samples} is more than --beam-width {beam_width}; "
+                        "beam search returns at most one text per beam", 2)
+    if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
+        raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
     run = load_run(run_dir, which)
     unknown = run.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
-    steps = generate(run.model, run.params, run.tokenizer, prime=prime, length=length, temperature=temperature,
-                     top_k=top_k, top_p=top_p, num_samples=num_samples, rng=np.random.default_rng(seed))
-    out = sys.stdout
+    settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+    rules = StopRules(list(stops), stop_at_eod, max_chars)
+    rng = np.random.default_rng(seed)
     try:
-        if num_samples == 1:
-            out.write(prime)
-            for ids in steps:
-                out.write(run.tokenizer.token_text(int(ids[0])))
-                out.flush()
-            out.write("\n")
+        if interactive:
+            _interactive(run, settings, rules, length, rng, carry=not reset_state)
         else:
-            columns = np.stack(list(steps), axis=1) if length else np.zeros((num_samples, 0), np.int32)
-            for i, row in enumerate(columns):
-                out.write(f"----- sample {i + 1} -----\n{prime}{run.tokenizer.decode(row)}\n")
-        out.flush()
+            _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty,
+                         show_probs, fmt)
     except KeyboardInterrupt:
-        out.write("\n")
+        sys.stdout.write("\n")
         sys.exit(130)
+
+
+def _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty, show_probs,
+                 fmt):
+    from .beam import beam_search
+    from .sample import Completion, complete, ends_sample, read_context, sample_steps, top_tokens
+
+    tok, out = run.tokenizer, sys.stdout
+    context = np.concatenate([[tok.eod_id], tok.encode(prime)]).astype(np.int32)
+    top = []
+    if show_probs:
+        logits, _ = read_context(run.model, run.params, context)
+        top = top_tokens(logits, tok, show_probs, banned=[tok.unk_id])
+        if fmt == "text":
+            click.echo("most likely next tokens after the prime:")
+            for text, p in top:
+                click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
+            click.echo("")
+    scores = [None] * num_samples
+    if beam_width > 1:
+        hyps = beam_search(run.model, run.params, context, width=beam_width, length=length,
+                           length_penalty=length_penalty, banned=[tok.unk_id],
+                           is_final=lambda ids: ends_sample(tok, rules, ids),
+                           repetition_penalty=settings.repetition_penalty,
+                           no_repeat_ngram_size=settings.no_repeat_ngram_size, num_results=num_samples)
+        completions = [complete(tok, rules, h.ids, h.logprobs) for h in hyps]
+        scores = [h.score for h in hyps]
+    else:
+        completions = [Completion(tok, rules) for _ in range(num_samples)]
+        streaming = fmt == "text" and num_samples == 1
+        if streaming:
+            out.write(prime)
+        for step in sample_steps(run.model, run.params, context, settings=settings, num_samples=num_samples,
+                                 rng=rng, banned=[tok.unk_id], length=length):
+            for c, id, logprob in zip(completions, step.ids, step.logprobs):
+                piece = c.add(int(id), float(logprob))
+                if streaming and piece:
+                    out.write(piece)
+                    out.flush()
+            if all(c.done for c in completions):
+                break
+        if streaming:
+            out.write("\n")
+            out.flush()
+            return
+    for i, c in enumerate(completions):
+        if fmt == "json":
+            record = {"prime": prime, "text": c.text, "tokens": [tok.token_text(t) for t in c.ids],
+                      "logprobs": [round(lp, 6) for lp in c.logprobs], "stopped_by": c.stopped_by}
+            if scores[i] is not None:
+                record["score"] = scores[i]
+            if top:
+                record["top"] = [{"token": t, "prob": p} for t, p in top]
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif len(completions) == 1:
+            out.write(f"{prime}{c.text}\n")
+        else:
+            out.write(f"----- sample {i + 1} -----\n{prime}{c.text}\n")
+    out.flush()
+
+
+def _interactive(run, settings, rules, length, rng, carry):
+    from .interactive import Session
+
+    session = Session(run.model, run.params, run.tokenizer, settings=settings, rules=rules, length=length,
+                      rng=rng, carry=carry)
+    click.echo("interactive: type a line to prime the model; ':help' lists the commands; Ctrl-D leaves.")
+    out = sys.stdout
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            out.write("\n")
+            return
+        if line.startswith(":"):
+            click.echo(session.command(line))
+            continue
+        for piece in session.respond(line):
+            out.write(piece)
+            out.flush()
+        out.write("\n")
+        out.flush()
 
 
 # ---- eval ---------------------------------------------------------------------------------------
