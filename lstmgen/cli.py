@@ -306,6 +306,37 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     click.echo(f"bits per char:  {result['bits_per_char']:.4f}")
 
 
+# ---- score --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("text_or_file")
+@click.option("--top", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
+              help="Also list the K tokens the model found most likely at each position.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def score(run_dir, text_or_file, top, which, as_json):
+    """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
+    from .score import score_run
+
+    result = score_run(run_dir, text_or_file, which=which, top=top)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"{'pos':>5}  {'token':>8}  {'logprob':>9}  {'bits':>7}" + ("  expected instead" if top else ""))
+    for i, row in enumerate(result["tokens"]):
+        line = f"{i:>5}  {json.dumps(row['token'], ensure_ascii=False):>8}  {row['logprob']:>9.4f}  " \
+               f"{row['surprisal_bits']:>7.3f}"
+        if top:
+            line += "  " + "  ".join(f"{json.dumps(t['token'], ensure_ascii=False)} {t['prob']:.3f}" for t in row["top"])
+        click.echo(line)
+    click.echo(f"tokens: {result['num_tokens']:,} ({result['characters']:,} characters)   "
+               f"total: {result['total_bits']:.2f} bits   bits per char: {result['bits_per_char']:.4f}   "
+               f"loss: {result['loss']:.4f} nats/token")
+    if result["unknown_characters"]:
+        click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
+
+
 def main():
     cli(prog_name="lstmgen")
 
