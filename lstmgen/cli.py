@@ -337,6 +337,41 @@ def score(run_dir, text_or_file, top, which, as_json):
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
 
 
+# ---- novelty ------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--n", "ns", multiple=True, type=click.IntRange(min=1),
+              help="n-gram length in tokens (characters for a char model). Repeatable. Default: 5, 10, 20, 50.")
+@click.option("--num-samples", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Samples to generate.")
+@click.option("--length", default=500, show_default=True, type=click.IntRange(min=1), help="Tokens per sample.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Sampling temperature (as in sample).")
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0), help="As in sample.")
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(min=0, max=1, min_open=True),
+              help="As in sample.")
+@click.option("--seed", type=int, default=None, help="Random seed of the samples.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def novelty(run_dir, ns, num_samples, length, temperature, top_k, top_p, seed, which, as_json):
+    """Generation or memorisation? The share of sampled n-grams that are not in the training text."""
+    from .novelty import DEFAULT_NS, novelty_run
+
+    ns = sorted(set(ns)) or list(DEFAULT_NS)
+    result = novelty_run(run_dir, ns=ns, num_samples=num_samples, length=length, temperature=temperature,
+                         top_k=top_k, top_p=top_p, seed=seed, which=which)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{num_samples} samples of {length} tokens from {run_dir} ({result['checkpoint']}) "
+               f"against the training split of {result['corpus']}")
+    click.echo(f"{'n':>4}  {'n-grams':>9}  {'novel':>9}  {'fraction novel':>14}")
+    for n, r in result["novelty"].items():
+        fraction = "-" if r["fraction_novel"] is None else f"{r['fraction_novel']:.3f}"
+        click.echo(f"{n:>4}  {r['ngrams']:>9,}  {r['novel']:>9,}  {fraction:>14}")
+
+
 def main():
     cli(prog_name="lstmgen")
 
