@@ -372,6 +372,48 @@ def novelty(run_dir, ns, num_samples, length, temperature, top_k, top_p, seed, w
         click.echo(f"{n:>4}  {r['ngrams']:>9,}  {r['novel']:>9,}  {fraction:>14}")
 
 
+# ---- inspect ------------------------------------------------------------------------------------
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
+@cli.command("inspect")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--checkpoint", "which", default="last", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to describe.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
+def inspect_cmd(run_dir, which, as_json):
+    """Describe a run: config, parameters per layer, tokenizer, steps, losses, disk size."""
+    from .inspect_run import inspect_run
+
+    info = inspect_run(run_dir, which)
+    if as_json:
+        info.pop("config_yaml")
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    click.echo(f"run:            {info['run_dir']} ({info['checkpoint']}, step {info['step']:,}, "
+               f"epoch {info['epoch']}, {info['elapsed_s'] or 0:.1f} s of training)")
+    click.echo(f"validation:     last {fmt(info['last_val_loss'])}, best {fmt(info['best_val_loss'])} "
+               f"(best checkpoint: {info['best_checkpoint']})")
+    t = info["tokenizer"]
+    click.echo(f"tokenizer:      {t['level']}, {t['vocab_size']} tokens: {' '.join(t['specials'])} "
+               f"{json.dumps(''.join(t['first_tokens']), ensure_ascii=False)}"
+               + (" ..." if t["vocab_size"] > 2 + len(t["first_tokens"]) else ""))
+    click.echo(f"parameters:     {info['num_params']:,} ({info['dtype']})")
+    for group, count in info["params_per_layer"].items():
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in info["param_shapes"].items() if k.rsplit(".", 1)[0] == group)
+        click.echo(f"  {group:<12} {count:>12,}   {shapes}")
+    click.echo(f"disk:           {_bytes(info['disk_bytes'])} in all; "
+               + ", ".join(f"{k} {_bytes(v)}" for k, v in info["checkpoint_bytes"].items()))
+    click.echo("config:")
+    for line in info["config_yaml"].splitlines():
+        click.echo(f"  {line}")
+
+
 def main():
     cli(prog_name="lstmgen")
 
