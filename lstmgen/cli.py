@@ -414,6 +414,29 @@ def inspect_cmd(run_dir, which, as_json):
         click.echo(f"  {line}")
 
 
+# ---- plot ---------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a PNG here (needs matplotlib: pip install 'lstmgen[plot]'). Without it: a text chart.")
+@click.option("--x", "x_axis", default="step", show_default=True, type=click.Choice(["step", "tokens"]),
+              help="The x axis: optimiser steps or training tokens seen.")
+def plot(run_dirs, output, x_axis):
+    """Training and validation loss (and learning rate) of one or more runs, overlaid."""
+    from .plot import INSTALL_HINT, read_curves, save_png, text_chart
+
+    runs = [read_curves(d) for d in run_dirs]
+    if output is None:
+        click.echo(text_chart(runs, x_axis))
+        return
+    try:
+        save_png(runs, output, x_axis)
+    except ImportError:
+        click.echo(text_chart(runs, x_axis))
+        raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
+    click.echo(f"wrote {output}")
+
+
 def main():
     cli(prog_name="lstmgen")
 
