@@ -74,6 +74,8 @@ class TrainConfig:
     eval_interval: int = _opt(250, "evaluate on the validation split and checkpoint every this many steps", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
     seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
+    sample_interval: int = _opt(0, "show and store (samples.jsonl) a short sample every this many steps (0 = off)",
+                                min=0)
 
 
 @dataclass
