@@ -173,6 +173,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
     from .loading import load_run
     from .sample import Settings, StopRules
 
+    if any(not s for s in stops):
+        raise UserError("--stop needs a non-empty TEXT", 2)
     if beam_width > 1 and num_samples > beam_width:
         raise UserError(f"--num-samples {num_samples} is more than --beam-width {beam_width}; "
                         "beam search returns at most one text per beam", 2)

@@ -83,6 +83,7 @@ def test_contradictory_options_are_usage_errors(trained):
     result = run("sample", trained, "--beam-width", "2", "--num-samples", "3")
     assert result.exit_code == 2 and "--num-samples 3 is more than --beam-width 2" in result.output
     assert run("sample", trained, "--interactive", "--beam-width", "2").exit_code == 2
+    assert run("sample", trained, "--stop", "").exit_code == 2
 
 
 def _read_until(fd, needle, timeout=20.0):
