@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval``.
+"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -321,6 +321,8 @@ def score(run_dir, text_or_file, top, which, as_json):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
+    if not Path(text_or_file).is_file() and " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file):
+        click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     result = score_run(run_dir, text_or_file, which=which, top=top)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))

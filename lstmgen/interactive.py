@@ -9,7 +9,7 @@ Commands (the names of the ``sample`` options):
 
     :temperature T  (or :temp T)    :top-k K    :top-p P    :repetition-penalty R
     :no-repeat-ngram-size N         :length N   :max-chars N (0 = off)
-    :stop TEXT  (add a stop string; ":stop" alone clears them)     :stop-at-eod on|off
+    :stop TEXT  (add a stop string, taken verbatim; ":stop" alone clears them)     :stop-at-eod on|off
     :carry on|off   :reset (forget the carried state)   :settings   :help
 """
 
@@ -74,8 +74,8 @@ class Session:
 
     def command(self, line: str) -> str:
         """Apply ``:name value``; return the message to show."""
-        name, _, arg = line[1:].strip().partition(" ")
-        arg = arg.strip()
+        name, _, raw = line[1:].lstrip().partition(" ")
+        arg = raw.strip()
         if name == "help":
             return HELP
         if name == "settings":
@@ -84,7 +84,7 @@ class Session:
             self._state = self._last = None
             return "state reset: the next line starts a new document"
         if name == "stop":
-            self.rules.stop = [*self.rules.stop, arg] if arg else []
+            self.rules.stop = [*self.rules.stop, raw] if raw else []  # verbatim: spaces count
             return f"stop strings: {list(self.rules.stop)!r}"
         if name not in SETTERS:
             return f"unknown command ':{name}'; {HELP}"

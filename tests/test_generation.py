@@ -173,3 +173,27 @@ def test_beam_stops_where_the_stop_rules_say(tiny_model):
         assert c.done and c.text == TOK.decode(h.ids)
         assert c.text.endswith("ba") or len(c.text) == 9
         assert "ba" not in c.text[:-1]
+
+
+def test_interactive_session_commands_and_carried_state(tiny_model):
+    from lstmgen.interactive import Session
+
+    model, params = tiny_model
+    s = Session(model, params, TOK, settings=Settings(), rules=StopRules(), length=6,
+                rng=np.random.default_rng(0))
+    assert "temperature=0.0" in s.command(":temp 0")
+    assert "needs a valid value" in s.command(":top-p 2") and s.settings.top_p == 1.0
+    assert s.command(":stop b ") == "stop strings: ['b ']" and s.command(":stop") == "stop strings: []"
+    first = "".join(s.respond("ab"))
+    assert "\n" not in first  # so that encoding it gives back its ids (a newline would be <eod>)
+    carried = "".join(s.respond("a"))
+    s.command(":reset")
+    fresh = "".join(s.respond("a"))
+    # greedy: a fresh "a" is the start-of-document continuation; the carried one reads "ab" + first first
+    steps = sample_steps(model, params, np.array([1, 2], np.int32), settings=Settings(temperature=0), num_samples=1,
+                         rng=np.random.default_rng(0), banned=[0], length=6)
+    assert fresh == TOK.decode([int(st.ids[0]) for st in steps])
+    context = np.concatenate([[1], TOK.encode("ab"), TOK.encode(first), TOK.encode("a")]).astype(np.int32)
+    steps = sample_steps(model, params, context, settings=Settings(temperature=0), num_samples=1,
+                         rng=np.random.default_rng(0), banned=[0], length=6)
+    assert carried == TOK.decode([int(st.ids[0]) for st in steps])

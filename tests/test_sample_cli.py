@@ -31,6 +31,12 @@ def samples(*args):
     return [json.loads(line) for line in result.output.splitlines()]
 
 
+def test_new_commands_have_help():
+    for cmd in ("score", "novelty", "inspect", "plot"):
+        result = run(cmd, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
 def test_json_holds_text_tokens_and_logprobs(trained):
     [s] = samples(trained, "--prime", "The", "--length", "30", "--seed", "1")
     assert s["prime"] == "The" and len(s["text"]) == 30 and "".join(s["tokens"]) == s["text"]
