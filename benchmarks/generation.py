@@ -39,8 +39,9 @@ def main():
     L = 200
     print(f"model: {model.num_params():,} parameters, V = {tok.vocab_size}; best of 3 runs each")
 
-    for M, settings in [(1, Settings()), (16, Settings()), (1, Settings(repetition_penalty=1.2, no_repeat_ngram_size=4)),
-                        (16, Settings(top_k=10, top_p=0.9, repetition_penalty=1.2, no_repeat_ngram_size=4))]:
+    penalties = dict(repetition_penalty=1.2, no_repeat_ngram_size=4)
+    for M, settings in [(1, Settings()), (16, Settings()), (1, Settings(**penalties)),
+                        (16, Settings(top_k=10, top_p=0.9, **penalties))]:
         def go():
             for _ in sample_steps(model, params, start, settings=settings, num_samples=M,
                                   rng=np.random.default_rng(0), banned=[0], length=L):

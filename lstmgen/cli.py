@@ -149,7 +149,8 @@ def train(config_path, overrides, run_dir, resume):
 @click.option("--no-repeat-ngram-size", default=0, show_default=True, type=click.IntRange(min=0),
               help="Never repeat a run of this many tokens (0 = off).")
 @click.option("--beam-width", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Above 1: beam search for the most likely text instead of sampling (ignores temperature, top-k, top-p).")
+              help="Above 1: beam search for the most likely text instead of sampling "
+                   "(ignores temperature, top-k, top-p).")
 @click.option("--length-penalty", default=1.0, show_default=True, type=float,
               help="Beam search ranks by summed log-probability / length ** this (0 favours short texts).")
 @click.option("--stop", "stops", multiple=True, metavar="TEXT",
@@ -321,7 +322,8 @@ def score(run_dir, text_or_file, top, which, as_json):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
-    if not Path(text_or_file).is_file() and " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file):
+    looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
+    if looks_like_a_path and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     result = score_run(run_dir, text_or_file, which=which, top=top)
     if as_json:
@@ -332,7 +334,8 @@ def score(run_dir, text_or_file, top, which, as_json):
         line = f"{i:>5}  {json.dumps(row['token'], ensure_ascii=False):>8}  {row['logprob']:>9.4f}  " \
                f"{row['surprisal_bits']:>7.3f}"
         if top:
-            line += "  " + "  ".join(f"{json.dumps(t['token'], ensure_ascii=False)} {t['prob']:.3f}" for t in row["top"])
+            line += "  " + "  ".join(f"{json.dumps(t['token'], ensure_ascii=False)} {t['prob']:.3f}"
+                                     for t in row["top"])
         click.echo(line)
     click.echo(f"tokens: {result['num_tokens']:,} ({result['characters']:,} characters)   "
                f"total: {result['total_bits']:.2f} bits   bits per char: {result['bits_per_char']:.4f}   "

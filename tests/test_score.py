@@ -36,7 +36,8 @@ def test_score_totals_equal_evals_loss_on_the_same_text(trained):
     evaluated = evaluate_run(run_dir, str(held_out), batch_size=1)  # one stream, as score reads it
     assert evaluated["tokens"] == len(logprobs)
     assert -logprobs.mean() == pytest.approx(evaluated["loss"], rel=1e-5)
-    assert -logprobs.sum() / math.log(2) / evaluated["characters"] == pytest.approx(evaluated["bits_per_char"], rel=1e-5)
+    bits_per_char = -logprobs.sum() / math.log(2) / evaluated["characters"]
+    assert bits_per_char == pytest.approx(evaluated["bits_per_char"], rel=1e-5)
     nll, count = evaluate_ids(r.model, r.params, ids, batch_size=1, seq_len=5)  # other window edges
     assert -logprobs.sum() == pytest.approx(nll, rel=1e-5) and count == len(logprobs)
 
