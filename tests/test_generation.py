@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lstmgen.beam import beam_search
 from lstmgen.model import LanguageModel
@@ -197,3 +199,26 @@ def test_interactive_session_commands_and_carried_state(tiny_model):
     steps = sample_steps(model, params, context, settings=Settings(temperature=0), num_samples=1,
                          rng=np.random.default_rng(0), banned=[0], length=6)
     assert carried == TOK.decode([int(st.ids[0]) for st in steps])
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.text("ab.", min_size=1, max_size=3), max_size=12),
+       stops=st.lists(st.text("ab.", min_size=1, max_size=3), max_size=3),
+       max_chars=st.one_of(st.none(), st.integers(1, 20)))
+def test_streamed_stop_rules_equal_a_search_of_the_whole_text(pieces, stops, max_chars):
+    class Pieces:  # a tokenizer whose token k is pieces[k]
+        eod_id = -1
+
+        def token_text(self, id):
+            return pieces[id]
+
+    c = Completion(Pieces(), StopRules(stop=stops, max_chars=max_chars))
+    shown = "".join(c.add(k, 0.0) for k in range(len(pieces)))
+    full = "".join(pieces)
+    cut = min([full.find(s) + len(s) for s in stops if s in full] + [len(full)])
+    if max_chars is not None:
+        cut = min(cut, max_chars)
+    assert shown == c.text == full[:cut]
+    starts = np.cumsum([0] + [len(p) for p in pieces])[:-1]
+    assert c.ids == [k for k in range(len(pieces)) if starts[k] < cut]
+    assert c.done == (cut < len(full) or any(s in full for s in stops) or max_chars is not None and max_chars <= len(full))

@@ -60,5 +60,8 @@ def test_novelty_command(tmp_path, text_file):
     report = json.loads(result.output)["novelty"]
     assert report["1"]["ngrams"] == 180 and report["12"]["ngrams"] == 3 * 49
     assert report["1"]["fraction_novel"] <= report["12"]["fraction_novel"]
+    again = run("novelty", tmp_path / "run", "--num-samples", "3", "--length", "60", "--n", "1", "--n", "12",
+                "--seed", "0", "--json")
+    assert json.loads(again.output) == json.loads(result.output)  # the seed fixes the samples
     table = run("novelty", tmp_path / "run", "--num-samples", "2", "--length", "30", "--seed", "0")
     assert table.exit_code == 0 and "novel" in table.output
