@@ -315,17 +315,19 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
 @click.argument("text_or_file")
 @click.option("--top", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
               help="Also list the K tokens the model found most likely at each position.")
+@click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when the file is a CSV file.")
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def score(run_dir, text_or_file, top, which, as_json):
+def score(run_dir, text_or_file, top, csv_column, which, as_json):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
     looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
     if looks_like_a_path and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
-    result = score_run(run_dir, text_or_file, which=which, top=top)
+    column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
+    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=column)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return

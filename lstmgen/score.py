@@ -57,20 +57,23 @@ def score_ids(model, params, ids: np.ndarray, top: int = 0) -> Scores:
                   np.concatenate(top_logprobs) if top else None)
 
 
-def read_text_or_file(source: str, encoding: str = "utf-8") -> List[str]:
-    """The documents of ``source``: the file's if it names an existing file, else the text itself."""
+def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> List[str]:
+    """The documents of ``source``: the file's if it names an existing file (one per row of a
+    CSV file), else the text itself."""
+    if Path(source).is_dir():
+        raise DataError(f"'{source}' is a folder; score takes one text or one file (eval scores folders)")
     if Path(source).is_file():
-        return read_documents(source, encoding=encoding)
+        return read_documents(source, csv_column=csv_column, encoding=encoding)
     if not source:
         raise DataError("nothing to score: the text is empty")
     return [source]
 
 
-def score_run(run_dir, source: str, *, which: str = "best", top: int = 0) -> dict:
+def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_column=None) -> dict:
     """Score ``source`` (a text or a file) with a run: per-token rows and totals."""
     run = load_run(Path(run_dir), which)
     tok = run.tokenizer
-    docs = read_text_or_file(source, run.config.data.encoding)
+    docs = read_text_or_file(source, run.config.data.encoding, csv_column)
     ids = np.concatenate([[tok.eod_id], tok.encode_documents(docs)]).astype(np.int32)
     scores = score_ids(run.model, run.params, ids, top)
     targets = ids[1:]

@@ -69,3 +69,15 @@ def test_score_command_text_and_json(trained):
     table = run("score", run_dir, held_out, "--top", "2")
     assert table.exit_code == 0 and "bits per char" in table.output
     assert len(table.output.splitlines()) == 1 + len(held_out.read_text()) + 1 + 1  # header, chars, <eod>, total
+
+
+def test_score_reads_csv_rows_and_refuses_a_folder(trained, tmp_path):
+    run_dir, _ = trained
+    csv = tmp_path / "rows.csv"
+    csv.write_text("text,n\nred fish,1\nblue fish,2\n")
+    s = json.loads(run("score", run_dir, csv, "--csv-column", "text", "--json").output)
+    assert "".join(row["token"] for row in s["tokens"]) == "red fish\nblue fish\n"  # each row ends in <eod>
+    folder = run("score", run_dir, tmp_path)
+    assert folder.exit_code == 1 and "is a folder" in folder.output and "Traceback" not in folder.output
+    note = run("score", run_dir, "notes.txt")
+    assert note.exit_code == 0 and "there is no file 'notes.txt'" in note.output
