@@ -274,9 +274,12 @@ def _interactive(run, settings, rules, length, rng, carry):
         if line.startswith(":"):
             click.echo(session.command(line))
             continue
-        for piece in session.respond(line):
-            out.write(piece)
-            out.flush()
+        try:
+            for piece in session.respond(line):
+                out.write(piece)
+                out.flush()
+        except KeyboardInterrupt:  # Ctrl-C ends this continuation, not the session
+            out.write(" [interrupted]")
         out.write("\n")
         out.flush()
 

@@ -22,7 +22,7 @@ from .sample import Completion, Settings, StopRules, sample_steps
 
 HELP = (":temperature T (:temp T), :top-k K, :top-p P, :repetition-penalty R, :no-repeat-ngram-size N, "
         ":length N, :max-chars N (0 = off), :stop TEXT (alone: clear), :stop-at-eod on|off, :carry on|off, "
-        ":reset, :settings, :help; Ctrl-D leaves")
+        ":reset, :settings, :help; Ctrl-C ends a continuation; Ctrl-D leaves")
 
 
 def _on_off(text: str) -> bool:

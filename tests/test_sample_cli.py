@@ -2,7 +2,6 @@
 
 import json
 import os
-import pty
 import select
 import subprocess
 import sys
@@ -92,6 +91,23 @@ def test_contradictory_options_are_usage_errors(trained):
     assert run("sample", trained, "--stop", "").exit_code == 2
 
 
+def _pty():
+    """The standard library's pty module, or a skip where there are no pseudo-terminals (Windows)."""
+    pytest.importorskip("termios")
+    import pty
+    return pty
+
+
+def _take_terminal():
+    """In the child: a new session whose controlling terminal is the pty on stdin, so that the
+    terminal turns Ctrl-C into SIGINT for it."""
+    import fcntl
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def _read_until(fd, needle, timeout=20.0):
     out, end = b"", time.monotonic() + timeout
     while needle not in out:
@@ -109,7 +125,7 @@ def _read_until(fd, needle, timeout=20.0):
 
 
 def test_interactive_loop_through_a_pseudo_terminal(trained):
-    main, child = pty.openpty()
+    main, child = _pty().openpty()
     proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive", "--seed", "1",
                              "--length", "300", "--stop", "."], stdin=child, stdout=child, stderr=child,
                             close_fds=True)
@@ -127,6 +143,28 @@ def test_interactive_loop_through_a_pseudo_terminal(trained):
         os.write(main, b":reset\n")
         assert "state reset" in _read_until(main, b"> ")
         os.write(main, b"\x04")  # Ctrl-D at the prompt leaves
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+
+
+def test_ctrl_c_ends_a_continuation_but_not_the_session(trained):
+    main, child = _pty().openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive",
+                             "--length", "10000000"], stdin=child, stdout=child, stderr=child, close_fds=True,
+                            preexec_fn=_take_terminal)
+    os.close(child)
+    try:
+        _read_until(main, b"> ")
+        os.write(main, b"The\n")
+        _read_until(main, b"The\r\n")  # the echo of the line; then the endless continuation streams
+        os.read(main, 1)
+        os.write(main, b"\x03")  # Ctrl-C, turned into SIGINT by the terminal
+        assert "[interrupted]" in _read_until(main, b"> ")
+        os.write(main, b"\x04")
         proc.wait(timeout=20)
         assert proc.returncode == 0
     finally:
