@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval``.
+"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -147,33 +147,144 @@ def train(config_path, overrides, run_dir, resume):
               help="Generate this many samples at once (batched).")
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
-def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples, which):
+@click.option("--repetition-penalty", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Above 1, tokens already in the prime or the sample become less likely (1 = off).")
+@click.option("--no-repeat-ngram-size", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Never repeat a run of this many tokens (0 = off).")
+@click.option("--beam-width", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Above 1: beam search for the most likely text instead of sampling "
+                   "(ignores temperature, top-k, top-p).")
+@click.option("--length-penalty", default=1.0, show_default=True, type=float,
+              help="Beam search ranks by summed log-probability / length ** this (0 favours short texts).")
+@click.option("--stop", "stops", multiple=True, metavar="TEXT",
+              help="End the sample after the first occurrence of TEXT (kept). Repeatable.")
+@click.option("--stop-at-eod", is_flag=True, help="End the sample when the model ends the document.")
+@click.option("--max-chars", default=None, type=click.IntRange(min=1),
+              help="End the sample after this many characters (besides --length tokens).")
+@click.option("--show-probs", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
+              help="First list the K most likely next tokens after the prime, with probabilities.")
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per sample with text, tokens and per-token log-probabilities.")
+@click.option("--interactive", is_flag=True,
+              help="A prompt loop: each line primes the model and the continuation streams back; "
+                   "':help' lists the commands; Ctrl-D leaves.")
+@click.option("--reset-state", is_flag=True,
+              help="With --interactive: start every line as a new document instead of carrying the state.")
+def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples, which, repetition_penalty,
+           no_repeat_ngram_size, beam_width, length_penalty, stops, stop_at_eod, max_chars, show_probs, fmt,
+           interactive, reset_state):
     """Generate text from a trained run; the continuation streams as it is generated."""
     from .loading import load_run
-    from .sample import generate
+    from .sample import Settings, StopRules
 
+    if any(not s for s in stops):
+        raise UserError("--stop needs a non-empty TEXT", 2)
+    if beam_width > 1 and num_samples > beam_width:
+        raise UserError(f"--num-samples {num_samples} is more than --beam-width {beam_width}; "
+                        "beam search returns at most one text per beam", 2)
+    if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
+        raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
     run = load_run(run_dir, which)
     unknown = run.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
-    steps = generate(run.model, run.params, run.tokenizer, prime=prime, length=length, temperature=temperature,
-                     top_k=top_k, top_p=top_p, num_samples=num_samples, rng=np.random.default_rng(seed))
-    out = sys.stdout
+    settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+    rules = StopRules(list(stops), stop_at_eod, max_chars)
+    rng = np.random.default_rng(seed)
     try:
-        if num_samples == 1:
-            out.write(prime)
-            for ids in steps:
-                out.write(run.tokenizer.token_text(int(ids[0])))
-                out.flush()
-            out.write("\n")
+        if interactive:
+            _interactive(run, settings, rules, length, rng, carry=not reset_state)
         else:
-            columns = np.stack(list(steps), axis=1) if length else np.zeros((num_samples, 0), np.int32)
-            for i, row in enumerate(columns):
-                out.write(f"----- sample {i + 1} -----\n{prime}{run.tokenizer.decode(row)}\n")
-        out.flush()
+            _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty,
+                         show_probs, fmt)
     except KeyboardInterrupt:
-        out.write("\n")
+        sys.stdout.write("\n")
         sys.exit(130)
+
+
+def _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty, show_probs,
+                 fmt):
+    from .beam import beam_search
+    from .sample import Completion, complete, ends_sample, read_context, sample_steps, top_tokens
+
+    tok, out = run.tokenizer, sys.stdout
+    context = np.concatenate([[tok.eod_id], tok.encode(prime)]).astype(np.int32)
+    top = []
+    if show_probs:
+        logits, _ = read_context(run.model, run.params, context)
+        top = top_tokens(logits, tok, show_probs, banned=[tok.unk_id])
+        if fmt == "text":
+            click.echo("most likely next tokens after the prime:")
+            for text, p in top:
+                click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
+            click.echo("")
+    scores = [None] * num_samples
+    if beam_width > 1:
+        hyps = beam_search(run.model, run.params, context, width=beam_width, length=length,
+                           length_penalty=length_penalty, banned=[tok.unk_id],
+                           is_final=lambda ids: ends_sample(tok, rules, ids),
+                           repetition_penalty=settings.repetition_penalty,
+                           no_repeat_ngram_size=settings.no_repeat_ngram_size, num_results=num_samples)
+        completions = [complete(tok, rules, h.ids, h.logprobs) for h in hyps]
+        scores = [h.score for h in hyps]
+    else:
+        completions = [Completion(tok, rules) for _ in range(num_samples)]
+        streaming = fmt == "text" and num_samples == 1
+        if streaming:
+            out.write(prime)
+        for step in sample_steps(run.model, run.params, context, settings=settings, num_samples=num_samples,
+                                 rng=rng, banned=[tok.unk_id], length=length):
+            for c, id, logprob in zip(completions, step.ids, step.logprobs):
+                piece = c.add(int(id), float(logprob))
+                if streaming and piece:
+                    out.write(piece)
+                    out.flush()
+            if all(c.done for c in completions):
+                break
+        if streaming:
+            out.write("\n")
+            out.flush()
+            return
+    for i, c in enumerate(completions):
+        if fmt == "json":
+            record = {"prime": prime, "text": c.text, "tokens": [tok.token_text(t) for t in c.ids],
+                      "logprobs": [round(lp, 6) for lp in c.logprobs], "stopped_by": c.stopped_by}
+            if scores[i] is not None:
+                record["score"] = scores[i]
+            if top:
+                record["top"] = [{"token": t, "prob": p} for t, p in top]
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        elif len(completions) == 1:
+            out.write(f"{prime}{c.text}\n")
+        else:
+            out.write(f"----- sample {i + 1} -----\n{prime}{c.text}\n")
+    out.flush()
+
+
+def _interactive(run, settings, rules, length, rng, carry):
+    from .interactive import Session
+
+    session = Session(run.model, run.params, run.tokenizer, settings=settings, rules=rules, length=length,
+                      rng=rng, carry=carry)
+    click.echo("interactive: type a line to prime the model; ':help' lists the commands; Ctrl-D leaves.")
+    out = sys.stdout
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            out.write("\n")
+            return
+        if line.startswith(":"):
+            click.echo(session.command(line))
+            continue
+        try:
+            for piece in session.respond(line):
+                out.write(piece)
+                out.flush()
+        except KeyboardInterrupt:  # Ctrl-C ends this continuation, not the session
+            out.write(" [interrupted]")
+        out.write("\n")
+        out.flush()
 
 
 # ---- eval ---------------------------------------------------------------------------------------
@@ -202,6 +313,143 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     click.echo(f"loss:           {result['loss']:.4f} nats/token")
     click.echo(f"perplexity:     {result['perplexity']:.3f}")
     click.echo(f"bits per char:  {result['bits_per_char']:.4f}")
+
+
+# ---- score --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("text_or_file")
+@click.option("--top", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
+              help="Also list the K tokens the model found most likely at each position.")
+@click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when the file is a CSV file.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def score(run_dir, text_or_file, top, csv_column, which, as_json):
+    """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
+    from .score import score_run
+
+    looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
+    if looks_like_a_path and not Path(text_or_file).is_file():
+        click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
+    column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
+    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=column)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"{'pos':>5}  {'token':>8}  {'logprob':>9}  {'bits':>7}" + ("  expected instead" if top else ""))
+    for i, row in enumerate(result["tokens"]):
+        line = f"{i:>5}  {json.dumps(row['token'], ensure_ascii=False):>8}  {row['logprob']:>9.4f}  " \
+               f"{row['surprisal_bits']:>7.3f}"
+        if top:
+            line += "  " + "  ".join(f"{json.dumps(t['token'], ensure_ascii=False)} {t['prob']:.3f}"
+                                     for t in row["top"])
+        click.echo(line)
+    click.echo(f"tokens: {result['num_tokens']:,} ({result['characters']:,} characters)   "
+               f"total: {result['total_bits']:.2f} bits   bits per char: {result['bits_per_char']:.4f}   "
+               f"loss: {result['loss']:.4f} nats/token")
+    if result["unknown_characters"]:
+        click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
+
+
+# ---- novelty ------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--n", "ns", multiple=True, type=click.IntRange(min=1),
+              help="n-gram length in tokens (characters for a char model). Repeatable. Default: 5, 10, 20, 50.")
+@click.option("--num-samples", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Samples to generate.")
+@click.option("--length", default=500, show_default=True, type=click.IntRange(min=1), help="Tokens per sample.")
+@click.option("--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Sampling temperature (as in sample).")
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0), help="As in sample.")
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(min=0, max=1, min_open=True),
+              help="As in sample.")
+@click.option("--seed", type=int, default=None, help="Random seed of the samples.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def novelty(run_dir, ns, num_samples, length, temperature, top_k, top_p, seed, which, as_json):
+    """Generation or memorisation? The share of sampled n-grams that are not in the training text."""
+    from .novelty import DEFAULT_NS, novelty_run
+
+    ns = sorted(set(ns)) or list(DEFAULT_NS)
+    result = novelty_run(run_dir, ns=ns, num_samples=num_samples, length=length, temperature=temperature,
+                         top_k=top_k, top_p=top_p, seed=seed, which=which)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{num_samples} samples of {length} tokens from {run_dir} ({result['checkpoint']}) "
+               f"against the training split of {result['corpus']}")
+    click.echo(f"{'n':>4}  {'n-grams':>9}  {'novel':>9}  {'fraction novel':>14}")
+    for n, r in result["novelty"].items():
+        fraction = "-" if r["fraction_novel"] is None else f"{r['fraction_novel']:.3f}"
+        click.echo(f"{n:>4}  {r['ngrams']:>9,}  {r['novel']:>9,}  {fraction:>14}")
+
+
+# ---- inspect ------------------------------------------------------------------------------------
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+
+
+@cli.command("inspect")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--checkpoint", "which", default="last", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to describe.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
+def inspect_cmd(run_dir, which, as_json):
+    """Describe a run: config, parameters per layer, tokenizer, steps, losses, disk size."""
+    from .inspect_run import inspect_run
+
+    info = inspect_run(run_dir, which)
+    if as_json:
+        info.pop("config_yaml")
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    click.echo(f"run:            {info['run_dir']} ({info['checkpoint']}, step {info['step']:,}, "
+               f"epoch {info['epoch']}, {info['elapsed_s'] or 0:.1f} s of training)")
+    click.echo(f"validation:     last {fmt(info['last_val_loss'])}, best {fmt(info['best_val_loss'])} "
+               f"(best checkpoint: {info['best_checkpoint']})")
+    t = info["tokenizer"]
+    click.echo(f"tokenizer:      {t['level']}, {t['vocab_size']} tokens: {' '.join(t['specials'])} "
+               f"{json.dumps(''.join(t['first_tokens']), ensure_ascii=False)}"
+               + (" ..." if t["vocab_size"] > 2 + len(t["first_tokens"]) else ""))
+    click.echo(f"parameters:     {info['num_params']:,} ({info['dtype']})")
+    for group, count in info["params_per_layer"].items():
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in info["param_shapes"].items() if k.rsplit(".", 1)[0] == group)
+        click.echo(f"  {group:<12} {count:>12,}   {shapes}")
+    click.echo(f"disk:           {_bytes(info['disk_bytes'])} in all; "
+               + ", ".join(f"{k} {_bytes(v)}" for k, v in info["checkpoint_bytes"].items()))
+    click.echo("config:")
+    for line in info["config_yaml"].splitlines():
+        click.echo(f"  {line}")
+
+
+# ---- plot ---------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a PNG here (needs matplotlib: pip install 'lstmgen[plot]'). Without it: a text chart.")
+@click.option("--x", "x_axis", default="step", show_default=True, type=click.Choice(["step", "tokens"]),
+              help="The x axis: optimiser steps or training tokens seen.")
+def plot(run_dirs, output, x_axis):
+    """Training and validation loss (and learning rate) of one or more runs, overlaid."""
+    from .plot import INSTALL_HINT, read_curves, save_png, text_chart
+
+    runs = [read_curves(d) for d in run_dirs]
+    if output is None:
+        click.echo(text_chart(runs, x_axis))
+        return
+    try:
+        save_png(runs, output, x_axis)
+    except ImportError:
+        click.echo(text_chart(runs, x_axis))
+        raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
+    click.echo(f"wrote {output}")
 
 
 def main():

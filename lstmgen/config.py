@@ -96,6 +96,8 @@ class TrainConfig:
     weight_decay: float = _opt(0.0, "decoupled (AdamW-style) weight decay of the weight matrices, per unit of lr",
                                min=0.0)
     seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
+    sample_interval: int = _opt(0, "show and store (samples.jsonl) a short sample every this many steps (0 = off)",
+                                min=0)
 
 
 @dataclass

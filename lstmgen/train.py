@@ -26,6 +26,7 @@ from .errors import CheckpointError, ConfigError
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from .tokenizers import build_tokenizer, tokenizer_from_dict
+from .training_samples import training_sample, truncate_samples, write_sample
 
 # Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
 FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
@@ -170,6 +171,7 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
         schedule.base_lr, schedule.lr_decay, schedule.warmup_steps, schedule.max_steps = (
             t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps)
         ckpt.truncate_metrics(run_dir, step)
+        truncate_samples(run_dir, step)
         ckpt.write_run_files(run_dir, cfg, tokenizer.to_dict())
         for key, old, new in changes:
             reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
@@ -249,6 +251,11 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
                 acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
             if evaluated:
                 last_path = save(pointers)
+            # a short sample now and then, so users watch the model learn
+            if t.sample_interval and step % t.sample_interval == 0:
+                text = training_sample(model, params, tokenizer, t.seed, step)
+                write_sample(run_dir, step, text)
+                reporter.message(f"sample at step {step}: {json.dumps(text, ensure_ascii=False)}")
             reporter.update(step, stats)
         if stop.set:
             interrupted = True

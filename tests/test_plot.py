@@ -1,0 +1,60 @@
+"""plot: the text chart puts each point where its value says; the PNG; matplotlib missing."""
+
+import math
+import struct
+import sys
+
+import pytest
+
+from lstmgen.plot import Curves, read_curves, text_chart
+from tests.test_cli import run, train_tiny
+
+
+def test_text_chart_places_points_by_value():
+    a = Curves("a", [0, 50, 100], [0, 5, 10], [4.0, 3.0, 2.0], [math.nan, 3.5, math.nan], [1e-3] * 3)
+    b = Curves("b", [0, 100], [0, 10], [2.5, 4.0], [math.nan, math.nan], [1e-3] * 2)
+    rows = text_chart([a, b], width=11, height=5).splitlines()
+    grid = [line.split("|", 1)[1] for line in rows[:5]]
+    assert grid[0][0] == "a" and grid[4][5] != "a" and grid[2][5] == "a"  # 4.0 top, 3.0 middle
+    assert grid[4][10] == "a"  # 2.0 at the bottom right
+    assert grid[1][5] == "A"  # validation 3.5: a quarter down
+    assert grid[3][0] == "b" and grid[0][10] == "b"  # 2.5 three quarters down; 4.0 on top (drawn last)
+    assert rows[0].startswith("    4.000") and rows[4].startswith("    2.000")
+    assert any("b train, B validation: b" in line for line in rows)
+
+
+@pytest.fixture
+def trained(tmp_path, text_file):
+    out = tmp_path / "run"
+    assert train_tiny(text_file, out).exit_code == 0
+    return out
+
+
+def test_read_curves_and_tokens_axis(trained):
+    c = read_curves(trained)
+    assert c.step[-1] == 12 and c.tokens == [s * 8 * 32 for s in c.step]  # tiny: batch 8, seq_len 32
+    assert not math.isnan(c.val_loss[-1])
+    result = run("plot", trained, trained, "--x", "tokens")
+    assert result.exit_code == 0 and "loss against training tokens" in result.output and "3,072" in result.output
+
+
+def test_png_is_written(trained, tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "curves.png"
+    result = run("plot", trained, "-o", png)
+    assert result.exit_code == 0, result.output
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", data[16:24]) == (800, 600)  # IHDR: the 8 x 6 inch figure at 100 dpi
+
+
+def test_without_matplotlib_a_text_chart_and_a_clear_message(trained, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    result = run("plot", trained, "-o", tmp_path / "curves.png")
+    assert result.exit_code == 1 and "pip install 'lstmgen[plot]'" in result.output
+    assert "loss against step" in result.output and not (tmp_path / "curves.png").exists()
+
+
+def test_plot_of_a_folder_that_is_no_run(tmp_path):
+    result = run("plot", tmp_path)
+    assert result.exit_code == 1 and "metrics.jsonl" in result.output and "Traceback" not in result.output

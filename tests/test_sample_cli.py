@@ -1,0 +1,173 @@
+"""The sample command's strategies and stop rules end to end, and --interactive through a pty."""
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.test_cli import run, train_tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gen")
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words, 8)).capitalize() + "." for _ in range(200)) + "\n")
+    assert train_tiny(corpus, tmp / "run", "train.max_steps=40", "train.learning_rate=0.01").exit_code == 0
+    return tmp / "run"
+
+
+def samples(*args):
+    result = run("sample", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines()]
+
+
+def test_new_commands_have_help():
+    for cmd in ("score", "novelty", "inspect", "plot"):
+        result = run(cmd, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_json_holds_text_tokens_and_logprobs(trained):
+    [s] = samples(trained, "--prime", "The", "--length", "30", "--seed", "1")
+    assert s["prime"] == "The" and len(s["text"]) == 30 and "".join(s["tokens"]) == s["text"]
+    assert len(s["logprobs"]) == 30 and all(lp <= 0 for lp in s["logprobs"])
+    assert s["stopped_by"] == "length"
+
+
+@pytest.mark.parametrize("options", [
+    [],
+    ["--temperature", "0.7", "--top-k", "5", "--top-p", "0.9"],
+    ["--repetition-penalty", "1.3", "--no-repeat-ngram-size", "3"],
+    ["--beam-width", "3", "--num-samples", "2", "--length-penalty", "0.5"],
+])
+def test_every_strategy_repeats_under_its_seed(trained, options):
+    a = samples(trained, "--length", "25", "--seed", "4", "--num-samples", "2", *options)
+    b = samples(trained, "--length", "25", "--seed", "4", "--num-samples", "2", *options)
+    assert a == b and len(a) == 2 and a[0]["text"] != a[1]["text"]
+
+
+def test_stop_strings_and_max_chars_end_every_sample(trained):
+    for s in samples(trained, "--length", "300", "--seed", "2", "--num-samples", "4", "--stop", ".", "--stop", "mat"):
+        assert s["stopped_by"] == "stop" and (s["text"].endswith(".") or s["text"].endswith("mat"))
+        assert "." not in s["text"][:-1] and "mat" not in s["text"][:-1]
+    for s in samples(trained, "--length", "300", "--seed", "2", "--num-samples", "3", "--max-chars", "17"):
+        assert len(s["text"]) == 17 and s["stopped_by"] == "max_chars"
+    text = run("sample", trained, "--prime", "A", "--length", "300", "--seed", "2", "--stop", " ").output
+    assert text.startswith("A") and text.endswith(" \n") and text.count(" ") == 1
+
+
+def test_stop_at_eod_ends_the_document(trained):
+    free = samples(trained, "--length", "400", "--seed", "3", "--num-samples", "3")
+    ended = samples(trained, "--length", "400", "--seed", "3", "--num-samples", "3", "--stop-at-eod")
+    for f, e in zip(free, ended):  # the same draws, cut where the model ended the document
+        assert f["text"].startswith(e["text"])
+        if e["stopped_by"] == "eod":
+            assert f["tokens"][len(e["tokens"])] == "\n"
+    beam = samples(trained, "--length", "120", "--beam-width", "2", "--stop-at-eod", "--stop", "house")
+    assert beam[0]["stopped_by"] in ("eod", "stop", "length") and "score" in beam[0]
+
+
+def test_show_probs_lists_the_k_most_likely_tokens(trained):
+    [s] = samples(trained, "--prime", "The cat", "--length", "0", "--show-probs", "4")
+    probs = [t["prob"] for t in s["top"]]
+    assert len(probs) == 4 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-9
+    text = run("sample", trained, "--prime", "The cat", "--length", "0", "--show-probs", "4").output
+    assert text.count("\n") == 4 + 3 and text.endswith("\nThe cat\n")
+
+
+def test_contradictory_options_are_usage_errors(trained):
+    result = run("sample", trained, "--beam-width", "2", "--num-samples", "3")
+    assert result.exit_code == 2 and "--num-samples 3 is more than --beam-width 2" in result.output
+    assert run("sample", trained, "--interactive", "--beam-width", "2").exit_code == 2
+    assert run("sample", trained, "--stop", "").exit_code == 2
+
+
+def _pty():
+    """The standard library's pty module, or a skip where there are no pseudo-terminals (Windows)."""
+    pytest.importorskip("termios")
+    import pty
+    return pty
+
+
+def _take_terminal():
+    """In the child: a new session whose controlling terminal is the pty on stdin, so that the
+    terminal turns Ctrl-C into SIGINT for it."""
+    import fcntl
+    import termios
+
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _read_until(fd, needle, timeout=20.0):
+    out, end = b"", time.monotonic() + timeout
+    while needle not in out:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"timed out waiting for {needle!r}; got {out!r}")
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out.decode("utf-8", "replace")
+
+
+def test_interactive_loop_through_a_pseudo_terminal(trained):
+    main, child = _pty().openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive", "--seed", "1",
+                             "--length", "300", "--stop", "."], stdin=child, stdout=child, stderr=child,
+                            close_fds=True)
+    os.close(child)
+    try:
+        assert "interactive" in _read_until(main, b"> ")
+        os.write(main, b":temp 0.5\n")
+        assert "temperature=0.5" in _read_until(main, b"> ")
+        os.write(main, b":bogus\n")
+        assert "unknown command ':bogus'" in _read_until(main, b"> ")
+        os.write(main, b"The cat\n")
+        reply = _read_until(main, b"> ").replace("\r", "")
+        line = reply.split("The cat\n", 1)[1].split("\n")[0]  # the terminal echoes the typed line
+        assert line.endswith(".") and line.count(".") == 1
+        os.write(main, b":reset\n")
+        assert "state reset" in _read_until(main, b"> ")
+        os.write(main, b"\x04")  # Ctrl-D at the prompt leaves
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+
+
+def test_ctrl_c_ends_a_continuation_but_not_the_session(trained):
+    main, child = _pty().openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive",
+                             "--length", "10000000"], stdin=child, stdout=child, stderr=child, close_fds=True,
+                            preexec_fn=_take_terminal)
+    os.close(child)
+    try:
+        _read_until(main, b"> ")
+        os.write(main, b"The\n")
+        _read_until(main, b"The\r\n")  # the echo of the line; then the endless continuation streams
+        os.read(main, 1)
+        os.write(main, b"\x03")  # Ctrl-C, turned into SIGINT by the terminal
+        assert "[interrupted]" in _read_until(main, b"> ")
+        os.write(main, b"\x04")
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)

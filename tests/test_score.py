@@ -1,0 +1,83 @@
+"""score against eval and against a step-by-step reference; the score command end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lstmgen.corpus import read_documents
+from lstmgen.evaluate import evaluate_run
+from lstmgen.loading import load_run
+from lstmgen.sample import log_softmax
+from lstmgen.score import score_ids
+from lstmgen.train import evaluate_ids
+from tests.test_cli import run, train_tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("score")
+    rng = np.random.default_rng(1)
+    words = ["one", "two", "three", "red", "blue", "fish", "and", "then"]
+    corpus = tmp / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(rng.choice(words, 7)) for _ in range(150)) + "\n")
+    assert train_tiny(corpus, tmp / "run").exit_code == 0
+    held_out = tmp / "held_out.txt"
+    held_out.write_text("two red fish and then one blue fish\nthree fish and two\n")
+    return tmp / "run", held_out
+
+
+def test_score_totals_equal_evals_loss_on_the_same_text(trained):
+    run_dir, held_out = trained
+    r = load_run(run_dir)
+    ids = r.tokenizer.encode_documents(read_documents(str(held_out)))
+    logprobs = score_ids(r.model, r.params, ids).logprobs
+    evaluated = evaluate_run(run_dir, str(held_out), batch_size=1)  # one stream, as score reads it
+    assert evaluated["tokens"] == len(logprobs)
+    assert -logprobs.mean() == pytest.approx(evaluated["loss"], rel=1e-5)
+    bits_per_char = -logprobs.sum() / math.log(2) / evaluated["characters"]
+    assert bits_per_char == pytest.approx(evaluated["bits_per_char"], rel=1e-5)
+    nll, count = evaluate_ids(r.model, r.params, ids, batch_size=1, seq_len=5)  # other window edges
+    assert -logprobs.sum() == pytest.approx(nll, rel=1e-5) and count == len(logprobs)
+
+
+def test_score_matches_a_step_by_step_reference_and_lists_the_top_tokens(trained):
+    r = load_run(trained[0])
+    ids = r.tokenizer.encode_documents(["one red fish"] * 30)  # longer than one chunk of 256
+    scores = score_ids(r.model, r.params, ids, top=3)
+    state, want, best = r.model.init_state(1), [], []
+    for t in range(len(ids) - 1):
+        logits, state = r.model.step(r.params, ids[t:t + 1], state)
+        logp = log_softmax(logits)[0]
+        want.append(logp[ids[t + 1]])
+        best.append(int(np.argmax(logp)))
+    np.testing.assert_allclose(scores.logprobs, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(scores.top_ids[:, 0], best)
+    assert (np.diff(scores.top_logprobs, axis=1) <= 0).all()
+
+
+def test_score_command_text_and_json(trained):
+    run_dir, held_out = trained
+    result = run("score", run_dir, "red fish", "--json", "--top", "2")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.output)
+    assert [row["token"] for row in s["tokens"]] == list("red fish") + ["\n"]
+    assert s["total_bits"] == pytest.approx(sum(row["surprisal_bits"] for row in s["tokens"]))
+    assert s["bits_per_char"] == pytest.approx(s["total_bits"] / 9)
+    assert all(len(row["top"]) == 2 for row in s["tokens"])
+    table = run("score", run_dir, held_out, "--top", "2")
+    assert table.exit_code == 0 and "bits per char" in table.output
+    assert len(table.output.splitlines()) == 1 + len(held_out.read_text()) + 1 + 1  # header, chars, <eod>, total
+
+
+def test_score_reads_csv_rows_and_refuses_a_folder(trained, tmp_path):
+    run_dir, _ = trained
+    csv = tmp_path / "rows.csv"
+    csv.write_text("text,n\nred fish,1\nblue fish,2\n")
+    s = json.loads(run("score", run_dir, csv, "--csv-column", "text", "--json").output)
+    assert "".join(row["token"] for row in s["tokens"]) == "red fish\nblue fish\n"  # each row ends in <eod>
+    folder = run("score", run_dir, tmp_path)
+    assert folder.exit_code == 1 and "is a folder" in folder.output and "Traceback" not in folder.output
+    note = run("score", run_dir, "notes.txt")
+    assert note.exit_code == 0 and "there is no file 'notes.txt'" in note.output
