@@ -97,9 +97,23 @@ def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params
                     state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
     """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
     ckpt_root = run_dir / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_root / name
+    try:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict)
+        for pointer in pointers:
+            atomic_write_text(ckpt_root / f"{pointer}.json",
+                              _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
+    except OSError as e:  # disk full, read-only directory, ...: the pointers still name the previous one
+        raise CheckpointError(f"cannot write checkpoint {final}: {e.strerror or e}; "
+                              "the previous checkpoint is intact") from None
+    _prune(ckpt_root)
+    return final
+
+
+def _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict):
+    name = final.name
     if not final.exists():
         tmp = Path(tempfile.mkdtemp(dir=ckpt_root, prefix=f".{name}."))
         try:
@@ -115,24 +129,43 @@ def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _fsync_dir(ckpt_root)
-    for pointer in pointers:
-        atomic_write_text(ckpt_root / f"{pointer}.json",
-                          _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
-    _prune(ckpt_root)
-    return final
+
+
+def prune(run_dir: Path) -> None:
+    """Tidy ``RUN_DIR/checkpoints`` (see ``_prune``); called when a run resumes."""
+    if (Path(run_dir) / "checkpoints").is_dir():
+        _prune(Path(run_dir) / "checkpoints")
 
 
 def _prune(ckpt_root: Path) -> None:
-    """Remove checkpoint folders (and stale temporary ones) that no pointer names."""
-    keep = set()
+    """Remove checkpoint folders that no pointer names, unless written with ``keep`` (and not
+    after ``last``: such a folder was renamed into place by a run that crashed before moving
+    the pointer), and temporary folders left by a crash."""
+    keep, last_step = set(), None
     for pointer in POINTERS:
         try:
-            keep.add(json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))["checkpoint"])
+            data = json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))
+            keep.add(data["checkpoint"])
+            last_step = data["step"] if pointer == "last" else last_step
         except (OSError, ValueError, KeyError, TypeError):
             pass
     for child in ckpt_root.iterdir():
-        if child.is_dir() and child.name not in keep:
-            shutil.rmtree(child, ignore_errors=True)
+        if not child.is_dir() or child.name in keep:
+            continue
+        if not child.name.startswith(".") and isinstance(last_step, int) and _kept_step(child) is not None \
+                and _kept_step(child) <= last_step:
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _kept_step(folder: Path) -> Optional[int]:
+    """The step of a folder written with ``keep`` (``train.keep_every``), else None."""
+    try:
+        trainer = json.loads((folder / "trainer.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    step = trainer.get("step") if isinstance(trainer, dict) and trainer.get("kept") is True else None
+    return step if isinstance(step, int) else None
 
 
 # ---- loading --------------------------------------------------------------------------------

@@ -121,6 +121,8 @@ def train(config_path, overrides, run_dir, resume):
         click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
                    f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
         sys.exit(130)
+    if result.early_stopped:
+        click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
     val = f", validation loss {result.last_val_loss:.4f} (best {result.best_val_loss:.4f})" \
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")

@@ -63,10 +63,11 @@ class TrainConfig:
     beta1: float = _opt(0.9, "Adam's first-moment decay", min=0.0, max_excl=1.0)
     beta2: float = _opt(0.999, "Adam's second-moment decay", min=0.0, max_excl=1.0)
     lr_schedule: str = _opt(
-        "plateau", "constant; plateau (multiply by lr_decay when val loss rises); cosine (to 0 at max_steps)",
-        choices=["constant", "plateau", "cosine"],
+        "plateau", "constant; plateau (multiply by lr_decay when val loss rises); cosine (to 0 at max_steps); "
+        "step (multiply by lr_decay every lr_decay_steps steps)",
+        choices=["constant", "plateau", "cosine", "step"],
     )
-    lr_decay: float = _opt(0.5, "factor applied by the plateau schedule", min_excl=0.0, max=1.0)
+    lr_decay: float = _opt(0.5, "factor applied by the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
     grad_clip: float = _opt(5.0, "clip gradients to this global L2 norm (0 = off)", min=0.0)
     max_steps: Optional[int] = _opt(6000, "stop after this many optimiser steps (null = no limit)", min=1)
@@ -74,6 +75,14 @@ class TrainConfig:
     eval_interval: int = _opt(250, "evaluate on the validation split and checkpoint every this many steps", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
     seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
+    lr_decay_steps: int = _opt(1000, "the step schedule multiplies the rate by lr_decay every this many steps", min=1)
+    patience: Optional[int] = _opt(None, "stop after this many evaluations without a lower val loss (null = never)", min=1)
+    keep_every: Optional[int] = _opt(None, "also checkpoint and keep every this many steps (null = keep only best and last)", min=1)
+    divergence_threshold: float = _opt(
+        3.0, "a training loss above this times the lowest so far is divergence (0 = only NaN/inf)", min=0.0)
+    divergence_lr_factor: float = _opt(0.5, "on divergence: roll back and multiply the learning rate by this",
+                                       min_excl=0.0, max_excl=1.0)
+    max_divergences: int = _opt(3, "give up after this many rollbacks in one train command", min=0)
 
 
 @dataclass
