@@ -271,8 +271,45 @@ def check_arrays(path: Path, arrays: Dict[str, np.ndarray], shapes: Dict[str, tu
             raise CheckpointError(f"{path}: array '{k}' has shape {arrays[k].shape}; the config needs {tuple(shape)}")
         if dtype is not None and arrays[k].dtype != dtype:
             raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected {np.dtype(dtype)}")
-        if arrays[k].dtype.kind == "f" and not np.isfinite(arrays[k]).all():
+        if arrays[k].dtype.kind != "f":
+            raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected floating point")
+        if not np.isfinite(arrays[k]).all():
             raise CheckpointError(f"{path}: array '{k}' holds NaN or infinite values")
+
+
+_NUMBER, _OPTIONAL = (int, float), (int, float, type(None))
+TRAINER_TYPES = {  # what a resumed run reads from trainer.json, and the JSON types it must have
+    "step": int, "epoch": int, "window": int, "elapsed_s": _NUMBER, "best_val_loss": _OPTIONAL,
+    "last_val_loss": _OPTIONAL, "rng": dict, "optimizer": dict, "lr_schedule": dict, "log_accumulator": dict,
+    "best_train_loss": _OPTIONAL, "evals_since_best": int,
+    "lr_schedule.scale": _NUMBER, "lr_schedule.last_val_loss": _OPTIONAL,
+    "log_accumulator.loss_sum": _NUMBER, "log_accumulator.loss_count": int, "log_accumulator.tokens": int,
+    "log_accumulator.seconds": _NUMBER,
+}
+OPTIONAL_TRAINER_KEYS = ("best_train_loss", "evals_since_best")  # added after format_version 1 began
+
+
+def check_trainer(path: Path, trainer: dict) -> None:
+    """Every entry of ``TRAINER_TYPES`` present (bar the optional ones) with its type, else a
+    ``CheckpointError`` naming ``path`` and the entry."""
+    for key, types in TRAINER_TYPES.items():
+        outer, _, inner = key.partition(".")
+        value = trainer.get(outer) if not inner else (trainer.get(outer) or {}).get(inner, KeyError)
+        if key in OPTIONAL_TRAINER_KEYS and value is None:
+            continue
+        if value is KeyError or (value is None and not inner and key not in trainer):
+            raise CheckpointError(f"{path}: entry '{key}' is missing")
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, float) and not np.isfinite(value)) or (isinstance(value, int) and value < 0):
+            raise CheckpointError(f"{path}: entry '{key}' is {value!r}, which is not what lstmgen writes there")
+
+
+def check_vocab_size(folder: Path, vocab_size: int, params: Dict[str, np.ndarray]) -> None:
+    """The tokenizer and the weights must agree on the vocabulary size."""
+    embed = params.get("embed.W")
+    if embed is not None and embed.ndim == 2 and embed.shape[0] != vocab_size:
+        raise CheckpointError(f"{folder / 'tokenizer.json'}: lists {vocab_size} tokens, but "
+                              f"{folder / 'model.npz'} holds weights for {embed.shape[0]}; the two do not belong together")
 
 
 def has_checkpoint(run_dir: Path) -> bool:

@@ -155,6 +155,8 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
     best_train, evals_since_best = None, 0  # for divergence detection and early stopping
     acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
     if saved is not None:
+        ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)
+        ckpt.check_trainer(saved.path / "trainer.json", saved.trainer)
         ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes(), np.float32)
         ckpt.check_arrays(saved.path / "state.npz", saved.state_arrays,
                           {k: v.shape for k, v in state.items()}, np.float32)
@@ -172,6 +174,9 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
             best_train, evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
+        if window >= batches.num_windows:
+            raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {window} is past the end of the "
+                                  f"training data ({batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
         schedule.base_lr, schedule.lr_decay, schedule.warmup_steps, schedule.max_steps = (
             t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps)
