@@ -193,6 +193,8 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -222,7 +224,7 @@ def parse_override(text: str) -> tuple:
         raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set train.max_steps=100")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = raw
     if isinstance(value, (dict, list)):
         value = raw

@@ -116,6 +116,8 @@ CASES = {  # name: (mutation of every checkpoint folder, command that must refus
     "trainer-window-past-the-data": (edit_json("trainer.json", lambda d: d.update(window=10**6)),
                                      "resume", ["trainer.json", "past the end"]),
     "trainer-a-list": (write("trainer.json", "[1, 2, 3]"), "resume", ["trainer.json", "JSON object"]),
+    "trainer-nested-too-deeply": (write("trainer.json", "[" * 100_000), "resume", ["trainer.json", "JSON"]),
+    "yaml-nested-too-deeply": (write("config.yaml", "[" * 100_000), "sample", ["config.yaml", "nested too deeply"]),
     "yaml-python-tag": (write("config.yaml", "model: !!python/object/apply:os.system ['touch SENTINEL']\n"),
                         "sample", ["config.yaml", "not valid YAML"]),
     "yaml-a-list": (write("config.yaml", "- model\n- train\n"), "sample", ["config.yaml", "mapping"]),
