@@ -97,3 +97,21 @@ def test_sigkill_from_outside_at_a_random_moment(tmp_path, text_file):
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, f"kill after step {target}: {resumed.stderr[-2000:]}"
     assert_same_run(tmp_path / "reference", out)
+
+
+def test_stale_folder_from_a_crash_is_not_reused_after_a_config_change(tmp_path, text_file):
+    # killed after step-00000004/ was renamed into place but before last.json named it (last is
+    # still step 0); resumed with another learning rate, step 4 must be computed anew at that rate
+    sets = ["train.max_steps=8", "train.eval_interval=4", "train.keep_every=4", "model.dropout=0.3"]
+    out = tmp_path / "killed"
+    proc = killed_process("last.json:2", ["train", "--config", TINY, "--out", out, "--set", f"data.corpus={text_file}",
+                                          *sum((["--set", s] for s in sets), [])])
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (out / "checkpoints" / "step-00000004").is_dir()
+    assert json.loads((out / "checkpoints" / "last.json").read_text())["step"] == 0
+    assert train(text_file, out, "train.learning_rate=0.01", resume=True).exit_code == 0
+    assert train(text_file, tmp_path / "reference", *sets, "train.learning_rate=0.01").exit_code == 0
+    for step in ("step-00000004", "step-00000008"):
+        load = lambda d: np.load(d / "checkpoints" / step / "model.npz", allow_pickle=False)
+        with load(out) as a, load(tmp_path / "reference") as b:
+            assert_same_weights(dict(a), dict(b))
