@@ -188,7 +188,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     """Score text: loss (nats per token), perplexity and bits per character."""
     from .evaluate import evaluate_run
 
-    column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
+    column = int(csv_column) if csv_column is not None and csv_column.isascii() and csv_column.isdigit() else csv_column
     result = evaluate_run(run_dir, corpus, which=which, csv_column=column)
     if as_json:
         click.echo(json.dumps(result))

@@ -16,6 +16,7 @@ from lstmgen.config import Config, all_keys, load_config
 from lstmgen.corpus import Corpus, load_corpus, read_documents
 from lstmgen.errors import CheckpointError, ConfigError, DataError
 from lstmgen.tokenizers import TOKENIZERS, build_tokenizer, tokenizer_from_dict
+from tests.test_cli import assert_user_error, run, trained  # noqa: F401  (a fixture)
 
 EXAMPLES = 200
 fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,6 +84,7 @@ HUGE_LINE = ("x" * 300_000).encode()  # one field above csv's default limit of 1
 @example(content=HUGE_LINE, suffix=".txt", csv_column=None, encoding="utf-8", val_fraction=0.1)
 @example(content=b"a,b\n,\n\n,\n", suffix=".csv", csv_column="b", encoding="utf-8", val_fraction=0.1)
 @example(content=b"a\x00b\n\"unclosed", suffix=".csv", csv_column=0, encoding="utf-8", val_fraction=0.1)
+@example(content=b"a,b\nx,y\n", suffix=".csv", csv_column="\u00b2", encoding="utf-8", val_fraction=0.1)  # isdigit()
 def test_corpus_readers_with_any_bytes(tmp_path, content, suffix, csv_column, encoding, val_fraction):
     path = tmp_path / f"corpus{suffix}"
     path.write_bytes(content)
@@ -94,6 +96,13 @@ def test_corpus_readers_with_any_bytes(tmp_path, content, suffix, csv_column, en
     assert isinstance(corpus, Corpus) and corpus.train
     assert all(isinstance(d, str) for d in corpus.train + corpus.val)
     assert read_documents(str(path), csv_column=csv_column, encoding=encoding)
+
+
+def test_eval_csv_column_that_only_looks_like_a_number(trained, tmp_path):  # noqa: F811
+    # "\u00b2" (superscript two) passes str.isdigit() but not int(): found by the fuzzer above
+    (tmp_path / "d.csv").write_text("a,b\nsome text,more text\n")
+    result = run("eval", trained, "--corpus", tmp_path / "d.csv", "--csv-column", "\u00b2")
+    assert_user_error(result, 1, "d.csv", "no column '\u00b2'")
 
 
 # ---- every tokenizer -----------------------------------------------------------------------------
