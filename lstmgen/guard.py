@@ -20,6 +20,7 @@ import functools
 import os
 from pathlib import Path
 
+from . import checkpoint as ckpt
 from .errors import CheckpointError, TrainingError
 
 try:
@@ -101,7 +102,8 @@ def guard(train_fn):
                     cfg.train.learning_rate = lr * cfg.train.divergence_lr_factor
                     if reporter is not None:
                         reporter.message(
-                            f"divergence: {d}; rolling back to the last checkpoint with train.learning_rate "
+                            f"divergence: {d}; rolling back to {ckpt.find_checkpoint(run_dir, 'last').name} "
+                            f"with train.learning_rate "
                             f"{lr:.3g} -> {cfg.train.learning_rate:.3g} "
                             f"(rollback {rollbacks} of {cfg.train.max_divergences})"
                         )
