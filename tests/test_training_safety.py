@@ -179,3 +179,33 @@ def test_failing_checkpoint_write_is_a_clear_error_and_the_last_one_survives(tmp
     assert_same_weights(weights(out), before)
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")]
     assert train(text_file, out, "train.max_steps=12", resume=True).exit_code == 0
+
+
+def read_only_is_enforced(folder):
+    """False where this process writes into a read-only folder anyway (root, by default)."""
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").write_text("")
+        return False
+    except PermissionError:
+        return True
+    finally:
+        folder.chmod(0o755)
+
+
+def test_really_read_only_run_directory(tmp_path, text_file):
+    if not read_only_is_enforced(tmp_path / "probe"):
+        pytest.skip("this process may write into read-only folders (root); the ENOSPC/EROFS test above stands in")
+    out = tmp_path / "r"
+    assert train(text_file, out, "train.max_steps=8", "train.eval_interval=4").exit_code == 0
+    before = weights(out)
+    for d in (out, out / "checkpoints"):
+        d.chmod(0o555)
+    try:
+        result = train(text_file, out, "train.max_steps=12", resume=True)
+    finally:
+        for d in (out, out / "checkpoints"):
+            d.chmod(0o755)
+    assert_user_error(result, 1, "permission denied", str(out / "metrics.jsonl"))
+    assert_same_weights(weights(out), before)
