@@ -5,9 +5,9 @@
 Each trial starts a tiny ``lstmgen train`` (2 layers, dropout 0.3, 16 steps, a checkpoint every
 4 steps and a kept one every 6) through ``tests/killer.py``, which SIGKILLs it at one point drawn
 at random (a step, half-way through an array file, before a rename, before a pointer, before a
-prune); then ``--resume`` runs to the end (a run killed before its first checkpoint is started
-again instead). The final weights and metrics.jsonl are compared with an uninterrupted run of
-the same config. Prints one line per trial and a summary. The test suite does the same with
+prune, half-way through a metrics line); then ``--resume`` runs to the end (a run killed
+before its first checkpoint is started again instead). The final weights and metrics.jsonl
+are compared with an uninterrupted run of the same config. Prints one line per trial and a summary. The test suite does the same with
 fixed kill points (tests/test_kill_resume.py); this is for more evidence than a test should cost.
 """
 
@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-POINTS = ["step", "model.npz", "optimizer.npz", "state.npz", "rename", "last.json", "best.json", "prune"]
+POINTS = ["step", "model.npz", "optimizer.npz", "state.npz", "rename", "last.json", "best.json", "prune",
+          "metrics.jsonl"]
 MAX_COUNT = {"step": 16, "model.npz": 5, "optimizer.npz": 5, "state.npz": 5, "rename": 5, "last.json": 5,
-             "best.json": 4, "prune": 6}
+             "best.json": 4, "prune": 6, "metrics.jsonl": 16}
 
 
 def lstmgen(args, kill_at="step:1000000000"):

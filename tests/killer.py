@@ -13,6 +13,7 @@ test hook. WHERE is one of:
     rename         a checkpoint folder is complete under its temporary name, not yet renamed
     last.json      the folder is renamed into place; the 'last' pointer is not yet replaced
     best.json      'last' points to the new folder; the 'best' pointer is not yet replaced
+    metrics.jsonl  half-way through appending a line to metrics.jsonl (half the line is on disk)
     prune          folders no pointer names are about to be removed (when a run resumes, and
                    after each checkpoint's pointers are replaced)
 """
@@ -23,6 +24,7 @@ import signal
 import sys
 
 from lstmgen import checkpoint as ckpt
+from lstmgen import train as train_module
 from lstmgen.cli import main
 from lstmgen.model import LanguageModel
 
@@ -81,6 +83,32 @@ def install(where: str, n: int) -> None:
             return real_write(path, text)
 
         ckpt.atomic_write_text = atomic_write_text
+    elif where == "metrics.jsonl":
+        real_open = open
+
+        class HalfLine:
+            def __init__(self, f):
+                self.f = f
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.f.close()
+
+            def write(self, text):
+                if hit():
+                    self.f.write(text[: len(text) // 2])
+                    self.f.flush()
+                    os.fsync(self.f.fileno())
+                    _die()
+                return self.f.write(text)
+
+        def open_(path, *args, **kwargs):  # found before the builtin by train.py's log()
+            f = real_open(path, *args, **kwargs)
+            return HalfLine(f) if os.path.basename(str(path)) == "metrics.jsonl" else f
+
+        train_module.open = open_
     elif where == "prune":
         real_prune = ckpt._prune
 

@@ -6,7 +6,7 @@ once. Each chain below starts a real ``lstmgen train`` process (``tests/killer.p
 killed with SIGKILL at one point; then ``--resume`` is started again and again, each process
 killed at another point (between steps at seeded random steps, half-way through each array
 file of a checkpoint, before the folder's rename, between the rename and each pointer, before
-the prune), and a last ``--resume`` runs to the end. Parametrised over every cell type
+the prune, half-way through a metrics.jsonl line), and a last ``--resume`` runs to the end. Parametrised over every cell type
 (``lstmgen.model.CELLS``) and optimiser, with dropout on and two layers.
 """
 
@@ -63,7 +63,8 @@ def test_sigkill_at_many_points_then_resume_is_bitwise_identical(tmp_path, text_
              *sum((["--set", s] for s in sets), [])]
     resume = ["train", "--out", out, "--resume"]
     kill_points = [f"step:{rng.integers(2, 8)}", "model.npz:1", "optimizer.npz:1", "state.npz:1", "rename:1",
-                   "last.json:1", "best.json:1", "prune:2", f"step:{rng.integers(1, 4)}"]
+                   "last.json:1", "best.json:1", "prune:2", f"metrics.jsonl:{rng.integers(1, 4)}",
+                   f"step:{rng.integers(1, 4)}"]
     for i, kill_at in enumerate(kill_points):
         proc = killed_process(kill_at, first if i == 0 else resume)
         assert proc.returncode == -signal.SIGKILL, (kill_at, proc.returncode, proc.stderr[-2000:])
