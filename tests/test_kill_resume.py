@@ -25,6 +25,8 @@ from tests.conftest import ROOT
 from tests.test_cli import TINY
 from tests.test_training_safety import assert_same_weights, metrics, train, weights
 
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
 MAX_STEPS = 16
 SCHEDULE = {"adam": ["train.lr_schedule=cosine", "train.warmup_steps=3"],
             "sgd": ["train.lr_schedule=step", "train.lr_decay_steps=5", "train.learning_rate=0.5"]}
