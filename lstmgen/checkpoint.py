@@ -57,7 +57,11 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # name the file meant, not the temporary one
+        e.filename = str(path)
+        raise
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -97,9 +101,23 @@ def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params
                     state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
     """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
     ckpt_root = run_dir / "checkpoints"
-    ckpt_root.mkdir(parents=True, exist_ok=True)
     name = f"step-{step:08d}"
     final = ckpt_root / name
+    try:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict)
+        for pointer in pointers:
+            atomic_write_text(ckpt_root / f"{pointer}.json",
+                              _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
+    except OSError as e:  # disk full, read-only directory, ...: the pointers still name the previous one
+        raise CheckpointError(f"cannot write checkpoint {final}: {e.strerror or e}; "
+                              "the previous checkpoint is intact") from None
+    _prune(ckpt_root)
+    return final
+
+
+def _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict):
+    name = final.name
     if not final.exists():
         tmp = Path(tempfile.mkdtemp(dir=ckpt_root, prefix=f".{name}."))
         try:
@@ -115,24 +133,43 @@ def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _fsync_dir(ckpt_root)
-    for pointer in pointers:
-        atomic_write_text(ckpt_root / f"{pointer}.json",
-                          _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
-    _prune(ckpt_root)
-    return final
+
+
+def prune(run_dir: Path) -> None:
+    """Tidy ``RUN_DIR/checkpoints`` (see ``_prune``); called when a run resumes."""
+    if (Path(run_dir) / "checkpoints").is_dir():
+        _prune(Path(run_dir) / "checkpoints")
 
 
 def _prune(ckpt_root: Path) -> None:
-    """Remove checkpoint folders (and stale temporary ones) that no pointer names."""
-    keep = set()
+    """Remove checkpoint folders that no pointer names, unless written with ``keep`` (and not
+    after ``last``: such a folder was renamed into place by a run that crashed before moving
+    the pointer), and temporary folders left by a crash."""
+    keep, last_step = set(), None
     for pointer in POINTERS:
         try:
-            keep.add(json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))["checkpoint"])
+            data = json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))
+            keep.add(data["checkpoint"])
+            last_step = data["step"] if pointer == "last" else last_step
         except (OSError, ValueError, KeyError, TypeError):
             pass
     for child in ckpt_root.iterdir():
-        if child.is_dir() and child.name not in keep:
-            shutil.rmtree(child, ignore_errors=True)
+        if not child.is_dir() or child.name in keep:
+            continue
+        if not child.name.startswith(".") and isinstance(last_step, int) and _kept_step(child) is not None \
+                and _kept_step(child) <= last_step:
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _kept_step(folder: Path) -> Optional[int]:
+    """The step of a folder written with ``keep`` (``train.keep_every``), else None."""
+    try:
+        trainer = json.loads((folder / "trainer.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    step = trainer.get("step") if isinstance(trainer, dict) and trainer.get("kept") is True else None
+    return step if isinstance(step, int) else None
 
 
 # ---- loading --------------------------------------------------------------------------------
@@ -152,8 +189,8 @@ def _read_json(path: Path) -> dict:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable JSON file ({e})") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -238,8 +275,45 @@ def check_arrays(path: Path, arrays: Dict[str, np.ndarray], shapes: Dict[str, tu
             raise CheckpointError(f"{path}: array '{k}' has shape {arrays[k].shape}; the config needs {tuple(shape)}")
         if dtype is not None and arrays[k].dtype != dtype:
             raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected {np.dtype(dtype)}")
-        if arrays[k].dtype.kind == "f" and not np.isfinite(arrays[k]).all():
+        if arrays[k].dtype.kind != "f":
+            raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected floating point")
+        if not np.isfinite(arrays[k]).all():
             raise CheckpointError(f"{path}: array '{k}' holds NaN or infinite values")
+
+
+_NUMBER, _OPTIONAL = (int, float), (int, float, type(None))
+TRAINER_TYPES = {  # what a resumed run reads from trainer.json, and the JSON types it must have
+    "step": int, "epoch": int, "window": int, "elapsed_s": _NUMBER, "best_val_loss": _OPTIONAL,
+    "last_val_loss": _OPTIONAL, "rng": dict, "optimizer": dict, "lr_schedule": dict, "log_accumulator": dict,
+    "best_train_loss": _OPTIONAL, "evals_since_best": int,
+    "lr_schedule.scale": _NUMBER, "lr_schedule.last_val_loss": _OPTIONAL,
+    "log_accumulator.loss_sum": _NUMBER, "log_accumulator.loss_count": int, "log_accumulator.tokens": int,
+    "log_accumulator.seconds": _NUMBER,
+}
+OPTIONAL_TRAINER_KEYS = ("best_train_loss", "evals_since_best")  # added after format_version 1 began
+
+
+def check_trainer(path: Path, trainer: dict) -> None:
+    """Every entry of ``TRAINER_TYPES`` present (bar the optional ones) with its type, else a
+    ``CheckpointError`` naming ``path`` and the entry."""
+    for key, types in TRAINER_TYPES.items():
+        outer, _, inner = key.partition(".")
+        value = trainer.get(outer) if not inner else (trainer.get(outer) or {}).get(inner, KeyError)
+        if key in OPTIONAL_TRAINER_KEYS and value is None:
+            continue
+        if value is KeyError or (value is None and not inner and key not in trainer):
+            raise CheckpointError(f"{path}: entry '{key}' is missing")
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, float) and not np.isfinite(value)) or (isinstance(value, int) and value < 0):
+            raise CheckpointError(f"{path}: entry '{key}' is {value!r}, which is not what lstmgen writes there")
+
+
+def check_vocab_size(folder: Path, vocab_size: int, params: Dict[str, np.ndarray]) -> None:
+    """The tokenizer and the weights must agree on the vocabulary size."""
+    embed = params.get("embed.W")
+    if embed is not None and embed.ndim == 2 and embed.shape[0] != vocab_size:
+        raise CheckpointError(f"{folder / 'tokenizer.json'}: lists {vocab_size} tokens, but "
+                              f"{folder / 'model.npz'} holds weights for {embed.shape[0]}; the two do not belong together")
 
 
 def has_checkpoint(run_dir: Path) -> bool:

@@ -124,6 +124,8 @@ def train(config_path, overrides, run_dir, resume):
         click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
                    f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
         sys.exit(130)
+    if result.early_stopped:
+        click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
     val = f", validation loss {result.last_val_loss:.4f} (best {result.best_val_loss:.4f})" \
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
@@ -300,7 +302,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     """Score text: loss (nats per token), perplexity and bits per character."""
     from .evaluate import evaluate_run
 
-    column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
+    column = int(csv_column) if csv_column is not None and csv_column.isascii() and csv_column.isdigit() else csv_column
     result = evaluate_run(run_dir, corpus, which=which, csv_column=column)
     if as_json:
         click.echo(json.dumps(result))

@@ -83,10 +83,11 @@ class TrainConfig:
     beta1: float = _opt(0.9, "Adam's first-moment decay", min=0.0, max_excl=1.0)
     beta2: float = _opt(0.999, "Adam's second-moment decay", min=0.0, max_excl=1.0)
     lr_schedule: str = _opt(
-        "plateau", "constant; plateau (multiply by lr_decay when val loss rises); cosine (to 0 at max_steps)",
-        choices=["constant", "plateau", "cosine"],
+        "plateau", "constant; plateau (multiply by lr_decay when val loss rises); cosine (to 0 at max_steps); "
+        "step (multiply by lr_decay every lr_decay_steps steps)",
+        choices=["constant", "plateau", "cosine", "step"],
     )
-    lr_decay: float = _opt(0.5, "factor applied by the plateau schedule", min_excl=0.0, max=1.0)
+    lr_decay: float = _opt(0.5, "factor applied by the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
     grad_clip: float = _opt(5.0, "clip gradients to this global L2 norm (0 = off)", min=0.0)
     max_steps: Optional[int] = _opt(6000, "stop after this many optimiser steps (null = no limit)", min=1)
@@ -98,6 +99,14 @@ class TrainConfig:
     seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
     sample_interval: int = _opt(0, "show and store (samples.jsonl) a short sample every this many steps (0 = off)",
                                 min=0)
+    lr_decay_steps: int = _opt(1000, "the step schedule multiplies the rate by lr_decay every this many steps", min=1)
+    patience: Optional[int] = _opt(None, "stop after this many evaluations without a lower val loss (null = never)", min=1)
+    keep_every: Optional[int] = _opt(None, "also checkpoint and keep every this many steps (null = keep only best and last)", min=1)
+    divergence_threshold: float = _opt(
+        3.0, "a training loss above this times the lowest so far is divergence (0 = only NaN/inf)", min=0.0)
+    divergence_lr_factor: float = _opt(0.5, "on divergence: roll back and multiply the learning rate by this",
+                                       min_excl=0.0, max_excl=1.0)
+    max_divergences: int = _opt(3, "give up after this many rollbacks in one train command", min=0)
 
 
 @dataclass
@@ -213,6 +222,8 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -242,7 +253,7 @@ def parse_override(text: str) -> tuple:
         raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. --set train.max_steps=100")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = raw
     if isinstance(value, (dict, list)):
         value = raw

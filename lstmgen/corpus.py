@@ -220,7 +220,7 @@ def _csv_column_index(path, header, csv_column):
             f"CSV file '{path}' has {len(header)} columns ({columns}); "
             f"set data.csv_column to the one holding the text (a name or 0-based index)"
         )
-    if isinstance(csv_column, str) and csv_column.isdigit():
+    if isinstance(csv_column, str) and csv_column.isascii() and csv_column.isdigit():
         csv_column = int(csv_column)
     if isinstance(csv_column, int):
         if not 0 <= csv_column < len(header):

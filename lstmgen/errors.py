@@ -28,3 +28,9 @@ class CheckpointError(LstmgenError):
     """A run directory or checkpoint is missing, corrupt, unsafe or from a newer version."""
 
     exit_code = 1
+
+
+class TrainingError(LstmgenError):
+    """Training cannot go on: it kept diverging after every rollback (exit code 1)."""
+
+    exit_code = 1

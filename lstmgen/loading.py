@@ -36,6 +36,7 @@ def load_run(run_dir: Path, which: str = "best") -> Run:
     except CheckpointError as e:
         raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
     model = LanguageModel.from_config(saved.config.model, tokenizer.vocab_size)
+    ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)
     ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes())
     params = {k: v.astype(np.float32, copy=False) for k, v in saved.params.items()}
     step = saved.trainer.get("step")

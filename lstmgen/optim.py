@@ -110,9 +110,10 @@ def make_optimizer(train_cfg, params: Arrays):
 
 
 class LRSchedule:
-    """Learning rate at each step: warm-up, then constant, cosine, or plateau.
+    """Learning rate at each step: warm-up, then constant, cosine, plateau, or step.
 
     - ``constant``: the base rate.
+    - ``step``: the base rate times ``lr_decay ** (step // lr_decay_steps)``.
     - ``cosine``: from the base rate down to 0 at ``max_steps`` along half a cosine.
     - ``plateau``: the base rate times ``scale``; ``scale`` is multiplied by ``lr_decay``
       each time the validation loss comes out higher than at the previous evaluation.
@@ -120,9 +121,10 @@ class LRSchedule:
     """
 
     def __init__(self, kind: str, base_lr: float, lr_decay: float = 0.5, warmup_steps: int = 0,
-                 max_steps: Optional[int] = None):
+                 max_steps: Optional[int] = None, lr_decay_steps: int = 1000):
         self.kind, self.base_lr, self.lr_decay = kind, base_lr, lr_decay
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
+        self.lr_decay_steps = lr_decay_steps
         self.scale = 1.0
         self.last_val_loss: Optional[float] = None
 
@@ -132,6 +134,8 @@ class LRSchedule:
         if self.kind == "cosine":
             progress = min(1.0, step / max(1, self.max_steps))
             lr *= 0.5 * (1.0 + math.cos(math.pi * progress))
+        if self.kind == "step":
+            lr *= self.lr_decay ** (step // self.lr_decay_steps)
         if step < self.warmup_steps:
             lr *= (step + 1) / self.warmup_steps
         return lr

@@ -23,6 +23,7 @@ from .config import Config, dump_config
 from .corpus import load_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
+from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from .tokenizers import build_tokenizer, tokenizer_from_dict
@@ -58,6 +59,7 @@ class TrainResult:
     best_val_loss: Optional[float]
     checkpoint: Path
     interrupted: bool
+    early_stopped: bool = False
 
 
 def _flatten(cfg: Config) -> dict:
@@ -113,6 +115,7 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
+@guard  # the run-directory lock, and rollback on divergence
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None) -> TrainResult:
     run_dir = Path(run_dir)
     reporter = reporter or Reporter()
@@ -145,12 +148,16 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
     model = LanguageModel.from_config(cfg.model, tokenizer.vocab_size)
     params = model.init_params(init_rng)
     optimizer = make_optimizer(t, params)
-    schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps)
+    schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
+                          t.lr_decay_steps)
     state = model.init_state(t.batch_size)
     step, epoch, window, elapsed = 0, 0, 0, 0.0
     best_val = last_val = None
+    best_train, evals_since_best = None, 0  # for divergence detection and early stopping
     acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
     if saved is not None:
+        ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)
+        ckpt.check_trainer(saved.path / "trainer.json", saved.trainer)
         ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes(), np.float32)
         ckpt.check_arrays(saved.path / "state.npz", saved.state_arrays,
                           {k: v.shape for k, v in state.items()}, np.float32)
@@ -165,11 +172,17 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
             state = saved.state_arrays
             step, epoch, window, elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
             best_val, last_val, acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
+            best_train, evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
+        if window >= batches.num_windows:
+            raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {window} is past the end of the "
+                                  f"training data ({batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
         schedule.base_lr, schedule.lr_decay, schedule.warmup_steps, schedule.max_steps = (
             t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps)
+        schedule.lr_decay_steps = t.lr_decay_steps
+        ckpt.prune(run_dir)  # a folder renamed into place just before a crash, never pointed to
         ckpt.truncate_metrics(run_dir, step)
         truncate_samples(run_dir, step)
         ckpt.write_run_files(run_dir, cfg, tokenizer.to_dict())
@@ -182,11 +195,12 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
     if t.max_epochs is not None:
         total_steps = min(total_steps, int(np.ceil(t.max_epochs * batches.num_windows)))
 
-    def save(pointers):
+    def save(pointers, keep=False):
         trainer = {
             "step": step, "epoch": epoch, "window": window, "elapsed_s": elapsed,
             "best_val_loss": best_val, "last_val_loss": last_val, "rng": dropout_rng.bit_generator.state,
             "optimizer": optimizer.state_dict(), "lr_schedule": schedule.state_dict(), "log_accumulator": acc,
+            "best_train_loss": best_train, "evals_since_best": evals_since_best, "kept": keep,
         }
         return ckpt.save_checkpoint(run_dir, pointers, step=step, params=params,
                                     optimizer_arrays=optimizer.state_arrays(), state_arrays=state,
@@ -201,9 +215,11 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
                     "val_tokens": int(len(val_ids)), "windows_per_epoch": batches.num_windows,
                     "config": dump_config(cfg), "resumed": resume})
     last_path = None
-    interrupted = False
+    interrupted = early_stopped = False
+    if saved is None:  # step 0: something to resume from, and to roll back to
+        last_path = save(["last"])
     with _StopFlag() as stop:
-        while step < total_steps and not stop.set:
+        while step < total_steps and not stop.set and not early_stopped:
             t0 = time.perf_counter()
             # a new epoch starts every stream from its beginning with a zero state
             if window == 0:
@@ -213,7 +229,14 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
             # forward and backward over one window, clip, update
             lr = schedule.lr(step)
             loss, grads, state = model.loss_and_grads(params, x, y, state, dropout_rng)
-            clip_grad_norm(grads, t.grad_clip)
+            grad_norm = clip_grad_norm(grads, t.grad_clip)
+            # divergence: a NaN, infinite or exploding loss never reaches the weights; guard() rolls back
+            if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+                raise Diverged(step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
+            if t.divergence_threshold > 0 and best_train is not None and loss > t.divergence_threshold * best_train:
+                raise Diverged(step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
+                                         f"{t.divergence_threshold:g} x the lowest so far ({best_train:.4g})")
+            best_train = loss if best_train is None else min(best_train, loss)
             decay_weights(params, lr, t.weight_decay)  # decoupled: never part of the gradient
             optimizer.step(params, grads, lr)
             step, window = step + 1, window + 1
@@ -236,6 +259,8 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
                 if len(val_ids) > 1:
                     nll, n = evaluate_ids(model, params, val_ids, t.batch_size, t.seq_len)
                     last_val = nll / n
+                    if not np.isfinite(last_val):
+                        raise Diverged(step, f"validation loss {last_val}")
                     stats["val_loss"] = last_val
                     if schedule.on_eval(last_val):
                         reporter.message(f"step {step}: validation loss rose; learning rate now "
@@ -243,14 +268,23 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
                 if best_val is None or (last_val is not None and last_val < best_val):
                     best_val = last_val
                     pointers.append("best")
+                    evals_since_best = 0
+                elif last_val is not None:
+                    evals_since_best += 1
+                # early stopping: train.patience evaluations in a row without a lower validation loss
+                if t.patience is not None and evals_since_best >= t.patience:
+                    early_stopped = True
+                    reporter.message(f"step {step}: no lower validation loss in {t.patience} evaluations "
+                                     f"(best {best_val:.4f}); stopping early")
             if evaluated or step % t.log_interval == 0:
                 log({"step": step, "epoch": round(epoch + window / batches.num_windows, 4),
                      "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
                      "val_loss": stats.get("val_loss"), "learning_rate": lr,
                      "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(elapsed, 3)})
                 acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
-            if evaluated:
-                last_path = save(pointers)
+            keep = t.keep_every is not None and step % t.keep_every == 0
+            if evaluated or keep:
+                last_path = save(pointers if evaluated else ["last"], keep=keep)
             # a short sample now and then, so users watch the model learn
             if t.sample_interval and step % t.sample_interval == 0:
                 text = training_sample(model, params, tokenizer, t.seed, step)
@@ -263,4 +297,4 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
     reporter.close()
     if last_path is None:  # nothing to do (resumed a finished run)
         last_path = ckpt.find_checkpoint(run_dir, "last")
-    return TrainResult(run_dir, step, epoch, last_val, best_val, last_path, interrupted)
+    return TrainResult(run_dir, step, epoch, last_val, best_val, last_path, interrupted, early_stopped)

@@ -70,3 +70,10 @@ def test_cosine_and_warmup():
     assert s.lr(0) == pytest.approx(0.1, rel=0.01)
     assert s.lr(50) == pytest.approx(0.5)
     assert s.lr(100) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_step_schedule_against_formula():
+    s = LRSchedule("step", 0.8, lr_decay=0.5, warmup_steps=4, lr_decay_steps=10)
+    expected = [0.8 * 0.5 ** (k // 10) * ((k + 1) / 4 if k < 4 else 1.0) for k in range(35)]
+    assert [s.lr(k) for k in range(35)] == pytest.approx(expected, rel=1e-12)
+    assert s.lr(9) == pytest.approx(0.8) and s.lr(10) == pytest.approx(0.4) and s.lr(30) == pytest.approx(0.1)

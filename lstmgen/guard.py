@@ -1,0 +1,112 @@
+"""What guards a training run from the outside: the run-directory lock and divergence recovery.
+
+``guard`` wraps ``train.train``:
+
+- **The lock.** ``RUN_DIR/train.lock`` is held with ``fcntl.flock`` for as long as the run
+  trains, so a second ``train`` into the same directory is refused. The operating system
+  drops the lock when the process ends, however it ends (SIGKILL included), so a crashed run
+  never leaves it stuck; the file itself stays, holding the last owner's process id for the
+  message. Where ``fcntl`` does not exist (Windows) there is no lock.
+- **Divergence recovery.** The loop raises ``Diverged`` before a NaN, infinite or exploding
+  loss (``train.divergence_threshold`` times the lowest training loss so far) reaches the
+  weights. ``guard`` then rolls back: it resumes from the last checkpoint (every checkpoint
+  was written while the loss was finite) with the learning rate multiplied by
+  ``train.divergence_lr_factor``, says so, and goes on. After ``train.max_divergences``
+  rollbacks in one call it gives up with a ``TrainingError``.
+"""
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+from . import checkpoint as ckpt
+from .errors import CheckpointError, TrainingError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks here
+    fcntl = None
+
+LOCK_NAME = "train.lock"
+
+
+class Diverged(Exception):
+    """Raised by the loop when a step's loss is NaN, infinite or exploding (not a user error)."""
+
+    def __init__(self, step: int, what: str):
+        super().__init__(f"step {step}: {what}")
+        self.step = step
+
+
+class RunLock:
+    """Hold ``RUN_DIR/train.lock`` exclusively, or refuse with a ``CheckpointError``.
+
+    ``create=False`` (resuming) does not create a missing run directory: loading the
+    checkpoint reports that better.
+    """
+
+    def __init__(self, run_dir, create: bool = True):
+        self.run_dir, self.create, self.fd = Path(run_dir), create, None
+
+    def __enter__(self):
+        if fcntl is None or not (self.create or self.run_dir.is_dir()):
+            return self
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise CheckpointError(
+                f"'{self.run_dir}' is in use by another lstmgen train (process {owner or '?'}, lock {path}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None
+
+
+def guard(train_fn):
+    """``train_fn(cfg, run_dir, resume=, reporter=)`` under the lock, with divergence rollbacks."""
+
+    @functools.wraps(train_fn)
+    def train(cfg, run_dir, *, resume: bool = False, reporter=None, **kwargs):
+        run_dir = Path(run_dir)
+        with RunLock(run_dir, create=not resume):
+            rollbacks = 0
+            while True:
+                try:
+                    return train_fn(cfg, run_dir, resume=resume, reporter=reporter, **kwargs)
+                except Diverged as d:
+                    if reporter is not None:
+                        reporter.close()
+                    lr = cfg.train.learning_rate
+                    if rollbacks >= cfg.train.max_divergences:
+                        raise TrainingError(
+                            f"training diverged ({d}) after {rollbacks} rollback(s) "
+                            f"(train.max_divergences = {cfg.train.max_divergences}); gave up. The last good "
+                            f"checkpoint is in {run_dir / 'checkpoints'}; try a lower train.learning_rate "
+                            f"(now {lr:.3g}) or train.grad_clip"
+                        ) from None
+                    rollbacks += 1
+                    cfg = copy.deepcopy(cfg)
+                    cfg.train.learning_rate = lr * cfg.train.divergence_lr_factor
+                    if reporter is not None:
+                        reporter.message(
+                            f"divergence: {d}; rolling back to {ckpt.find_checkpoint(run_dir, 'last').name} "
+                            f"with train.learning_rate "
+                            f"{lr:.3g} -> {cfg.train.learning_rate:.3g} "
+                            f"(rollback {rollbacks} of {cfg.train.max_divergences})"
+                        )
+                    resume = True
+
+    return train
