@@ -159,8 +159,9 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
     try:
         if num_samples == 1:
             out.write(prime)
+            decoder = run.tokenizer.stream_decoder(prime)
             for ids in steps:
-                out.write(run.tokenizer.token_text(int(ids[0])))
+                out.write(decoder.feed(int(ids[0])))
                 out.flush()
             out.write("\n")
         else:
@@ -183,7 +184,7 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_cmd(run_dir, corpus, csv_column, which, as_json):
-    """Score text: loss (nats per token), perplexity and bits per character."""
+    """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from .evaluate import evaluate_run
 
     column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
@@ -197,8 +198,10 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     if result["unknown_characters"]:
         click.echo(f"unknown chars:  {result['unknown_characters']:,} (scored as <unk>)")
     click.echo(f"loss:           {result['loss']:.4f} nats/token")
-    click.echo(f"perplexity:     {result['perplexity']:.3f}")
+    unit = {"char": "character", "word": "word", "bpe": "subword token"}.get(result["tokenizer"], "token")
+    click.echo(f"perplexity:     {result['perplexity']:.3f} (per {unit})")
     click.echo(f"bits per char:  {result['bits_per_char']:.4f}")
+    click.echo(f"bits per byte:  {result['bits_per_byte']:.4f} ({result['bytes']:,} bytes)")
 
 
 def main():

@@ -41,7 +41,10 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    level: str = _opt("char", "what one token is", choices=["char"])
+    level: str = _opt("char", "what one token is: char, word, or bpe (byte-pair subwords)", choices=["char", "word"])
+    max_vocab: int = _opt(8000, "word: vocabulary size, the two special tokens included", min=3)
+    min_freq: int = _opt(1, "word: keep only words seen at least this often in training", min=1)
+    lowercase: bool = _opt(False, "word: lowercase the text before splitting it into words")
 
 
 @dataclass
@@ -110,7 +113,7 @@ def _unknown_key(where: str, key: str, candidates: List[str]) -> ConfigError:
 
 def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -> Any:
     """Check one value against its annotated type and rules; return it converted."""
-    expected = {int: "an integer", float: "a number", str: "a string"}
+    expected = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     optional = getattr(typ, "__origin__", None) is Union
     options = [t for t in getattr(typ, "__args__", (typ,)) if t is not type(None)]
     if value is None:
@@ -131,6 +134,8 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
             except ValueError:
                 pass
         elif t is str and isinstance(value, str):
+            out = value
+        elif t is bool and isinstance(value, bool):
             out = value
         if out is not None:
             break

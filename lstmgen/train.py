@@ -25,7 +25,7 @@ from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, make_optimizer
-from .tokenizers import build_tokenizer, tokenizer_from_dict
+from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
 
 # Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
 FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
@@ -134,7 +134,7 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
         except CheckpointError as e:
             raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
     else:
-        tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train)
+        tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
     batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
     val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
 
