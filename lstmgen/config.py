@@ -41,10 +41,11 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    level: str = _opt("char", "what one token is: char, word, or bpe (byte-pair subwords)", choices=["char", "word"])
+    level: str = _opt("char", "what one token is: char, word, or bpe (byte-pair subwords)", choices=["char", "word", "bpe"])
     max_vocab: int = _opt(8000, "word: vocabulary size, the two special tokens included", min=3)
     min_freq: int = _opt(1, "word: keep only words seen at least this often in training", min=1)
     lowercase: bool = _opt(False, "word: lowercase the text before splitting it into words")
+    vocab_size: int = _opt(2000, "bpe: vocabulary size: 2 specials + 256 bytes + learnt merges (at most)", min=258)
 
 
 @dataclass

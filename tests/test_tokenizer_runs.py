@@ -23,7 +23,7 @@ def train(text_file, out, *sets):
     return out
 
 
-@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("level", ["char", "word", "bpe"])
 def test_eval_measures_the_same_text_whatever_the_tokenizer(tmp_path, text_file, level):
     out = train(text_file, tmp_path / level, f"tokenizer.level={level}")
     result = run("eval", out, "--corpus", text_file, "--json")
@@ -61,3 +61,12 @@ def test_bytes_count_utf8(tmp_path):
     text = path.read_text(encoding="utf-8")
     scored = (text + "\n")[1 : 1 + scores["tokens"]]  # the targets: every token but the first (only read)
     assert scores["characters"] == len(scored) and scores["bytes"] == len(scored.encode()) > len(scored)
+
+
+def test_bpe_run_samples_and_round_trips_the_prime(tmp_path, text_file):
+    out = train(text_file, tmp_path / "b", "tokenizer.level=bpe", "tokenizer.vocab_size=300")
+    saved = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
+    assert saved["level"] == "bpe" and len(saved["vocab"]) == 300 and len(saved["merges"]) == 42
+    result = run("sample", out, "--prime", "Ünïcödé 🙂 ", "--length", "30", "--seed", "2")
+    assert result.exit_code == 0 and result.output.startswith("Ünïcödé 🙂 ")
+    assert "note:" not in result.output  # byte fallback: nothing is unknown

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from ..errors import CheckpointError, ConfigError
 from .base import Tokenizer
+from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .word import WordTokenizer
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "word": WordTokenizer}
+TOKENIZERS: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
-__all__ = ["TOKENIZERS", "Tokenizer", "CharTokenizer", "WordTokenizer", "build_tokenizer", "tokenizer_from_dict",
+__all__ = ["TOKENIZERS", "Tokenizer", "CharTokenizer", "WordTokenizer", "BPETokenizer", "build_tokenizer", "tokenizer_from_dict",
            "tokenizer_settings"]
 
 
