@@ -204,6 +204,23 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     click.echo(f"bits per byte:  {result['bits_per_byte']:.4f} ({result['bytes']:,} bytes)")
 
 
+# ---- corpora ------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per corpus instead of a table.")
+def corpora(as_json):
+    """List the built-in corpora (data.corpus: builtin:NAME) with their sizes."""
+    from .corpus import list_corpora
+
+    for entry in list_corpora():
+        if as_json:
+            click.echo(json.dumps(entry))
+        elif "error" in entry:
+            click.echo(f"{entry['name']:<26} not available: {entry['error']}")
+        else:
+            click.echo(f"{entry['name']:<26} {entry['bytes'] / 1e6:6.2f} MB {entry['documents']:>8,} documents  "
+                       f"{entry['description']}")
+
+
 def main():
     cli(prog_name="lstmgen")
 

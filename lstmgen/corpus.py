@@ -12,7 +12,9 @@ A *source* is what the user writes in ``data.corpus``:
   header, also when the column is chosen by index. Rows whose field is empty or whitespace are
   skipped. Without ``csv_column`` a single-column file uses that column; otherwise it is an
   error that lists the columns. CSV/TSV files found in a folder or glob are read the same way.
-- ``builtin:NAME``: a corpus that ships with Python (see ``BUILTIN_CORPORA``).
+- ``builtin:NAME``: a corpus read at run time from the installation (see ``BUILTIN_CORPORA``;
+  ``python-docs`` is one document split by paragraph, the others are many documents, see
+  ``builtin_corpora.py``).
 
 Files are read as bytes and decoded with ``data.encoding`` (a leading byte-order mark is
 dropped), so a bad byte is reported with its file and offset. Documents that hold no
@@ -47,11 +49,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
 from .errors import ConfigError, DataError
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_CORPORA = {
     "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.2 MB",
+    **DESCRIPTIONS,
 }
 
 
@@ -65,7 +69,10 @@ class Corpus:
 def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8") -> list[str]:
     """Every document of ``source``, in order (a built-in corpus is one document)."""
     if source.startswith(BUILTIN_PREFIX):
-        return ["\n\n".join(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]))]
+        name = source[len(BUILTIN_PREFIX):]
+        if name in DOCUMENT_CORPORA:
+            return list(DOCUMENT_CORPORA[name]())
+        return ["\n\n".join(_builtin_paragraphs(name))]
     _check_encoding(encoding)
     documents = [doc for path in _source_files(source) for doc in _file_documents(path, csv_column, encoding)]
     documents = [doc for doc in documents if doc.strip()]
@@ -80,8 +87,8 @@ def load_corpus(
     """The documents of ``source`` split into training and validation documents."""
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be at least 0 and below 1, got {val_fraction}")
-    if source.startswith(BUILTIN_PREFIX):
-        # A built-in corpus is split by paragraph, then each split becomes one document.
+    if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] not in DOCUMENT_CORPORA:
+        # python-docs is split by paragraph, then each split becomes one document.
         train, val = _split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
         return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
     documents = read_documents(source, csv_column=csv_column, encoding=encoding)
@@ -90,6 +97,24 @@ def load_corpus(
     else:
         train, val = _split_lines(documents[0], val_fraction)
     return Corpus(source, train, val)
+
+
+def list_corpora() -> list[dict]:
+    """Every built-in corpus: name, description, and its size when it can be read
+    (``documents``, ``characters``, ``bytes``), else ``error`` saying why not."""
+    out = []
+    for name, description in BUILTIN_CORPORA.items():
+        entry = {"name": f"{BUILTIN_PREFIX}{name}", "description": description}
+        try:
+            documents = read_documents(f"{BUILTIN_PREFIX}{name}")
+        except DataError as e:
+            entry["error"] = str(e)
+        else:
+            entry["documents"] = len(documents)
+            entry["characters"] = sum(len(d) for d in documents)
+            entry["bytes"] = sum(len(d.encode("utf-8", "surrogatepass")) for d in documents)
+        out.append(entry)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
