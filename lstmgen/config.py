@@ -37,6 +37,11 @@ class DataConfig:
     csv_column: Union[str, int, None] = _opt(None, "CSV column holding the text: header name or 0-based index")
     val_fraction: float = _opt(0.1, "share of the corpus held out for validation", min=0.0, max_excl=1.0)
     encoding: str = _opt("utf-8", "text encoding of the corpus files")
+    encoding_errors: str = _opt("strict", "bytes invalid in the encoding: strict (an error) or replace (U+FFFD)",
+                                choices=["strict", "replace"])
+    csv_delimiter: Optional[str] = _opt(None, "CSV field delimiter, one character (null: ',' for .csv, tab for .tsv)")
+    json_field: Optional[str] = _opt(None, "JSON-lines (.jsonl) field holding the text")
+    template: Optional[str] = _opt(None, "join CSV columns / JSON fields into one document, e.g. '{title}: {body}'")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .corpus import load_corpus, read_documents
+from .corpus import corpus_options, load_corpus, read_documents
 from .errors import DataError
 from .loading import load_run
 from .train import evaluate_ids
@@ -31,11 +31,13 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
     run = load_run(Path(run_dir), which)
     cfg = run.config
     if corpus is None:
-        docs = load_corpus(cfg.data.corpus, csv_column=cfg.data.csv_column, val_fraction=cfg.data.val_fraction,
-                           encoding=cfg.data.encoding).val
+        docs = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data)).val
         source = f"{cfg.data.corpus} (validation split)"
     else:
-        docs = read_documents(corpus, csv_column=csv_column, encoding=cfg.data.encoding)
+        options = corpus_options(cfg.data)
+        if csv_column is not None:  # a column named on the command line replaces the run's template
+            options.update(csv_column=csv_column, template=None)
+        docs = read_documents(corpus, **options)
         source = corpus
     ids = run.tokenizer.encode_documents(docs) if docs else np.zeros(0, np.int32)
     nll, tokens = evaluate_ids(run.model, run.params, ids, batch_size or cfg.train.batch_size, cfg.train.seq_len)

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .config import Config, dump_config
-from .corpus import load_corpus
+from .corpus import corpus_options, load_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .model import LanguageModel
@@ -126,8 +126,7 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
         )
 
     # data: documents -> tokenizer -> ids -> N parallel streams
-    corpus = load_corpus(cfg.data.corpus, csv_column=cfg.data.csv_column, val_fraction=cfg.data.val_fraction,
-                         encoding=cfg.data.encoding)
+    corpus = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data))
     if saved is not None:
         try:
             tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
