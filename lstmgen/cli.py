@@ -62,6 +62,19 @@ class _TqdmReporter:
     def __init__(self):
         self.bar = None
         self.postfix = {}
+        self.reading = None  # (stage, bar) while a corpus is tokenised into the token cache
+
+    def progress(self, stage, done, total):
+        from tqdm import tqdm
+
+        if self.reading is None or self.reading[0] != stage:
+            if self.reading is not None:
+                self.reading[1].close()
+            bar = tqdm(total=total, desc=stage, unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+            self.reading = (stage, bar)
+        self.reading[1].update(done - self.reading[1].n)
+        if done >= total:
+            self.reading[1].close()
 
     def start(self, info):
         from tqdm import tqdm

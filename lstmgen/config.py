@@ -42,6 +42,7 @@ class DataConfig:
     csv_delimiter: Optional[str] = _opt(None, "CSV field delimiter, one character (null: ',' for .csv, tab for .tsv)")
     json_field: Optional[str] = _opt(None, "JSON-lines (.jsonl) field holding the text")
     template: Optional[str] = _opt(None, "join CSV columns / JSON fields into one document, e.g. '{title}: {body}'")
+    token_cache: Optional[str] = _opt(None, "folder for token files: tokenise once, stream from disk (null = in memory)")
 
 
 @dataclass
