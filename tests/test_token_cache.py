@@ -129,6 +129,22 @@ def test_training_from_the_cache_equals_training_in_memory(tmp_path):
     for name, extra in (("mem", []), ("disk", ["--set", f"data.token_cache={tmp_path / 'cache'}"])):
         result = CliRunner().invoke(cli, ["train", *map(str, common), "--out", str(tmp_path / name), *extra])
         assert result.exit_code == 0, result.output
+        assert ("tokenising" in result.output) == (name == "disk")  # the progress bar while tokenising
     losses = [[(r["train_loss"], r["val_loss"]) for r in map(json.loads, (tmp_path / name / "metrics.jsonl").open())]
               for name in ("mem", "disk")]
     assert losses[0] == losses[1]
+
+
+def test_resume_from_the_cache_continues_exactly(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(lines(3, 400), encoding="utf-8")
+    common = ["--config", str(ROOT / "configs" / "tiny.yaml"), "--set", f"data.corpus={path}",
+              "--set", f"data.token_cache={tmp_path / 'cache'}", "--set", "train.eval_interval=4"]
+    run = lambda *args: CliRunner().invoke(cli, [str(a) for a in args])  # noqa: E731
+    assert run("train", *common, "--out", tmp_path / "a", "--set", "train.max_steps=8").exit_code == 0
+    assert run("train", *common, "--out", tmp_path / "b", "--set", "train.max_steps=4").exit_code == 0
+    resumed = run("train", "--out", tmp_path / "b", "--resume", "--set", "train.max_steps=8")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = (np.load(tmp_path / d / "checkpoints" / "step-00000008" / "model.npz") for d in "ab")
+    for k in a.files:
+        np.testing.assert_array_equal(a[k], b[k])

@@ -99,11 +99,16 @@ class Tokenizer(ABC):
     @classmethod
     def from_dict(cls, d: dict) -> Tokenizer:
         """The tokenizer ``to_dict`` described; a malformed dict raises ``CheckpointError``."""
+        return cls(cls._check_vocab(cls._check_level(d).get("vocab")))
+
+    @classmethod
+    def _check_level(cls, d) -> dict:
+        """``d`` if it is a dict whose ``level`` is this class's."""
         if not isinstance(d, dict):
             raise CheckpointError(f"expected a JSON object describing a tokenizer, got {type(d).__name__}")
         if d.get("level") != cls.level:
             raise CheckpointError(f"expected \"level\": \"{cls.level}\", got {d.get('level')!r}")
-        return cls(cls._check_vocab(d.get("vocab")))
+        return d
 
     @classmethod
     def _check_vocab(cls, vocab) -> list[str]:

@@ -80,15 +80,7 @@ class BPETokenizer(Tokenizer):
             new = rank.get(best)
             if new is None:
                 break
-            merged, i = [], 0
-            while i < len(ids):
-                if i + 1 < len(ids) and ids[i] == best[0] and ids[i + 1] == best[1]:
-                    merged.append(new)
-                    i += 2
-                else:
-                    merged.append(ids[i])
-                    i += 1
-            ids = merged
+            ids = merge_pair(ids, best, new)
         return ids
 
     def encode(self, text: str) -> np.ndarray:
@@ -126,11 +118,7 @@ class BPETokenizer(Tokenizer):
 
     @classmethod
     def from_dict(cls, d: dict) -> BPETokenizer:
-        if not isinstance(d, dict):
-            raise CheckpointError(f"expected a JSON object describing a tokenizer, got {type(d).__name__}")
-        if d.get("level") != cls.level:
-            raise CheckpointError(f"expected \"level\": \"{cls.level}\", got {d.get('level')!r}")
-        vocab, merges = cls._check_vocab(d.get("vocab")), d.get("merges")
+        vocab, merges = cls._check_vocab(cls._check_level(d).get("vocab")), d.get("merges")
         if not isinstance(merges, list) or len(merges) != len(vocab) - FIRST_MERGE:
             raise CheckpointError(f"\"merges\" must be a list of {len(vocab) - FIRST_MERGE} pairs of token ids, "
                                   f"one per merged token of \"vocab\"")
@@ -164,6 +152,19 @@ class _Utf8Stream(StreamDecoder):
         return self._decoder.decode(self.tokenizer._pieces[int(id)])
 
 
+def merge_pair(ids: list[int], pair: tuple[int, int], new: int) -> list[int]:
+    """``ids`` with every occurrence of ``pair``, left to right, replaced by ``new``."""
+    merged, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            merged.append(new)
+            i += 2
+        else:
+            merged.append(ids[i])
+            i += 1
+    return merged
+
+
 def learn_merges(chunks: Counter, num_merges: int) -> list[tuple[int, int]]:
     """Up to ``num_merges`` pairs, most frequent first, over ``chunks`` (chunk -> occurrences)."""
     words = [[b + NUM_SPECIALS for b in chunk.encode("utf-8", "surrogatepass")] for chunk in chunks]
@@ -192,15 +193,7 @@ def learn_merges(chunks: Counter, num_merges: int) -> list[tuple[int, int]]:
             for pair in zip(ids, ids[1:]):
                 pair_count[pair] -= n
                 changed.add(pair)
-            merged, i = [], 0
-            while i < len(ids):
-                if i + 1 < len(ids) and ids[i] == best[0] and ids[i + 1] == best[1]:
-                    merged.append(new)
-                    i += 2
-                else:
-                    merged.append(ids[i])
-                    i += 1
-            words[w] = merged
+            merged = words[w] = merge_pair(ids, best, new)
             for pair in zip(merged, merged[1:]):
                 pair_count[pair] += n
                 where[pair].add(w)
