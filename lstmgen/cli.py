@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval``.
+"""The command line: ``lstmgen train | sample | eval | corpora``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
