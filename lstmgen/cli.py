@@ -180,7 +180,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
         else:
             columns = np.stack(list(steps), axis=1) if length else np.zeros((num_samples, 0), np.int32)
             for i, row in enumerate(columns):
-                out.write(f"----- sample {i + 1} -----\n{prime}{run.tokenizer.decode(row)}\n")
+                decoder = run.tokenizer.stream_decoder(prime)  # continues the prime (a word after a word: a space)
+                out.write(f"----- sample {i + 1} -----\n{prime}{''.join(decoder.feed(int(t)) for t in row)}\n")
         out.flush()
     except KeyboardInterrupt:
         out.write("\n")

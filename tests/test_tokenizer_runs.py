@@ -47,10 +47,15 @@ def test_word_run_samples_readable_words(tmp_path, text_file):
     saved = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     assert saved["level"] == "word" and saved["lowercase"] is True
     result = run("sample", out, "--prime", "The cat", "--length", "20", "--seed", "1")
-    assert result.exit_code == 0 and result.output.startswith("The cat ")
+    # a word after the prime's last word gets a space; "." and a newline (<eod>) do not
+    assert result.exit_code == 0 and result.output.startswith("The cat") and result.output[7] in " .\n"
     words = set(text_file.read_text().lower().replace(".", " . ").split())
     drawn = result.output[len("The cat"):].replace(".", " . ").split()
     assert set(drawn) <= words and len(drawn) >= 20 - result.output.count("\n")  # corpus words, spaced
+    batched = run("sample", out, "--prime", "The cat", "--length", "5", "--seed", "1", "--num-samples", "2")
+    samples = batched.output.split("----- sample ")[1:]
+    assert len(samples) == 2 and all(sample.split("\n", 1)[1][:8] in ("The cat ", "The cat.", "The cat\n")
+                                     for sample in samples)
 
 
 def test_bytes_count_utf8(tmp_path):
