@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot``.
+"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -63,6 +63,19 @@ class _TqdmReporter:
         self.bar = None
         self.postfix = {}
         self.rate = None
+        self.reading = None  # (stage, bar) while a corpus is tokenised into the token cache
+
+    def progress(self, stage, done, total):
+        from tqdm import tqdm
+
+        if self.reading is None or self.reading[0] != stage:
+            if self.reading is not None:
+                self.reading[1].close()
+            bar = tqdm(total=total, desc=stage, unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+            self.reading = (stage, bar)
+        self.reading[1].update(done - self.reading[1].n)
+        if done >= total:
+            self.reading[1].close()
 
     def start(self, info):
         from tqdm import tqdm
@@ -227,10 +240,10 @@ def _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_wid
                            is_final=lambda ids: ends_sample(tok, rules, ids),
                            repetition_penalty=settings.repetition_penalty,
                            no_repeat_ngram_size=settings.no_repeat_ngram_size, num_results=num_samples)
-        completions = [complete(tok, rules, h.ids, h.logprobs) for h in hyps]
+        completions = [complete(tok, rules, h.ids, h.logprobs, prime=prime) for h in hyps]
         scores = [h.score for h in hyps]
     else:
-        completions = [Completion(tok, rules) for _ in range(num_samples)]
+        completions = [Completion(tok, rules, prime=prime) for _ in range(num_samples)]
         streaming = fmt == "text" and num_samples == 1
         if streaming:
             out.write(prime)
@@ -299,7 +312,7 @@ def _interactive(run, settings, rules, length, rng, carry):
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def eval_cmd(run_dir, corpus, csv_column, which, as_json):
-    """Score text: loss (nats per token), perplexity and bits per character."""
+    """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from .evaluate import evaluate_run
 
     column = int(csv_column) if csv_column is not None and csv_column.isascii() and csv_column.isdigit() else csv_column
@@ -313,8 +326,27 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     if result["unknown_characters"]:
         click.echo(f"unknown chars:  {result['unknown_characters']:,} (scored as <unk>)")
     click.echo(f"loss:           {result['loss']:.4f} nats/token")
-    click.echo(f"perplexity:     {result['perplexity']:.3f}")
+    unit = {"char": "character", "word": "word", "bpe": "subword token"}.get(result["tokenizer"], "token")
+    click.echo(f"perplexity:     {result['perplexity']:.3f} (per {unit})")
     click.echo(f"bits per char:  {result['bits_per_char']:.4f}")
+    click.echo(f"bits per byte:  {result['bits_per_byte']:.4f} ({result['bytes']:,} bytes)")
+
+
+# ---- corpora ------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per corpus instead of a table.")
+def corpora(as_json):
+    """List the built-in corpora (data.corpus: builtin:NAME) with their sizes."""
+    from .corpus import list_corpora
+
+    for entry in list_corpora():
+        if as_json:
+            click.echo(json.dumps(entry))
+        elif "error" in entry:
+            click.echo(f"{entry['name']:<26} not available: {entry['error']}")
+        else:
+            click.echo(f"{entry['name']:<26} {entry['bytes'] / 1e6:6.2f} MB {entry['documents']:>8,} documents  "
+                       f"{entry['description']}")
 
 
 # ---- score --------------------------------------------------------------------------------------

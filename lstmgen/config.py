@@ -37,11 +37,21 @@ class DataConfig:
     csv_column: Union[str, int, None] = _opt(None, "CSV column holding the text: header name or 0-based index")
     val_fraction: float = _opt(0.1, "share of the corpus held out for validation", min=0.0, max_excl=1.0)
     encoding: str = _opt("utf-8", "text encoding of the corpus files")
+    encoding_errors: str = _opt("strict", "bytes invalid in the encoding: strict (an error) or replace (U+FFFD)",
+                                choices=["strict", "replace"])
+    csv_delimiter: Optional[str] = _opt(None, "CSV field delimiter, one character (null: ',' for .csv, tab for .tsv)")
+    json_field: Optional[str] = _opt(None, "JSON-lines (.jsonl) field holding the text")
+    template: Optional[str] = _opt(None, "join CSV columns / JSON fields into one document, e.g. '{title}: {body}'")
+    token_cache: Optional[str] = _opt(None, "folder for token files: tokenise once, stream from disk (null = in memory)")
 
 
 @dataclass
 class TokenizerConfig:
-    level: str = _opt("char", "what one token is", choices=["char"])
+    level: str = _opt("char", "what one token is: char, word, or bpe (byte-pair subwords)", choices=["char", "word", "bpe"])
+    max_vocab: int = _opt(8000, "word: vocabulary size, the two special tokens included", min=3)
+    min_freq: int = _opt(1, "word: keep only words seen at least this often in training", min=1)
+    lowercase: bool = _opt(False, "word: lowercase the text before splitting it into words")
+    vocab_size: int = _opt(2000, "bpe: vocabulary size: 2 specials + 256 bytes + learnt merges (at most)", min=258)
 
 
 def _why_not_cell(value: str) -> Optional[str]:

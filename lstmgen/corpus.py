@@ -12,10 +12,21 @@ A *source* is what the user writes in ``data.corpus``:
   header, also when the column is chosen by index. Rows whose field is empty or whitespace are
   skipped. Without ``csv_column`` a single-column file uses that column; otherwise it is an
   error that lists the columns. CSV/TSV files found in a folder or glob are read the same way.
-- ``builtin:NAME``: a corpus that ships with Python (see ``BUILTIN_CORPORA``).
+  ``data.csv_delimiter`` overrides the delimiter (one character).
+- ``PATH`` ending in ``.jsonl`` or ``.ndjson``: one JSON object per line, one document per
+  object, taken from its field ``data.json_field``. Blank lines, and objects whose field is
+  missing, null or blank, are skipped; a field no object has is an error listing the fields.
+- ``data.template`` joins several CSV columns or JSON fields into one document: each
+  ``{name}`` (a column's header name or 0-based index, or a JSON field) is replaced by that
+  row's value, e.g. ``"{title}\n{body}"``; ``{{`` and ``}}`` are literal braces. A row whose
+  named fields are all blank is skipped. It replaces ``csv_column`` / ``json_field``.
+- ``builtin:NAME``: a corpus read at run time from the installation (see ``BUILTIN_CORPORA``;
+  ``python-docs`` is one document split by paragraph, the others are many documents, see
+  ``builtin_corpora.py``).
 
 Files are read as bytes and decoded with ``data.encoding`` (a leading byte-order mark is
-dropped), so a bad byte is reported with its file and offset. Documents that hold no
+dropped), so a bad byte is reported with its file and offset; with ``data.encoding_errors:
+replace`` bad bytes become U+FFFD instead. Documents that hold no
 non-whitespace text are dropped; a source left with none is an error.
 
 How a corpus is split into training and validation text (``val_fraction`` of it held out):
@@ -39,6 +50,7 @@ import difflib
 import functools
 import glob
 import io
+import json
 import os
 import re
 import textwrap
@@ -47,11 +59,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
 from .errors import ConfigError, DataError
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_CORPORA = {
     "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.2 MB",
+    **DESCRIPTIONS,
 }
 
 
@@ -62,34 +76,70 @@ class Corpus:
     val: list[str]  # documents of the validation split (empty when val_fraction == 0)
 
 
-def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8") -> list[str]:
-    """Every document of ``source``, in order (a built-in corpus is one document)."""
+def corpus_options(data) -> dict:
+    """The keyword arguments of ``read_documents``/``load_corpus`` from the ``data`` config section."""
+    return {"csv_column": data.csv_column, "encoding": data.encoding, "encoding_errors": data.encoding_errors,
+            "csv_delimiter": data.csv_delimiter, "json_field": data.json_field, "template": data.template}
+
+
+def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8",
+                   encoding_errors: str = "strict", csv_delimiter: str | None = None,
+                   json_field: str | None = None, template: str | None = None) -> list[str]:
+    """Every document of ``source``, in order (python-docs is one document)."""
     if source.startswith(BUILTIN_PREFIX):
-        return ["\n\n".join(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]))]
+        name = source[len(BUILTIN_PREFIX):]
+        if name in DOCUMENT_CORPORA:
+            return list(DOCUMENT_CORPORA[name]())
+        return ["\n\n".join(_builtin_paragraphs(name))]
     _check_encoding(encoding)
-    documents = [doc for path in _source_files(source) for doc in _file_documents(path, csv_column, encoding)]
+    if encoding_errors not in ("strict", "replace"):
+        raise ConfigError(f"data.encoding_errors is '{encoding_errors}'; expected strict or replace")
+    if csv_delimiter is not None and len(csv_delimiter) != 1:
+        raise ConfigError(f"data.csv_delimiter must be one character, got {csv_delimiter!r}")
+    fields = _template_fields(template) if template is not None else None
+    fmt = {"column": csv_column, "delimiter": csv_delimiter, "json_field": json_field, "template": template,
+           "fields": fields}
+    documents = [doc for path in _source_files(source)
+                 for doc in _file_documents(path, fmt, encoding, encoding_errors)]
     documents = [doc for doc in documents if doc.strip()]
     if not documents:
         raise DataError(f"corpus '{source}' is empty: it holds no text, only whitespace")
     return documents
 
 
-def load_corpus(
-    source: str, *, csv_column: str | int | None = None, val_fraction: float = 0.1, encoding: str = "utf-8"
-) -> Corpus:
-    """The documents of ``source`` split into training and validation documents."""
+def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
+    """The documents of ``source`` split into training and validation documents; ``options``
+    are those of ``read_documents`` (``corpus_options(cfg.data)``)."""
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be at least 0 and below 1, got {val_fraction}")
-    if source.startswith(BUILTIN_PREFIX):
-        # A built-in corpus is split by paragraph, then each split becomes one document.
+    if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] not in DOCUMENT_CORPORA:
+        # python-docs is split by paragraph, then each split becomes one document.
         train, val = _split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
         return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
-    documents = read_documents(source, csv_column=csv_column, encoding=encoding)
+    documents = read_documents(source, **options)
     if len(documents) >= 2:
         train, val = _split_documents(documents, val_fraction)
     else:
         train, val = _split_lines(documents[0], val_fraction)
     return Corpus(source, train, val)
+
+
+def list_corpora() -> list[dict]:
+    """Every built-in corpus: name, description, and its size when it can be read
+    (``documents``, ``characters``, ``bytes``), else ``error`` saying why not."""
+    out = []
+    for name, description in BUILTIN_CORPORA.items():
+        entry = {"name": f"{BUILTIN_PREFIX}{name}", "description": description}
+        try:
+            documents = read_documents(f"{BUILTIN_PREFIX}{name}")
+        except DataError as e:
+            entry["error"] = str(e)
+        else:
+            entry["documents"] = len(documents)
+            entry["characters"] = sum(len(d) for d in documents)
+            entry["bytes"] = sum(len(d.encode("utf-8", "surrogatepass")) for d in documents)
+        out.append(entry)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,32 +219,91 @@ def _check_encoding(encoding):
         raise ConfigError(f"data.encoding: unknown text encoding '{encoding}' (try utf-8 or latin-1)") from None
 
 
-def _read_text(path, encoding):
+def _read_text(path, encoding, errors="strict"):
     """The decoded text of one file; a bad byte is reported with its offset."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read corpus file '{path}': {e.strerror or e}") from None
     try:
-        text = data.decode(encoding)
+        text = data.decode(encoding, errors)
     except UnicodeDecodeError as e:
         raise DataError(
             f"corpus file '{path}' is not valid {encoding}: byte 0x{data[e.start]:02x} at offset {e.start} "
-            f"cannot be decoded; set data.encoding to the file's encoding (e.g. --set data.encoding=latin-1)"
+            f"cannot be decoded; set data.encoding to the file's encoding (e.g. --set data.encoding=latin-1), "
+            f"or replace bad bytes with --set data.encoding_errors=replace"
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _file_documents(path, csv_column, encoding):
-    """The documents of one file: its whole text, or one per row of a CSV/TSV file."""
-    text = _read_text(path, encoding)
+def _file_documents(path, fmt, encoding, errors):
+    """The documents of one file: its whole text, or one per row of a CSV/TSV/JSON-lines file."""
+    text = _read_text(path, encoding, errors)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return _csv_documents(path, text, csv_column, "\t" if suffix == ".tsv" else ",")
+        return _csv_documents(path, text, fmt, fmt["delimiter"] or ("\t" if suffix == ".tsv" else ","))
+    if suffix in (".jsonl", ".ndjson"):
+        return _jsonl_documents(path, text, fmt)
     return [text]
 
 
-def _csv_documents(path, text, csv_column, delimiter):
+_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _template_fields(template):
+    """The names ``{...}`` in ``template``; a lone brace or an empty name is a ConfigError."""
+    names = []
+    for m in _FIELD.finditer(template):
+        if m.group(0) in ("{", "}") or m.group(1) == "":
+            raise ConfigError(f"data.template {template!r}: a lone brace or an empty {{}}; "
+                              f"write {{name}} for a field and {{{{ or }}}} for a literal brace")
+        if m.group(1) is not None:
+            names.append(m.group(1))
+    if not names:
+        raise ConfigError(f"data.template {template!r} names no field; write e.g. '{{title}}: {{body}}'")
+    return names
+
+
+def _fill(template, values):
+    """``template`` with each ``{name}`` replaced by ``values[name]``."""
+    return _FIELD.sub(lambda m: m.group(0)[0] if m.group(1) is None else values[m.group(1)], template)
+
+
+def _jsonl_documents(path, text, fmt):
+    """One document per JSON object, from ``json_field`` or ``template``; blank ones skipped."""
+    names = fmt["fields"] or ([fmt["json_field"]] if fmt["json_field"] is not None else None)
+    documents, seen_keys, found = [], None, set()
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            raise DataError(f"JSON-lines file '{path}' line {number} is not valid JSON: {e}") from None
+        if not isinstance(record, dict):
+            raise DataError(f"JSON-lines file '{path}' line {number} is not a JSON object")
+        if seen_keys is None:
+            seen_keys = list(record)
+        if names is None:
+            raise DataError(f"JSON-lines file '{path}' holds objects with fields {', '.join(map(repr, seen_keys))}; "
+                            f"set data.json_field to the one holding the text (or data.template)")
+        values = {}
+        for name in names:
+            value = record.get(name)
+            found.update([name] if name in record else [])
+            values[name] = "" if value is None else value if isinstance(value, str) else json.dumps(value)
+        if any(v.strip() for v in values.values()):
+            documents.append(_fill(fmt["template"], values) if fmt["template"] is not None else values[names[0]])
+    missing = [name for name in names or [] if name not in found]
+    if missing and seen_keys is not None:
+        hint = difflib.get_close_matches(missing[0], seen_keys, n=1)
+        did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise DataError(f"JSON-lines file '{path}' has no field '{missing[0]}' in any object; "
+                        f"its fields are {', '.join(map(repr, seen_keys))}{did_you_mean}")
+    return documents
+
+
+def _csv_documents(path, text, fmt, delimiter):
     """One document per row, from the chosen column; the first row is the header."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     old_limit = csv.field_size_limit(2**31 - 1)  # long documents in one field are normal here
@@ -207,11 +316,19 @@ def _csv_documents(path, text, csv_column, delimiter):
     if not rows:
         raise DataError(f"CSV file '{path}' is empty; expected a header row and one row per document")
     header, body = rows[0], rows[1:]
-    index = _csv_column_index(path, header, csv_column)
-    return [row[index] for row in body if index < len(row) and row[index].strip()]
+    if fmt["template"] is None:
+        index = _csv_column_index(path, header, fmt["column"])
+        return [row[index] for row in body if index < len(row) and row[index].strip()]
+    indices = {name: _csv_column_index(path, header, name, "data.template") for name in fmt["fields"]}
+    documents = []
+    for row in body:
+        values = {name: row[i] if i < len(row) else "" for name, i in indices.items()}
+        if any(v.strip() for v in values.values()):
+            documents.append(_fill(fmt["template"], values))
+    return documents
 
 
-def _csv_column_index(path, header, csv_column):
+def _csv_column_index(path, header, csv_column, key="data.csv_column"):
     columns = ", ".join(repr(name) for name in header)
     if csv_column is None:
         if len(header) == 1:
@@ -226,7 +343,7 @@ def _csv_column_index(path, header, csv_column):
         if not 0 <= csv_column < len(header):
             raise DataError(
                 f"CSV file '{path}' has {len(header)} columns (0 to {len(header) - 1}: {columns}); "
-                f"data.csv_column={csv_column} is out of range"
+                f"{key}={csv_column} is out of range"
             )
         return csv_column
     if csv_column in header:
@@ -234,7 +351,7 @@ def _csv_column_index(path, header, csv_column):
     hint = difflib.get_close_matches(str(csv_column), header, n=1)
     did_you_mean = f"; did you mean '{hint[0]}'?" if hint else ""
     raise DataError(
-        f"CSV file '{path}' has no column '{csv_column}' (data.csv_column); its columns are {columns}{did_you_mean}"
+        f"CSV file '{path}' has no column '{csv_column}' ({key}); its columns are {columns}{did_you_mean}"
     )
 
 

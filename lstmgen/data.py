@@ -17,6 +17,8 @@ BPTT: gradients stop at the window edge, the state does not). The cost of the la
 streams are 1/N of the corpus apart, and up to N·T tokens at the end are not used in an epoch.
 """
 
+from pathlib import Path
+
 import numpy as np
 
 from .errors import DataError
@@ -51,6 +53,40 @@ class Batches:
         return x, y
 
 
+class FileBatches:
+    """``Batches`` read from a token file on disk (``token_cache``): the same windows, in the
+    same order, but each window's N rows of T + 1 tokens are read when it is asked for, so
+    memory does not grow with the corpus. ``path`` holds ``count`` ids of ``dtype``, raw."""
+
+    def __init__(self, path, dtype, count: int, batch_size: int, seq_len: int, split: str = "training"):
+        need = batch_size * seq_len + 1
+        if count < need:
+            raise DataError(
+                f"the {split} split has {count} tokens, but one batch needs batch_size x seq_len + 1 = "
+                f"{batch_size} x {seq_len} + 1 = {need}; use a longer corpus or lower train.batch_size / train.seq_len"
+            )
+        self.path, self.dtype = Path(path), np.dtype(dtype)
+        self.batch_size, self.seq_len = batch_size, seq_len
+        self.stream_len = (count - 1) // batch_size  # L, tokens per stream
+        self.num_windows = self.stream_len // seq_len
+
+    @property
+    def tokens_per_window(self) -> int:
+        return self.batch_size * self.seq_len
+
+    def window(self, k: int):
+        """Inputs and targets of window k, time-major: (T, N) each, int32."""
+        T, size = self.seq_len, self.dtype.itemsize
+        rows = np.empty((self.batch_size, T + 1), dtype=self.dtype)  # (N, T + 1)
+        with open(self.path, "rb") as f:
+            for n in range(self.batch_size):
+                f.seek((n * self.stream_len + k * T) * size)
+                rows[n] = np.frombuffer(f.read((T + 1) * size), dtype=self.dtype)
+        x = np.ascontiguousarray(rows[:, :T].T, dtype=np.int32)  # (T, N)
+        y = np.ascontiguousarray(rows[:, 1:].T, dtype=np.int32)  # (T, N)
+        return x, y
+
+
 def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     """Every (x, y) window of an evaluation split, the last one possibly shorter.
 
@@ -65,5 +101,5 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
     x_all = ids[: N * L].reshape(N, L)  # (N, L)
     y_all = ids[1 : N * L + 1].reshape(N, L)  # (N, L)
     for t0 in range(0, L, seq_len):
-        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T),  # (T', N)
-               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T))  # (T', N)
+        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T, dtype=np.int32),  # (T', N)
+               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T, dtype=np.int32))  # (T', N)

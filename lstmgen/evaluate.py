@@ -1,11 +1,16 @@
-"""Score text with a trained run: loss (nats per token), perplexity, bits per character.
+"""Score text with a trained run: loss (nats per token), perplexity, bits per character and byte.
 
     loss            = summed -ln p(token) / tokens
-    perplexity      = exp(loss)
+    perplexity      = exp(loss)                       (per word with a word tokenizer)
     bits_per_char   = summed -log2 p(token) / characters those tokens stand for
+    bits_per_byte   = summed -log2 p(token) / UTF-8 bytes those tokens stand for
 
-Bits per character divides by characters, not tokens, so models with different tokenizers
-can be compared on the same text. The end-of-document marker counts as one character.
+Bits per character and per byte divide by the original text, not by tokens, so models with
+different tokenizers can be compared on the same text: the characters (bytes) of the scored
+documents, each end-of-document marker counting one, less those of the few tokens that are
+not scored (the first, which is only read, and at most N - 1 at the end; measured with the
+tokenizer's ``num_chars``/``num_bytes``). A word tokenizer drops spaces, which the model then
+never has to predict: its figures are a little flattering.
 """
 
 import math
@@ -14,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .corpus import load_corpus, read_documents
+from .corpus import corpus_options, load_corpus, read_documents
 from .errors import DataError
 from .loading import load_run
 from .train import evaluate_ids
@@ -26,17 +31,22 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
     run = load_run(Path(run_dir), which)
     cfg = run.config
     if corpus is None:
-        docs = load_corpus(cfg.data.corpus, csv_column=cfg.data.csv_column, val_fraction=cfg.data.val_fraction,
-                           encoding=cfg.data.encoding).val
+        docs = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data)).val
         source = f"{cfg.data.corpus} (validation split)"
     else:
-        docs = read_documents(corpus, csv_column=csv_column, encoding=cfg.data.encoding)
+        options = corpus_options(cfg.data)
+        if csv_column is not None:  # a column named on the command line replaces the run's template
+            options.update(csv_column=csv_column, template=None)
+        docs = read_documents(corpus, **options)
         source = corpus
     ids = run.tokenizer.encode_documents(docs) if docs else np.zeros(0, np.int32)
     nll, tokens = evaluate_ids(run.model, run.params, ids, batch_size or cfg.train.batch_size, cfg.train.seq_len)
     if tokens == 0:
         raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")
-    chars = run.tokenizer.num_chars(ids[1 : 1 + tokens])  # the characters of the scored targets
+    # the characters and bytes of the scored targets: the whole text less the unscored tokens
+    unscored = np.concatenate([ids[:1], ids[1 + tokens:]])
+    chars = sum(len(d) for d in docs) + len(docs) - run.tokenizer.num_chars(unscored)
+    num_bytes = sum(len(d.encode("utf-8", "surrogatepass")) for d in docs) + len(docs) - run.tokenizer.num_bytes(unscored)
     loss = nll / tokens
     return {
         "run_dir": str(run_dir),
@@ -48,4 +58,7 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
         "loss": loss,
         "perplexity": math.exp(min(loss, 700.0)),
         "bits_per_char": nll / math.log(2) / max(1, chars),
+        "bytes": int(num_bytes),
+        "bits_per_byte": nll / math.log(2) / max(1, num_bytes),
+        "tokenizer": run.tokenizer.level,
     }

@@ -195,11 +195,15 @@ class Completion:
 
     tokenizer: object
     rules: StopRules
+    prime: str = ""  # the text before the continuation: the decoder spaces words after it
     text: str = ""
     ids: List[int] = field(default_factory=list)
     logprobs: List[float] = field(default_factory=list)
     done: bool = False
     stopped_by: str = "length"
+
+    def __post_init__(self):
+        self.decoder = self.tokenizer.stream_decoder(self.prime)
 
     def add(self, id: int, logprob: float) -> str:
         if self.done:
@@ -207,7 +211,7 @@ class Completion:
         if self.rules.stop_at_eod and id == self.tokenizer.eod_id:
             self.done, self.stopped_by = True, "eod"
             return ""
-        piece = self.tokenizer.token_text(id)
+        piece = self.decoder.feed(id)  # may be "" while a character is incomplete (bpe)
         start = len(self.text)
         text = self.text + piece
         cut, reason = len(text), None
@@ -220,7 +224,7 @@ class Completion:
             cut, reason = limit, "max_chars"
         if reason is not None:
             self.done, self.stopped_by = True, reason
-        if cut > start:  # the token contributes text that is kept
+        if reason is None or cut > start:  # the token is part of the kept continuation
             self.ids.append(int(id))
             self.logprobs.append(float(logprob))
         self.text = text[:cut]
@@ -250,9 +254,10 @@ def ends_sample(tokenizer, rules: StopRules, ids: List[int]) -> bool:
     return False
 
 
-def complete(tokenizer, rules: StopRules, ids: Sequence[int], logprobs: Sequence[float]) -> Completion:
+def complete(tokenizer, rules: StopRules, ids: Sequence[int], logprobs: Sequence[float],
+             prime: str = "") -> Completion:
     """The ``Completion`` of a whole sequence of generated ids (for beam search's results)."""
-    c = Completion(tokenizer, rules)
+    c = Completion(tokenizer, rules, prime)
     for id, logprob in zip(ids, logprobs):
         c.add(int(id), float(logprob))
     return c

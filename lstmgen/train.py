@@ -19,14 +19,15 @@ from typing import Optional
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import token_cache
 from .config import Config, dump_config
-from .corpus import load_corpus
+from .corpus import corpus_options, load_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
-from .tokenizers import build_tokenizer, tokenizer_from_dict
+from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
 from .training_samples import training_sample, truncate_samples, write_sample
 
 # Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
@@ -48,6 +49,9 @@ class Reporter:
 
     def close(self) -> None:
         """Once, at the end."""
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        """While a corpus is read into the token cache: ``done`` of ``total`` bytes of ``stage``."""
 
 
 @dataclass
@@ -130,17 +134,21 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
         )
 
     # data: documents -> tokenizer -> ids -> N parallel streams
-    corpus = load_corpus(cfg.data.corpus, csv_column=cfg.data.csv_column, val_fraction=cfg.data.val_fraction,
-                         encoding=cfg.data.encoding)
+    tokenizer = None
     if saved is not None:
         try:
             tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
         except CheckpointError as e:
             raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
+    if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
+        tokenizer, batches, val_ids = token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer,
+                                                          getattr(reporter, "progress", token_cache.no_progress))
     else:
-        tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train)
-    batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
-    val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
+        corpus = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data))
+        if tokenizer is None:
+            tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
+        batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
+        val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
 
     # model, optimiser, schedule, RNG: fresh, or exactly as they were saved
     seeds = np.random.SeedSequence(t.seed).spawn(2)

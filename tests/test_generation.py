@@ -3,6 +3,8 @@
 import itertools
 
 import numpy as np
+
+from lstmgen.tokenizers.base import StreamDecoder
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -161,6 +163,9 @@ def test_stop_string_inside_a_multi_character_token_cuts_the_token():
         def token_text(self, id):
             return self.vocab[id]
 
+        def stream_decoder(self, prime=""):
+            return StreamDecoder(self)
+
     c = Completion(Words(), StopRules(stop=["rld"]))
     shown = "".join(c.add(i, -0.5) for i in [2, 3, 4, 5])
     assert shown == c.text == "hello world" and c.ids == [2, 3, 4]
@@ -211,6 +216,9 @@ def test_streamed_stop_rules_equal_a_search_of_the_whole_text(pieces, stops, max
 
         def token_text(self, id):
             return pieces[id]
+
+        def stream_decoder(self, prime=""):
+            return StreamDecoder(self)
 
     c = Completion(Pieces(), StopRules(stop=stops, max_chars=max_chars))
     shown = "".join(c.add(k, 0.0) for k in range(len(pieces)))

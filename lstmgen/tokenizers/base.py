@@ -8,8 +8,14 @@ and the sampler never ask which tokenizer they hold:
 
 A tokenizer is learnt from the training documents (``build``), saved as ``to_dict()`` (JSON
 with at least ``"level"`` and ``"vocab"``, the token texts in id order, specials first) and
-restored with ``from_dict``. Subclasses (char now; word and BPE later) set ``level`` and
-implement ``build``, ``encode`` and ``count_unknown``; the rest works from ``vocab``.
+restored with ``from_dict``. Subclasses (char, word, bpe) set ``level`` and implement
+``build``, ``encode`` and ``count_unknown``; the rest works from ``vocab``. ``SETTINGS`` names
+the ``tokenizer.*`` config keys a kind reads (``build`` takes exactly those as keywords).
+
+Text is measured two ways so that models with different tokenizers can be compared on the
+same text: ``num_chars`` (code points) and ``num_bytes`` (UTF-8 bytes) of the text a run of ids
+stands for; ``<eod>`` and ``<unk>`` count one each. ``stream_decoder`` turns ids into text one
+at a time, for printing a sample as it is generated.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from ..errors import CheckpointError
 
 
 class Tokenizer(ABC):
-    level: ClassVar[str]  # "char"; "word" and "bpe" later
+    level: ClassVar[str]  # "char", "word" or "bpe"
+    SETTINGS: ClassVar[tuple] = ()  # the tokenizer.* config keys that build() takes
     UNK: ClassVar[str] = "<unk>"
     EOD: ClassVar[str] = "<eod>"
     unk_id: ClassVar[int] = 0
@@ -73,6 +80,18 @@ class Tokenizer(ABC):
         lengths = np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
         return int(lengths[ids].sum())
 
+    def num_bytes(self, ids) -> int:
+        """UTF-8 bytes of original text the ids stand for (<eod> and <unk> count 1 each)."""
+        ids = self._check_ids(ids)
+        lengths = np.array([len(self.token_text(i).encode("utf-8", "surrogatepass")) for i in range(self.vocab_size)],
+                           dtype=np.int64)
+        lengths[[self.unk_id, self.eod_id]] = 1
+        return int(lengths[ids].sum())
+
+    def stream_decoder(self, prime: str = "") -> "StreamDecoder":
+        """A decoder that turns ids into text one at a time, continuing after ``prime``."""
+        return StreamDecoder(self)
+
     def to_dict(self) -> dict:
         """A JSON-serialisable description; ``from_dict(to_dict())`` gives an equal tokenizer."""
         return {"level": self.level, "vocab": list(self.vocab)}
@@ -80,11 +99,16 @@ class Tokenizer(ABC):
     @classmethod
     def from_dict(cls, d: dict) -> Tokenizer:
         """The tokenizer ``to_dict`` described; a malformed dict raises ``CheckpointError``."""
+        return cls(cls._check_vocab(cls._check_level(d).get("vocab")))
+
+    @classmethod
+    def _check_level(cls, d) -> dict:
+        """``d`` if it is a dict whose ``level`` is this class's."""
         if not isinstance(d, dict):
             raise CheckpointError(f"expected a JSON object describing a tokenizer, got {type(d).__name__}")
         if d.get("level") != cls.level:
             raise CheckpointError(f"expected \"level\": \"{cls.level}\", got {d.get('level')!r}")
-        return cls(cls._check_vocab(d.get("vocab")))
+        return d
 
     @classmethod
     def _check_vocab(cls, vocab) -> list[str]:
@@ -110,3 +134,13 @@ class Tokenizer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(vocab_size={self.vocab_size})"
+
+
+class StreamDecoder:
+    """Text of ids fed one at a time: ``feed(id)`` returns the text to print now (maybe "")."""
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+
+    def feed(self, id: int) -> str:
+        return self.tokenizer.token_text(int(id))

@@ -43,6 +43,10 @@ class CharTokenizer(Tokenizer):
         self._ids_of_code[codes] = np.arange(2, self.vocab_size, dtype=np.int32)
         # Id -> code point of the text it decodes to.
         self._code_of_id = np.concatenate([[0xFFFD, ord("\n")], codes]).astype(np.uint32)  # (V,)
+        # Id -> UTF-8 length of its character: 1 below 0x80, 2 below 0x800, 3 below 0x10000, else 4;
+        # <unk> and <eod> count one byte.
+        self._bytes_of_id = 1 + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)
+        self._bytes_of_id = np.concatenate([[1, 1], self._bytes_of_id]).astype(np.int64)  # (V,)
 
     @classmethod
     def build(cls, documents: list[str], **settings) -> CharTokenizer:
@@ -74,6 +78,9 @@ class CharTokenizer(Tokenizer):
 
     def num_chars(self, ids) -> int:
         return int(self._check_ids(ids).size)
+
+    def num_bytes(self, ids) -> int:
+        return int(self._bytes_of_id[self._check_ids(ids)].sum())
 
     @classmethod
     def _check_vocab(cls, vocab) -> list[str]:
