@@ -326,7 +326,11 @@ def metrics_path(run_dir: Path) -> Path:
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
     """Drop metrics lines after ``step`` (written after the checkpoint a run resumes from)."""
-    path = metrics_path(run_dir)
+    truncate_jsonl(metrics_path(run_dir), step)
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Keep the lines of a JSON-lines log whose ``step`` is at most ``step``; drop broken lines."""
     if not path.exists():
         return
     kept = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import atomic_write_text
+from .checkpoint import truncate_jsonl
 from .sample import Completion, Settings, StopRules, sample_steps
 
 SAMPLE_LENGTH = 160  # tokens
@@ -38,14 +38,4 @@ def write_sample(run_dir, step: int, text: str) -> None:
 
 def truncate_samples(run_dir, step: int) -> None:
     """Drop samples after ``step`` (written after the checkpoint a run resumes from)."""
-    path = Path(run_dir) / SAMPLES_FILE
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text("utf-8").splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+    truncate_jsonl(Path(run_dir) / SAMPLES_FILE, step)
