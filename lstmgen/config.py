@@ -68,9 +68,9 @@ class ModelConfig:
     cell: str = _opt("lstm", "recurrent cell", choices=["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"],
                      explain=_why_not_cell)
     embed_dim: int = _opt(64, "size of the token embedding (D of the first layer)", min=1)
-    hidden_size: int = _opt(384, "hidden units per layer (H)", min=1)
+    hidden_size: int = _opt(256, "hidden units per layer (H)", min=1)
     num_layers: int = _opt(2, "stacked recurrent layers", min=1, max=8)
-    dropout: float = _opt(0.1, "dropout between layers and before the head, training only", min=0.0, max_excl=1.0)
+    dropout: float = _opt(0.2, "dropout between layers and before the head, training only", min=0.0, max_excl=1.0)
     embed_dropout: float = _opt(0.0, "whole-token dropout: zero entire embedding rows, one mask per window",
                                 min=0.0, max_excl=1.0)
     input_dropout: float = _opt(0.0, "locked dropout on the embedding output, one mask per stream and window",
@@ -100,7 +100,7 @@ class TrainConfig:
     lr_decay: float = _opt(0.5, "factor applied by the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
     grad_clip: float = _opt(5.0, "clip gradients to this global L2 norm (0 = off)", min=0.0)
-    max_steps: Optional[int] = _opt(6000, "stop after this many optimiser steps (null = no limit)", min=1)
+    max_steps: Optional[int] = _opt(5000, "stop after this many optimiser steps (null = no limit)", min=1)
     max_epochs: Optional[float] = _opt(None, "stop after this many passes over the training split", min_excl=0.0)
     eval_interval: int = _opt(250, "evaluate on the validation split and checkpoint every this many steps", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)

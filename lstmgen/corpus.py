@@ -64,7 +64,7 @@ from .errors import ConfigError, DataError
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_CORPORA = {
-    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.2 MB",
+    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.3 MB",
     **DESCRIPTIONS,
 }
 
