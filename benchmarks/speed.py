@@ -205,6 +205,11 @@ def set_threads(side, threads):
         return None
     from threadpoolctl import threadpool_limits
 
+    if threads == 1:  # one thread in all: no batch split either
+        sys.path.insert(0, str(ROOT))
+        from lstmgen import parallel
+
+        parallel.threadpool_limits = None
     return threadpool_limits(threads, user_api="blas")
 
 
@@ -341,7 +346,8 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=0.5, help="length of one measurement")
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
-                    help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")
+                    help="BLAS / PyTorch threads per side (0 = their defaults; 1 also turns off lstmgen's "
+                         "two-thread batch split; lstmgen needs threadpoolctl)")
     ap.add_argument("--no-torch", action="store_true", help="lstmgen only, even if PyTorch is installed")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--worker", choices=["lstmgen", "torch"], help=argparse.SUPPRESS)

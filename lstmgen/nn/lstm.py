@@ -126,14 +126,14 @@ class LSTM(Cell):
         """One step, for sampling: x (N, D), state (h, c) -> h_t (N, H), new_state (h_t, c_t).
 
         Its own short path: no (T, N, ·) buffers, no scaled weight copy, no per-gate vectors;
-        one (N, 4H) gate array, a GEMM temporary and the two new state arrays per call.
+        one GEMM over [x_t, h_{t-1}] (N, D+H) (for one token, one matrix-vector product is
+        cheaper than two and an add), the (N, 4H) gate array and the two new state arrays.
         """
         W, b = params["W"], params["b"]
-        D, H = x.shape[1], self.hidden_size
+        H = self.hidden_size
         h_prev, c_prev = state
-        a = np.matmul(x, W[:D])  # (N, 4H) x_t W_x
+        a = np.matmul(np.concatenate((x, h_prev), axis=1), W)  # (N, 4H) x_t W_x + h_{t-1} W_h
         a += b
-        a += np.matmul(h_prev, W[D:])  # a = x_t W_x + b + h_{t-1} W_h, the window's order
         for ifo in (a[:, :2 * H], a[:, 3 * H:]):  # i, f = σ(a); o = σ(a), as ½ tanh(½a) + ½
             ifo *= 0.5
             np.tanh(ifo, out=ifo)
