@@ -67,27 +67,34 @@ def rss_peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+class _Tokens:
+    """What ``generate`` asks of a tokenizer: the end-of-document and unknown ids, encode."""
+
+    eod_id, unk_id = 0, 1
+
+    def encode(self, text):
+        return []
+
+
 # ---- the lstmgen side ---------------------------------------------------------------------------
 class LstmgenSide:
     def __init__(self, c, streams):
         sys.path.insert(0, str(ROOT))
         from lstmgen.model import LanguageModel
         from lstmgen.optim import Adam, clip_grad_norm
-        from lstmgen.sample import draw, next_token_probs
+        from lstmgen.sample import generate
 
         self.c, self.M = c, streams
         self.model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], dropout=0.0)
         rng = np.random.default_rng(0)
         self.params = self.model.init_params(rng)
         self.opt, self.clip = Adam(self.params), clip_grad_norm
-        self.draw, self.probs = draw, next_token_probs
         self.rng = np.random.default_rng(1)
         self.x = rng.integers(0, c["V"], (c["T"], c["N"]))  # (T, N)
         self.y = rng.integers(0, c["V"], (c["T"], c["N"]))  # (T, N)
         self.state = self.model.init_state(c["N"])
         self.eval_state = self.model.init_state(c["N"])
-        self.sample_state = {1: self.model.init_state(1), streams: self.model.init_state(streams)}
-        self.ids = {m: np.zeros(m, np.int64) for m in (1, streams)}
+        self.generate, self.samplers = generate, {}
 
     def train(self):
         _, grads, self.state = self.model.loss_and_grads(self.params, self.x, self.y, self.state)
@@ -98,8 +105,17 @@ class LstmgenSide:
         _, self.eval_state = self.model.nll(self.params, self.x, self.y, self.eval_state)
 
     def sample(self, m):
-        logits, self.sample_state[m] = self.model.step(self.params, self.ids[m], self.sample_state[m])
-        self.ids[m] = self.draw(self.probs(logits, 1.0), self.rng)
+        """One token of the real sampling loop (``generate``, which sets one BLAS thread while it runs)."""
+        if m not in self.samplers:
+            self.samplers[m] = self.generate(self.model, self.params, _Tokens(), length=10**12, num_samples=m,
+                                             rng=self.rng)
+        next(self.samplers[m])
+
+    def finish(self):
+        """Close the samplers after a measurement, so their BLAS setting ends with them."""
+        for gen in self.samplers.values():
+            gen.close()
+        self.samplers = {}
 
     def gemm_seconds(self):
         """Seconds of the forward GEMMs of one window, with their real shapes and dtypes."""
@@ -205,11 +221,6 @@ def set_threads(side, threads):
         return None
     from threadpoolctl import threadpool_limits
 
-    if threads == 1:  # one thread in all: no batch split either
-        sys.path.insert(0, str(ROOT))
-        from lstmgen import parallel
-
-        parallel.threadpool_limits = None
     return threadpool_limits(threads, user_api="blas")
 
 
@@ -220,8 +231,10 @@ def worker(side, name, streams, seconds, threads):
     tokens = {"train": c["T"] * c["N"], "eval": c["T"] * c["N"], "sample_1": 1, "sample_M": streams}
     run = {"train": obj.train, "eval": obj.eval, "sample_1": lambda: obj.sample(1),
            "sample_M": lambda: obj.sample(streams)}
+    finish = getattr(obj, "finish", lambda: None)
     for phase in PHASES:  # warm-up
         timed(run[phase], 0.2)
+        finish()
     rss0 = rss_peak_mb()
     extra = {}
     if side == "lstmgen":
@@ -235,6 +248,7 @@ def worker(side, name, streams, seconds, threads):
             print(json.dumps({"rss_mb": rss_peak_mb() - rss0}), flush=True)
             continue
         sec = timed(run[phase], seconds)
+        finish()
         print(json.dumps({"tok_s": tokens[phase] / sec}), flush=True)
 
 
@@ -346,8 +360,7 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=0.5, help="length of one measurement")
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
-                    help="BLAS / PyTorch threads per side (0 = their defaults; 1 also turns off lstmgen's "
-                         "two-thread batch split; lstmgen needs threadpoolctl)")
+                    help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")
     ap.add_argument("--no-torch", action="store_true", help="lstmgen only, even if PyTorch is installed")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--worker", choices=["lstmgen", "torch"], help=argparse.SUPPRESS)

@@ -28,18 +28,16 @@ the whole contiguous (N, 4H) row with per-gate scale vectors, not gate by gate: 
 (N, H) slices cost about twice as much per element. The i, f, o columns of W and b are
 halved once per forward (exact: a power of two), so the step needs no ``*= ½`` before tanh.
 Backward writes da over the gates and computes dx and the weight gradients after the time
-loop as large GEMMs over all T·N rows. The time loops themselves (``_forward_steps``,
-``_backward_steps``) run on two halves of the batch in two threads when threadpoolctl is
-installed (see lstmgen/parallel.py); ``step``, for sampling, has its own short path.
+loop as large GEMMs over all T·N rows. ``step``, for sampling, has its own short path.
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, that is 6·N·T·H + 2·N·H, plus a reference to the caller's x. Forward
 adds 5·N·H of per-step buffers, the halved copy of W 4·(D+H)·H and 8·H of vectors. Backward
 adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of W_h^T 4·H², 6·N·H of per-step buffers
-and 8·H of vectors per batch part, and db 4·H; it writes da over the gates and tanh(c_t)
-over the cell states, so a cache can be backpropagated only once.
-Peak, during backward with two parts: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 20·H,
-under the fused-LSTM bound N·T·D + 6·N·T·H + 8·N·H + 8·H² + 8·D·H + 9·H whenever D ≥ 3.
+and 12·H of vectors; it writes da over the gates and tanh(c_t) over the cell states, so a
+cache can be backpropagated only once.
+Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H, under the
+fused-LSTM bound N·T·D + 6·N·T·H + 8·N·H + 8·H² + 8·D·H + 9·H whenever D ≥ 1.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -52,7 +50,6 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from ..parallel import batch_parts, run_parts
 from .cell import Cell
 
 
@@ -103,8 +100,7 @@ class LSTM(Cell):
         cs = np.empty((nc, N, H), dtype)  # (T+1 or 2, N, H) cs[(t+1) % nc] = c_t
         cs[0] = c0
         Wh = Ws[D:]  # (H, 4H) contiguous rows of the scaled copy
-        run_parts(lambda lo, hi: _forward_steps(a[:, lo:hi], hs[:, lo:hi], cs[:, lo:hi], Wh, scale, shift),
-                  batch_parts(N))
+        _forward_steps(a, hs, cs, Wh, scale, shift)
         out = hs[1:]  # (T, N, H)
         new_state = (hs[T].copy(), cs[T % nc].copy())
         cache = {"x": x, "a": a, "h": hs, "c": cs} if keep_cache else None
@@ -126,14 +122,14 @@ class LSTM(Cell):
         """One step, for sampling: x (N, D), state (h, c) -> h_t (N, H), new_state (h_t, c_t).
 
         Its own short path: no (T, N, ·) buffers, no scaled weight copy, no per-gate vectors;
-        one GEMM over [x_t, h_{t-1}] (N, D+H) (for one token, one matrix-vector product is
-        cheaper than two and an add), the (N, 4H) gate array and the two new state arrays.
+        one (N, 4H) gate array, a GEMM temporary and the two new state arrays per call.
         """
         W, b = params["W"], params["b"]
-        H = self.hidden_size
+        D, H = x.shape[1], self.hidden_size
         h_prev, c_prev = state
-        a = np.matmul(np.concatenate((x, h_prev), axis=1), W)  # (N, 4H) x_t W_x + h_{t-1} W_h
+        a = np.matmul(x, W[:D])  # (N, 4H) x_t W_x
         a += b
+        a += np.matmul(h_prev, W[D:])  # a = x_t W_x + b + h_{t-1} W_h, the window's order
         for ifo in (a[:, :2 * H], a[:, 3 * H:]):  # i, f = σ(a); o = σ(a), as ½ tanh(½a) + ½
             ifo *= 0.5
             np.tanh(ifo, out=ifo)
@@ -168,8 +164,7 @@ class LSTM(Cell):
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1; ends as dh0
         dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1; ends as dc0
-        run_parts(lambda lo, hi: _backward_steps(a[:, lo:hi], hs[:, lo:hi], cs[:, lo:hi], dout[:, lo:hi],
-                                                 dnext_h[lo:hi], dnext_c[lo:hi], WhT), batch_parts(N))
+        _backward_steps(a, hs, cs, dout, dnext_h, dnext_c, WhT)
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
@@ -179,10 +174,10 @@ class LSTM(Cell):
         return dx, (dnext_h, dnext_c), {"W": dW, "b": db}
 
 
-# ---- the time loops, over the rows of one part of the batch (see lstmgen/parallel.py) ----------
+# ---- the time loops --------------------------------------------------------------------------
 def _forward_steps(a, hs, cs, Wh, scale, shift):
-    """Step through time on n rows: a (T, n, 4H) holds x_t W_x + b, pre-scaled like Wh (H, 4H);
-    writes the gates over a, h_t into hs (T+1, n, H), c_t into cs (T+1 or 2, n, H)."""
+    """Step through time: a (T, n, 4H) holds x_t W_x + b, pre-scaled like Wh (H, 4H); writes
+    the gates over a, h_t into hs (T+1, n, H), c_t into cs (T+1 or 2, n, H). (n = N rows.)"""
     T, n, H4 = a.shape
     H, nc = H4 // 4, cs.shape[0]
     ah = np.empty((n, H4), a.dtype)  # (n, 4H) h_{t-1} W_h
@@ -202,7 +197,7 @@ def _forward_steps(a, hs, cs, Wh, scale, shift):
 
 
 def _backward_steps(a, hs, cs, dout, dnext_h, dnext_c, WhT):
-    """Step back through time on n rows: a (T, n, 4H) gates, becomes da; cs (T+1, n, H);
+    """Step back through time (n = N rows): a (T, n, 4H) gates, becomes da; cs (T+1, n, H);
     dout (T, n, H); dnext_h, dnext_c (n, H) in: dL/d(h_T, c_T), out: dL/d(h0, c0)."""
     T, n, H4 = a.shape
     H, dtype = H4 // 4, a.dtype
