@@ -10,8 +10,6 @@ from typing import Iterator
 
 import numpy as np
 
-from .threads import single_thread_blas
-
 
 def next_token_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                      banned=()) -> np.ndarray:
@@ -62,9 +60,8 @@ def generate(model, params, tokenizer, *, prime: str = "", length: int = 200, te
     logits, state = model.logits(params, context[:, None], model.init_state(1))  # (len, V)
     state = {k: np.repeat(v, num_samples, axis=0) for k, v in state.items()}  # (M, H) each
     logits = np.repeat(logits[-1:], num_samples, axis=0)  # (M, V)
-    with single_thread_blas():  # one token's products are too small to share between threads
-        for _ in range(length):
-            probs = next_token_probs(logits, temperature, top_k, top_p, banned=[tokenizer.unk_id])
-            ids = draw(probs, rng)  # (M,)
-            yield ids
-            logits, state = model.step(params, ids, state)
+    for _ in range(length):
+        probs = next_token_probs(logits, temperature, top_k, top_p, banned=[tokenizer.unk_id])
+        ids = draw(probs, rng)  # (M,)
+        yield ids
+        logits, state = model.step(params, ids, state)

