@@ -50,12 +50,6 @@ def head_backward(W, h, dlogits):
     return dh, dW, db
 
 
-def log_softmax(logits):
-    """Row-wise log-softmax of (M, V), stable against large logits."""
-    shifted = logits - logits.max(axis=1, keepdims=True)  # (M, V)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
 def cross_entropy_forward(logits, y):
     """Summed negative log-likelihood (nats) of targets y (M,) under logits (M, V), and the
     softmax probabilities (M, V), computed in place in the buffer of ``logits`` (which the
