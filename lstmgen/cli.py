@@ -7,6 +7,7 @@ problems, 130 after Ctrl-C.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class LstmgenGroup(click.Group):
             return super().invoke(ctx)
         except LstmgenError as e:
             raise UserError(str(e), e.exit_code) from None
+        except BrokenPipeError:
+            # the reader went away (``lstmgen sample ... | head``): stop quietly, like other tools
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except PermissionError as e:
             raise UserError(f"permission denied: {e.filename}", 1) from None
         except OSError as e:

@@ -219,3 +219,14 @@ def test_newer_format_version(trained):
     data["format_version"] = 99
     pointer.write_text(json.dumps(data))
     assert_user_error(run("sample", trained), 1, "format_version 99 is newer", "upgrade")
+
+
+def test_closed_pipe_ends_quietly(trained):
+    # `lstmgen sample RUN | head`: the reader leaves early; no traceback, no error message
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--length", "200000",
+                             "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert err == b""
