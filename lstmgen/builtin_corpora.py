@@ -19,7 +19,6 @@ little between Python versions. Every function returns a tuple of documents, com
 import ast
 import functools
 import importlib.util
-import inspect
 import json
 import sysconfig
 from pathlib import Path

@@ -31,12 +31,17 @@ def rel_error(a, b):
     return float(np.linalg.norm(a - b) / max(1e-20, np.linalg.norm(a) + np.linalg.norm(b)))
 
 
-@pytest.fixture
-def text_file(tmp_path):
-    """A generated plain-text corpus of about 6 KB (no text from elsewhere)."""
+def write_corpus(path, capitalize=True):
+    """Write a generated plain-text corpus of about 6 KB (no text from elsewhere) to ``path``:
+    200 lines of 8 words drawn with seed 0, each ending with a full stop."""
     rng = np.random.default_rng(0)
     words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
-    lines = [" ".join(rng.choice(words, size=8)).capitalize() + "." for _ in range(200)]
-    path = tmp_path / "corpus.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = [" ".join(rng.choice(words, size=8)) for _ in range(200)]
+    path.write_text("\n".join((line.capitalize() if capitalize else line) + "." for line in lines) + "\n",
+                    encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    return write_corpus(tmp_path / "corpus.txt")

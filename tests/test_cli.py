@@ -5,7 +5,6 @@ traceback, and exit code 2 (usage/config) or 1 (data/checkpoint).
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys

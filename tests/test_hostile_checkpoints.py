@@ -11,16 +11,14 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import write_corpus
 from tests.test_cli import assert_user_error, run, train_tiny
 
 
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile")
-    rng = np.random.default_rng(0)
-    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
-    text = base / "corpus.txt"
-    text.write_text("\n".join(" ".join(rng.choice(words, size=8)) + "." for _ in range(200)) + "\n")
+    text = write_corpus(base / "corpus.txt", capitalize=False)
     assert train_tiny(text, base / "run").exit_code == 0
     return base / "run"
 

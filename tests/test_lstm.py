@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lstmgen.nn.lstm import LSTM
+from tests.conftest import numeric_grad
 
 N, T, D, H = 3, 4, 5, 6
 TOL = 1e-5  # largest accepted relative error
@@ -112,20 +113,6 @@ def test_carried_state_across_windows_equals_one_long_sequence():
 
 
 # ---- the backward pass ---------------------------------------------------------------------
-def numeric_grad(f, arr, eps=1e-6):
-    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place)."""
-    grad = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        fp = f()
-        arr[idx] = old - eps
-        fm = f()
-        arr[idx] = old
-        grad[idx] = (fp - fm) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("with_dnew_state", [False, True], ids=["dout-only", "dout+dnew_state"])
 @pytest.mark.parametrize("wrt", ["x", "h0", "c0", "W", "b"])
 def test_backward_matches_numeric_gradient(wrt, with_dnew_state):

@@ -7,19 +7,16 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
+from tests.conftest import write_corpus
 from tests.test_cli import run, train_tiny
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gen")
-    rng = np.random.default_rng(0)
-    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
-    corpus = tmp / "corpus.txt"
-    corpus.write_text("\n".join(" ".join(rng.choice(words, 8)).capitalize() + "." for _ in range(200)) + "\n")
+    corpus = write_corpus(tmp / "corpus.txt")
     assert train_tiny(corpus, tmp / "run", "train.max_steps=40", "train.learning_rate=0.01").exit_code == 0
     return tmp / "run"
 

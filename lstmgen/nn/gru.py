@@ -44,7 +44,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, sigmoid_, uniform_weight
+from .ops import own, project_inputs, sigmoid_, take_from_cache, uniform_weight
 
 
 class GRU(Cell):
@@ -70,8 +70,7 @@ class GRU(Cell):
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
         Wh_ru, Wh_n = Wh[:, :2 * H], Wh[:, 2 * H:]  # (H, 2H), (H, H)
         a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
-        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 3 * H))
-        a += b
+        project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
         rhs = np.empty((T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
@@ -96,9 +95,7 @@ class GRU(Cell):
 
         Consumes the cache: da is written over the cached gates.
         """
-        a = cache.pop("a", None)  # (T, N, 3H) gates r, u, n; becomes da
-        if a is None:
-            raise ValueError("GRU.backward: this cache was already consumed by a backward pass")
+        a = take_from_cache(cache, "a", "GRU")  # (T, N, 3H) gates r, u, n; becomes da
         x, hs, rhs = cache["x"], cache["h"], cache["rh"]
         W = params["W"]
         T, N, D = x.shape
@@ -160,8 +157,7 @@ class GRUCuDNN(Cell):
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
         a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
-        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 3 * H))
-        a += b
+        project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
         hns = np.empty((T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
@@ -186,9 +182,7 @@ class GRUCuDNN(Cell):
 
         Consumes the cache: da is written over the gates, dL/d(h_{t-1} W_hn) over the hn.
         """
-        a = cache.pop("a", None)  # (T, N, 3H) gates r, z, n; becomes da
-        if a is None:
-            raise ValueError("GRUCuDNN.backward: this cache was already consumed by a backward pass")
+        a = take_from_cache(cache, "a", "GRUCuDNN")  # (T, N, 3H) gates r, z, n; becomes da
         x, hs, hns = cache["x"], cache["h"], cache["hn"]
         W = params["W"]
         T, N, D = x.shape

@@ -48,16 +48,12 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
+from .ops import own, project_inputs, take_from_cache, uniform_weight
 
 
 def _per_gate(values, H, dtype):
     """A (4H,) vector holding values[k] on the slice of gate k (order i, f, g, o)."""
     return np.repeat(np.asarray(values, dtype), H)
-
-
-def _own(arr, shape, dtype):
-    """A writable copy of arr in dtype, or zeros when arr is None."""
-    return np.zeros(shape, dtype) if arr is None else np.array(arr, dtype=dtype, copy=True)
 
 
 class LSTM(Cell):
@@ -72,8 +68,7 @@ class LSTM(Cell):
 
     def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
         D, H = self.input_size, self.hidden_size
-        bound = 1.0 / np.sqrt(H)
-        W = rng.uniform(-bound, bound, (D + H, 4 * H)).astype(dtype)  # (D+H, 4H)
+        W = uniform_weight(rng, (D + H, 4 * H), H, dtype)  # (D+H, 4H)
         b = np.zeros(4 * H, dtype)  # (4H,)
         b[H:2 * H] = 1.0  # forget gate starts open
         return {"W": W, "b": b}
@@ -87,8 +82,7 @@ class LSTM(Cell):
         h0, c0 = state
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
-        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 4 * H))  # x_t W_x for all t
-        a += b
+        project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = h0
         nc = T + 1 if keep_cache else 2  # all cell states for backward, else a ping-pong pair
@@ -161,9 +155,7 @@ class LSTM(Cell):
 
         Consumes the cache: da is written over the cached gates, tanh(c_t) over the c_t.
         """
-        a = cache.pop("a", None)  # (T, N, 4H) gates i, f, g, o; becomes da
-        if a is None:
-            raise ValueError("LSTM.backward: this cache was already consumed by a backward pass")
+        a = take_from_cache(cache, "a", "LSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
         x, hs, cs = cache["x"], cache["h"], cache["c"]
         W = params["W"]
         T, N, D = x.shape
@@ -172,8 +164,8 @@ class LSTM(Cell):
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         WhT = np.ascontiguousarray(Wh.T)  # (4H, H) contiguous: a transposed view is slower per step
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
-        dnext_h = _own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
-        dnext_c = _own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
+        dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
+        dnext_c = own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
         dy = np.empty((N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
         di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
         r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)

@@ -21,3 +21,19 @@ def uniform_weight(rng, shape, H, dtype):
     """uniform(-1/√H, 1/√H), PyTorch's default for recurrent weights."""
     bound = 1.0 / np.sqrt(H)
     return rng.uniform(-bound, bound, shape).astype(dtype)
+
+
+def project_inputs(x, Wx, b, out):
+    """out (T, N, G) = x (T, N, D) W_x (D, G) + b (G,): the input part of every step as one GEMM."""
+    T, N, D = x.shape
+    np.matmul(x.reshape(T * N, D), Wx, out=out.reshape(T * N, out.shape[-1]))
+    out += b
+    return out
+
+
+def take_from_cache(cache, key, owner):
+    """Pop the buffer that a backward pass overwrites; a second backward on the cache is an error."""
+    buf = cache.pop(key, None)
+    if buf is None:
+        raise ValueError(f"{owner}.backward: this cache was already consumed by a backward pass")
+    return buf

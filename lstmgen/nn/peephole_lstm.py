@@ -39,7 +39,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, sigmoid_, uniform_weight
+from .ops import own, project_inputs, sigmoid_, take_from_cache, uniform_weight
 
 
 class PeepholeLSTM(Cell):
@@ -67,8 +67,7 @@ class PeepholeLSTM(Cell):
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         p_if, p_o = p[:2 * H], p[2 * H:]  # (2H,), (H,)
         a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
-        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, 4 * H))  # x_t W_x for all t
-        a += b
+        project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         cs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) cs[0] = c0, cs[t+1] = c_t
         hs[0], cs[0] = state
@@ -92,9 +91,7 @@ class PeepholeLSTM(Cell):
     def backward(self, params, dout, dnew_state, cache):
         """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache -> dx (T, N, D),
         dstate (dh0, dc0), grads {"W", "b", "p"}. Consumes the cache (da over the gates)."""
-        a = cache.pop("a", None)  # (T, N, 4H) gates i, f, g, o; becomes da
-        if a is None:
-            raise ValueError("PeepholeLSTM.backward: this cache was already consumed by a backward pass")
+        a = take_from_cache(cache, "a", "PeepholeLSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
         x, hs, cs = cache["x"], cache["h"], cache["c"]
         W, p = params["W"], params["p"]
         T, N, D = x.shape

@@ -27,7 +27,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, uniform_weight
+from .ops import own, project_inputs, uniform_weight
 
 
 class RNN(Cell):
@@ -53,8 +53,7 @@ class RNN(Cell):
         hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
         a = hs[1:]  # x_t W_x + b for all t, written where the h_t will go
-        np.matmul(x.reshape(T * N, D), Wx, out=a.reshape(T * N, H))
-        a += b
+        project_inputs(x, Wx, b, out=a)
         ah = np.empty((N, H), dtype)  # (N, H) h_{t-1} W_h
         for t in range(T):
             a_t = hs[t + 1]
