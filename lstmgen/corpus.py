@@ -82,6 +82,11 @@ def corpus_options(data) -> dict:
             "csv_delimiter": data.csv_delimiter, "json_field": data.json_field, "template": data.template}
 
 
+def load_configured_corpus(data) -> "Corpus":
+    """The corpus and split that the ``data`` config section describes (what training reads)."""
+    return load_corpus(data.corpus, val_fraction=data.val_fraction, **corpus_options(data))
+
+
 def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8",
                    encoding_errors: str = "strict", csv_delimiter: str | None = None,
                    json_field: str | None = None, template: str | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from .corpus import corpus_options, load_corpus, read_documents
+from .corpus import corpus_options, load_configured_corpus, read_documents
 from .errors import DataError
 from .loading import load_run
 from .train import evaluate_ids
@@ -31,7 +31,7 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
     run = load_run(Path(run_dir), which)
     cfg = run.config
     if corpus is None:
-        docs = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data)).val
+        docs = load_configured_corpus(cfg.data).val
         source = f"{cfg.data.corpus} (validation split)"
     else:
         options = corpus_options(cfg.data)

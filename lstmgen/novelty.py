@@ -65,14 +65,13 @@ def novelty_run(run_dir, *, ns: Sequence[int] = DEFAULT_NS, num_samples: int = 1
                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, seed: Optional[int] = None,
                 which: str = "best") -> dict:
     """Sample from a run and measure the novelty of the samples against its training split."""
-    from .corpus import load_corpus
+    from .corpus import load_configured_corpus
     from .loading import load_run
     from .sample import Settings, sample_steps
 
     run = load_run(Path(run_dir), which)
     d, tok = run.config.data, run.tokenizer
-    train_docs = load_corpus(d.corpus, csv_column=d.csv_column, val_fraction=d.val_fraction,
-                             encoding=d.encoding).train
+    train_docs = load_configured_corpus(d).train  # every data option, as in training
     index = NgramIndex(tok.encode_documents(train_docs), ns)
     steps = sample_steps(run.model, run.params, np.array([tok.eod_id], np.int32),
                          settings=Settings(temperature, top_k, top_p), num_samples=num_samples,

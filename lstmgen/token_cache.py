@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import BUILTIN_PREFIX, _check_encoding, _source_files, _split_documents, corpus_options, load_corpus
+from .corpus import BUILTIN_PREFIX, _check_encoding, _source_files, _split_documents, corpus_options, load_configured_corpus
 from .data import FileBatches
 from .errors import CheckpointError, DataError
 from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
@@ -66,7 +66,7 @@ def prepare(cfg, batch_size: int, seq_len: int, tokenizer=None, progress=no_prog
         _check_encoding(data.encoding)
         sizes = [_hash_file(f, digest, progress) for f in files]
     else:
-        corpus = load_corpus(data.corpus, val_fraction=data.val_fraction, **corpus_options(data))
+        corpus = load_configured_corpus(data)
         for doc in corpus.train + ["\0"] + corpus.val:
             digest.update(doc.encode("utf-8", "surrogatepass") + b"\0")
     folder = Path(data.token_cache) / digest.hexdigest()

@@ -21,7 +21,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import token_cache
 from .config import Config, dump_config
-from .corpus import corpus_options, load_corpus
+from .corpus import load_configured_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .guard import Diverged, guard
@@ -142,9 +142,9 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
             raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
     if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
         tokenizer, batches, val_ids = token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer,
-                                                          getattr(reporter, "progress", token_cache.no_progress))
+                                                          reporter.progress)
     else:
-        corpus = load_corpus(cfg.data.corpus, val_fraction=cfg.data.val_fraction, **corpus_options(cfg.data))
+        corpus = load_configured_corpus(cfg.data)
         if tokenizer is None:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
         batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
