@@ -320,8 +320,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from .evaluate import evaluate_run
 
-    column = int(csv_column) if csv_column is not None and csv_column.isascii() and csv_column.isdigit() else csv_column
-    result = evaluate_run(run_dir, corpus, which=which, csv_column=column)
+    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -371,8 +370,7 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json):
     looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
     if looks_like_a_path and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
-    column = int(csv_column) if csv_column is not None and csv_column.isdigit() else csv_column
-    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=column)
+    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
