@@ -150,6 +150,7 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
     logits = np.repeat(logits, num_samples, axis=0)  # (M, V)
     history = np.repeat(context[None], num_samples, axis=0)  # (M, t)
     s = settings
+    penalized = s.repetition_penalty != 1.0 or s.no_repeat_ngram_size > 0  # only then is history read
     drawn = 0
     while length is None or drawn < length:
         chosen = penalize(logits, history, s.repetition_penalty, s.no_repeat_ngram_size)
@@ -159,7 +160,8 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
         logprobs = log_softmax(logits)[np.arange(num_samples), ids]  # (M,)
         yield Step(ids, logprobs, state)
         drawn += 1
-        history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)
+        if penalized:
+            history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)
         logits, state = model.step(params, ids, state)
 
 
