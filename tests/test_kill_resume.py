@@ -85,6 +85,7 @@ def test_sigkill_from_outside_at_a_random_moment(tmp_path, text_file):
             *sum((["--set", s] for s in sets), [])]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     target = int(np.random.default_rng().integers(2, MAX_STEPS - 2))
+    print(f"kill after step {target}")  # shown by pytest if the test fails, to reproduce it
     proc = subprocess.Popen([sys.executable, "-m", "lstmgen", *map(str, args)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
