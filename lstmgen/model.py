@@ -238,11 +238,22 @@ class LanguageModel:
         nll, _ = cross_entropy_forward(logits, y.reshape(-1))
         return nll, new_state
 
+    def stepper(self, params: Arrays, N: int):
+        """A function (ids (N,), state) -> logits (N, V), new state: one token per stream, with
+        every layer's step made once (``Cell.stepper``) for a whole generation."""
+        steps = [cell.stepper(self._layer(params, l), N) for l, cell in enumerate(self.cells)]
+        names = [[f"layers.{l}.{name}" for name in cell.state_names] for l, cell in enumerate(self.cells)]
+        embed = params["embed.W"]
+
+        def step(ids, state):
+            h = embed[ids]  # (N, E)
+            new_state = {}
+            for layer_step, keys in zip(steps, names):
+                h, st = layer_step(h, [state[k] for k in keys])
+                new_state.update(zip(keys, st))
+            return self._head(params, h), new_state  # (N, V)
+        return step
+
     def step(self, params: Arrays, ids: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
         """One token per stream: ids (N,) -> logits (N, V), and the state after it."""
-        h = params["embed.W"][ids]  # (N, E)
-        new_state = {}
-        for l, cell in enumerate(self.cells):
-            h, st = cell.step(self._layer(params, l), h, self._layer_state(state, l))
-            self._store_state(new_state, l, st)
-        return self._head(params, h), new_state  # (N, V)
+        return self.stepper(params, len(ids))(ids, state)

@@ -32,18 +32,20 @@ def next_token_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 
     the k most likely tokens (0 = all); ``top_p`` keeps the smallest set of most likely tokens
     whose probabilities add up to at least p (1 = all). ``banned`` ids get probability 0.
     """
-    logits = logits.astype(np.float64)  # (M, V)
+    logits = np.array(logits, dtype=np.float64)  # (M, V), a copy: changed in place below
     if len(banned):
         logits[:, list(banned)] = -np.inf
     if temperature == 0:
         probs = np.zeros_like(logits)
         probs[np.arange(len(logits)), logits.argmax(axis=1)] = 1.0
         return probs
-    logits = logits / temperature
+    if temperature != 1.0:
+        logits /= temperature
     if 0 < top_k < logits.shape[1]:
         kth = np.partition(logits, -top_k, axis=1)[:, -top_k][:, None]  # (M, 1) k-th largest
-        logits = np.where(logits < kth, -np.inf, logits)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        logits[logits < kth] = -np.inf
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits, out=logits)
     probs /= probs.sum(axis=1, keepdims=True)
     if top_p < 1.0:
         order = np.argsort(-probs, axis=1, kind="stable")  # (M, V) most likely first
@@ -59,9 +61,31 @@ def next_token_probs(logits: np.ndarray, temperature: float = 1.0, top_k: int = 
 
 def draw(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One id per row of probs (M, V) by inverse-CDF sampling: ids (M,)."""
-    cdf = np.cumsum(probs, axis=1)  # (M, V)
-    u = rng.random(len(probs))[:, None] * cdf[:, -1:]  # (M, 1)
-    return np.minimum((cdf <= u).sum(axis=1), probs.shape[1] - 1)
+    cdf = probs.cumsum(axis=1)  # (M, V), non-decreasing
+    u = rng.random(len(probs)) * cdf[:, -1]  # (M,)
+    if len(probs) == 1:  # the number of cdf entries <= u, by bisection
+        ids = np.searchsorted(cdf[0], u, side="right")
+    else:
+        ids = (cdf <= u[:, None]).sum(axis=1)
+    return np.minimum(ids, probs.shape[1] - 1)
+
+
+def choose(logits: np.ndarray, rng: np.random.Generator, *, temperature: float = 1.0, top_k: int = 0,
+           top_p: float = 1.0, banned: Sequence[int] = (), filtered: Optional[np.ndarray] = None):
+    """Draw one id per row of logits (M, V), through ``next_token_probs``' filters applied to
+    ``filtered`` (penalised logits) if given, else to ``logits``: ids (M,), and their
+    log-probabilities (M,) under the model's own softmax of ``logits``."""
+    z = logits.astype(np.float64)  # (M, V)
+    z -= z.max(axis=1, keepdims=True)
+    weights = np.exp(z)  # (M, V) the softmax of logits, not yet normalised
+    log_total = np.log(weights.sum(axis=1))  # (M,)
+    if filtered is None and temperature == 1.0 and top_k == 0 and top_p == 1.0:
+        weights[:, list(banned)] = 0.0  # no filter: draw these weights (it scales by their sum)
+        ids = draw(weights, rng)
+    else:
+        probs = next_token_probs(logits if filtered is None else filtered, temperature, top_k, top_p, banned)
+        ids = draw(probs, rng)
+    return ids, z[np.arange(len(z)), ids] - log_total
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -127,7 +151,8 @@ class Step:
 
     ids: np.ndarray  # (M,) the drawn tokens
     logprobs: np.ndarray  # (M,) their log-probabilities under the model (nats)
-    state: dict  # the state that produced the logits, before reading ``ids``
+    state: dict  # the state that produced the logits, before reading ``ids`` (its arrays are
+    # reused two steps later: copy them to keep them longer)
 
 
 def read_context(model, params, context: np.ndarray, state: Optional[dict] = None):
@@ -151,18 +176,20 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
     history = np.repeat(context[None], num_samples, axis=0)  # (M, t)
     s = settings
     penalized = s.repetition_penalty != 1.0 or s.no_repeat_ngram_size > 0  # only then is history read
+    filters = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
+    step = model.stepper(params, num_samples)
     drawn = 0
     while length is None or drawn < length:
-        chosen = penalize(logits, history, s.repetition_penalty, s.no_repeat_ngram_size)
-        chosen = _ban(chosen, banned, fallback=logits)
-        probs = next_token_probs(chosen, s.temperature, s.top_k, s.top_p)
-        ids = draw(probs, rng)  # (M,)
-        logprobs = log_softmax(logits)[np.arange(num_samples), ids]  # (M,)
+        if penalized:  # the n-gram ban may leave a row nothing but banned ids: _ban's fallback
+            chosen = penalize(logits, history, s.repetition_penalty, s.no_repeat_ngram_size)
+            ids, logprobs = choose(logits, rng, filtered=_ban(chosen, banned, fallback=logits), **filters)
+        else:
+            ids, logprobs = choose(logits, rng, banned=banned, **filters)  # (M,), (M,)
         yield Step(ids, logprobs, state)
         drawn += 1
         if penalized:
             history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)
-        logits, state = model.step(params, ids, state)
+        logits, state = step(ids, state)
 
 
 def generate(model, params, tokenizer, *, prime: str = "", length: int = 200, temperature: float = 1.0,

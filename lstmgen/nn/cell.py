@@ -55,7 +55,14 @@ class Cell:
         out, new_state, _ = self.forward(params, x, state)
         return out, new_state
 
+    def stepper(self, params: Params, N: int):
+        """A function (x (N, D), state) -> out (N, H), new_state: one time step for sampling,
+        with params bound (cells may also make their buffers once, here)."""
+        def step(x, state):
+            out, new_state = self.forward_inference(params, x[None], state)
+            return out[0], new_state
+        return step
+
     def step(self, params: Params, x: np.ndarray, state: State):
-        """One time step for sampling: x (N, D) -> out (N, H), new_state."""
-        out, new_state = self.forward_inference(params, x[None], state)
-        return out[0], new_state
+        """One time step: x (N, D) -> out (N, H), new_state."""
+        return self.stepper(params, x.shape[0])(x, state)
