@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import lstmgen  # noqa: E402,F401 (first: it sets OpenBLAS's thread timeout before NumPy loads it)
+import numpy as np  # noqa: E402
 from speed import CONFIGS  # noqa: E402
 
 from lstmgen.model import LanguageModel  # noqa: E402

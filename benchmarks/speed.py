@@ -39,9 +39,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import lstmgen  # noqa: E402,F401 (first: it sets OpenBLAS's thread timeout before NumPy loads it)
+import numpy as np  # noqa: E402
 CONFIGS = {  # V, E, H, L, N, T
     "char_h256": dict(V=65, E=64, H=256, L=2, N=64, T=64),
     "char_h512": dict(V=65, E=64, H=512, L=2, N=32, T=100),
@@ -79,7 +80,6 @@ class _Tokens:
 # ---- the lstmgen side ---------------------------------------------------------------------------
 class LstmgenSide:
     def __init__(self, c, streams):
-        sys.path.insert(0, str(ROOT))
         from lstmgen.model import LanguageModel
         from lstmgen.optim import Adam, clip_grad_norm
         from lstmgen.sample import generate

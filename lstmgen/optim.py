@@ -11,6 +11,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from .nn.blocks import for_blocks
+
 Arrays = Dict[str, np.ndarray]
 
 
@@ -41,11 +43,15 @@ def decay_weights(params: Arrays, lr: float, weight_decay: float) -> None:
             p *= 1.0 - lr * weight_decay
 
 
+_BLOCK = 2**16  # elements of a parameter worth a thread of Adam's update
+
+
 class Adam:
     """Adam (Kingma & Ba, 2015) with bias correction: m, v per parameter, step count t.
 
     ``step`` allocates nothing: every intermediate goes through one scratch array per
     parameter (not saved: it holds no state), in the same order of operations as the formula.
+    Large parameters are updated in blocks of rows by parallel threads (``nn.blocks``).
     """
 
     def __init__(self, params: Arrays, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
@@ -60,17 +66,22 @@ class Adam:
         b1, b2 = self.beta1, self.beta2
         step_size = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         eps = self.eps * math.sqrt(1 - b2**self.t)  # eps on the bias-corrected v, folded in
-        for k, p in params.items():
-            g, m, v, tmp = grads[k], self.m[k], self.v[k], self.scratch[k]
-            m *= b1
-            m += np.multiply(g, 1 - b1, out=tmp)  # m = b1 m + (1 - b1) g
-            v *= b2
-            np.multiply(g, g, out=tmp)
-            v += np.multiply(tmp, 1 - b2, out=tmp)  # v = b2 v + (1 - b2) g^2
-            denom = np.sqrt(v, out=tmp)
-            denom += eps
-            update = np.divide(m, denom, out=tmp)
-            p -= np.multiply(update, step_size, out=tmp)  # p -= step_size m / (sqrt(v) + eps)
+        for k, param in params.items():
+            arrays = (param, grads[k], self.m[k], self.v[k], self.scratch[k])
+
+            def block(start, stop):  # rows start:stop of every array (views)
+                p, g, m, v, tmp = (a[start:stop] for a in arrays)
+                m *= b1
+                m += np.multiply(g, 1 - b1, out=tmp)  # m = b1 m + (1 - b1) g
+                v *= b2
+                np.multiply(g, g, out=tmp)
+                v += np.multiply(tmp, 1 - b2, out=tmp)  # v = b2 v + (1 - b2) g^2
+                denom = np.sqrt(v, out=tmp)
+                denom += eps
+                update = np.divide(m, denom, out=tmp)
+                p -= np.multiply(update, step_size, out=tmp)  # p -= step_size m / (sqrt(v) + eps)
+
+            for_blocks(block, len(param), _BLOCK // max(1, param[0].size) + 1)
 
     def state_arrays(self) -> Arrays:
         return {**{f"m:{k}": m for k, m in self.m.items()}, **{f"v:{k}": v for k, v in self.v.items()}}

@@ -7,6 +7,8 @@ every backward takes the upstream gradient and returns ``d``-prefixed twins.
 
 import numpy as np
 
+from .blocks import for_blocks
+
 
 def embedding_forward(W, x):
     """Look up rows of ``W`` (V, E) for ids ``x`` (T, N) -> (T, N, E)."""
@@ -50,23 +52,39 @@ def head_backward(W, h, dlogits):
     return dh, dW, db
 
 
+# a block of rows worth a thread: about 2^17 logits (a fraction of a millisecond)
+_BLOCK_LOGITS = 2**17
+
+
 def cross_entropy_forward(logits, y):
     """Summed negative log-likelihood (nats) of targets y (M,) under logits (M, V), and the
     softmax probabilities (M, V), computed in place in the buffer of ``logits`` (which the
-    caller gives up: one pass and a (M, V) allocation fewer than a shifted copy)."""
-    rows = np.arange(y.shape[0])
-    shifted = np.subtract(logits, logits.max(axis=1, keepdims=True), out=logits)  # (M, V)
-    picked = shifted[rows, y]  # (M,) logit of each target, shifted
-    probs = np.exp(shifted, out=shifted)
-    sums = probs.sum(axis=1, keepdims=True)  # (M, 1)
-    nll = (np.log(sums[:, 0]) - picked).sum(dtype=np.float64)  # -log softmax, no underflow
-    probs /= sums
-    return float(nll), probs
+    caller gives up: one pass and a (M, V) allocation fewer than a shifted copy). Blocks of
+    rows run in parallel threads; the per-row values are summed once, in one order."""
+    M, V = logits.shape
+    nll = np.empty(M, np.float64)  # (M,) -log softmax of each target
+
+    def block(start, stop):
+        z = logits[start:stop]  # (m, V) view
+        z -= z.max(axis=1, keepdims=True)
+        picked = z[np.arange(stop - start), y[start:stop]]  # (m,) logit of each target, shifted
+        probs = np.exp(z, out=z)
+        sums = probs.sum(axis=1, keepdims=True)  # (m, 1)
+        nll[start:stop] = np.log(sums[:, 0]) - picked  # -log softmax, no underflow
+        probs /= sums
+
+    for_blocks(block, M, _BLOCK_LOGITS // V + 1)
+    return float(nll.sum()), logits
 
 
 def cross_entropy_backward(probs, y, scale):
     """Gradient of ``scale * summed NLL`` w.r.t. the logits; reuses ``probs`` (M, V) in place."""
-    dlogits = probs
-    dlogits[np.arange(y.shape[0]), y] -= 1.0  # d(-log softmax) = softmax - onehot
-    dlogits *= scale
-    return dlogits
+    M, V = probs.shape
+
+    def block(start, stop):
+        d = probs[start:stop]  # (m, V) view
+        d[np.arange(stop - start), y[start:stop]] -= 1.0  # d(-log softmax) = softmax - onehot
+        d *= scale
+
+    for_blocks(block, M, _BLOCK_LOGITS // V + 1)
+    return probs
