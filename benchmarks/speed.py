@@ -279,7 +279,7 @@ def measure(name, args, with_torch):
     for _ in range(args.repeats):
         for phase in PHASES:
             for s, w in sides.items():  # A B A B: each phase alternates between the sides
-                time.sleep(0.05)  # let the other process's threads go to sleep
+                time.sleep(args.pause)  # let the other process's threads go to sleep
                 rates[s][phase].append(w.ask(phase)["tok_s"])
     info = sides["lstmgen"].info
     result = {"config": name, **c, "streams": args.streams}
@@ -349,6 +349,8 @@ def main(argv=None):
                     help="a reference configuration (repeatable; default all)")
     ap.add_argument("--repeats", type=int, default=5, help="measurements per phase and side")
     ap.add_argument("--seconds", type=float, default=0.5, help="length of one measurement")
+    ap.add_argument("--pause", type=float, default=0.3,
+                    help="seconds between measurements, for the other side's idle threads to stop spinning")
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
                     help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")

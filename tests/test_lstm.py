@@ -94,6 +94,20 @@ def test_step_called_T_times_matches_naive_reference():
     assert rel_error(state[0], ref_h) < 1e-12 and rel_error(state[1], ref_c) < 1e-12
 
 
+def test_one_stepper_reused_for_T_steps_matches_naive_reference():
+    """The stepper's buffers are made once and its states written into two pairs in turn:
+    feeding each returned state back in must still give the reference, step after step."""
+    cell, params, x, state0 = problem()
+    step = cell.stepper(params, N)
+    outs, state = [], state0
+    for x_t in x:
+        h, state = step(x_t, state)
+        outs.append(h.copy())
+    ref_out, ref_h, ref_c = naive_lstm(params["W"], params["b"], x, *state0)
+    assert rel_error(np.stack(outs), ref_out) < 1e-12
+    assert rel_error(state[0], ref_h) < 1e-12 and rel_error(state[1], ref_c) < 1e-12
+
+
 def test_forward_inference_matches_forward():
     cell, params, x, state = problem()
     out, new_state, _ = cell.forward(params, x, state)

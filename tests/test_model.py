@@ -44,6 +44,18 @@ def test_step_equals_window_logits():
         np.testing.assert_allclose(step_logits, logits.reshape(6, 2, 7)[t], rtol=1e-10, atol=1e-12)
 
 
+def test_one_stepper_reused_equals_window_logits():
+    model = small_model()
+    rng = np.random.default_rng(3)
+    params = model.init_params(rng)
+    x = rng.integers(0, 7, (6, 2))
+    logits, _ = model.logits(params, x, model.init_state(2))
+    step, state = model.stepper(params, 2), model.init_state(2)
+    for t in range(6):
+        step_logits, state = step(x[t], state)
+        np.testing.assert_allclose(step_logits, logits.reshape(6, 2, 7)[t], rtol=1e-10, atol=1e-12)
+
+
 def test_loss_matches_nll_without_dropout():
     model = small_model()
     rng = np.random.default_rng(2)

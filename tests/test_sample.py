@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstmgen.sample import draw, next_token_probs
+from lstmgen.sample import choose, draw, log_softmax, next_token_probs
 
 
 def test_temperature_zero_is_greedy():
@@ -42,3 +42,21 @@ def test_draw_follows_the_distribution_and_the_seed():
     ids = draw(probs, np.random.default_rng(1))
     np.testing.assert_allclose(np.bincount(ids, minlength=3) / 20000, [0.2, 0.5, 0.3], atol=0.015)
     np.testing.assert_array_equal(ids, draw(probs, np.random.default_rng(1)))
+
+
+def test_draw_of_one_row_counts_the_cdf_entries_below_u():
+    probs = np.random.default_rng(2).dirichlet(np.ones(50), size=1)  # (1, 50)
+    cdf = np.cumsum(probs[0])
+    for seed in range(40):
+        u = np.random.default_rng(seed).random(1) * cdf[-1]
+        assert draw(probs, np.random.default_rng(seed))[0] == min((cdf <= u).sum(), 49)
+
+
+@pytest.mark.parametrize("filters", [{}, {"temperature": 0.7, "top_k": 5}, {"top_p": 0.8}])
+def test_choose_draws_like_next_token_probs_and_scores_with_the_raw_softmax(filters):
+    logits = np.random.default_rng(4).standard_normal((6, 12)) * 2  # (M, V)
+    ids, logprobs = choose(logits, np.random.default_rng(5), banned=[1], **filters)
+    expected = draw(next_token_probs(logits, banned=[1], **filters), np.random.default_rng(5))
+    np.testing.assert_array_equal(ids, expected)
+    assert 1 not in ids
+    np.testing.assert_allclose(logprobs, log_softmax(logits)[np.arange(6), ids], rtol=1e-12)
