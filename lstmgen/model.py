@@ -52,6 +52,8 @@ from .nn.lstm import LSTM
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
 
+_TABLE_FLOATS = 2**20  # sampling looks up layer 0's x W_x + b in a (V, 4H) table up to this size
+
 CELLS = {cls.name: cls for cls in (LSTM, PeepholeLSTM, GRU, GRUCuDNN, RNN)}
 
 Arrays = Dict[str, np.ndarray]
@@ -244,6 +246,10 @@ class LanguageModel:
         steps = [cell.stepper(self._layer(params, l), N) for l, cell in enumerate(self.cells)]
         names = [[f"layers.{l}.{name}" for name in cell.state_names] for l, cell in enumerate(self.cells)]
         embed = params["embed.W"]
+        W0 = params["layers.0.W"]
+        if isinstance(self.cells[0], LSTM) and embed.shape[0] * W0.shape[1] <= _TABLE_FLOATS:
+            embed = embed @ W0[:self.embed_dim] + params["layers.0.b"]  # (V, 4H) x W_x + b of every token
+            steps[0] = self.cells[0].stepper(self._layer(params, 0), N, projected=True)
 
         def step(ids, state):
             h = embed[ids]  # (N, E)

@@ -122,20 +122,27 @@ class LSTM(Cell):
         out, new_state, _ = self._run(params, x, state, keep_cache=False)
         return out, new_state
 
-    def stepper(self, params, N):
+    def stepper(self, params, N, projected=False):
         """``step`` for N streams, with its buffers made once: returns a function
         (x (N, D), state (h, c)) -> h_t (N, H), new_state (h_t, c_t) that allocates nothing.
+        With ``projected``, x is already x_t W_x + b, (N, 4H): the model looks it up in a
+        table made once (``LanguageModel.stepper``), and only h_{t-1} W_h is left per step.
 
-        One GEMV (or small GEMM) over the fused W with [x_t, h_{t-1}] side by side, which
-        OpenBLAS splits over its threads (two separate GEMVs, each under its threading
-        threshold, took twice as long at N=1); the activations run over the whole (N, 4H) row
-        as in ``forward``. New states are written into two (h, c) buffer pairs in turn, so a
-        returned state stays valid until the second call after the one that returned it.
+        One GEMV (or small GEMM) per step, over [x_t, h_{t-1}] side by side and the fused W,
+        or over h_{t-1} and W_h. For one stream it multiplies a contiguous copy of the
+        transposed weight, W^T v: OpenBLAS then gives each of its threads a contiguous block
+        of rows, which stays in that core's cache from token to token (1.4x faster at H=256).
+        The activations run over the whole (N, 4H) row as in ``forward``. New states are
+        written into two (h, c) buffer pairs in turn, so a returned state stays valid until
+        the second call after the one that returned it.
         """
         W, b = params["W"], params["b"]
         D, H = self.input_size, self.hidden_size
         dtype = W.dtype
-        xh = np.empty((N, D + H), dtype)  # (N, D+H) [x_t, h_{t-1}]
+        rows = W[D:] if projected else W  # (K, 4H): K = H, or D+H
+        K = rows.shape[0]
+        rowsT = np.ascontiguousarray(rows.T) if N == 1 else None  # (4H, K)
+        v = np.empty((N, K), dtype)  # (N, K) h_{t-1}, or [x_t, h_{t-1}]
         a = np.empty((N, 4 * H), dtype)  # (N, 4H) pre-activations, then gates i, f, g, o
         i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
         scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
@@ -147,10 +154,14 @@ class LSTM(Cell):
             h_prev, c_prev = state
             h, c = pairs[turn[0]]
             turn[0] ^= 1
-            xh[:, :D] = x
-            xh[:, D:] = h_prev
-            np.matmul(xh, W, out=a)  # a = x_t W_x + h_{t-1} W_h + b
-            np.add(a, b, out=a)
+            if not projected:
+                v[:, :D] = x
+            v[:, K - H:] = h_prev
+            if rowsT is not None:
+                np.matmul(rowsT, v[0], out=a[0])  # a = [x_t, h_{t-1}] W, or h_{t-1} W_h
+            else:
+                np.matmul(v, rows, out=a)
+            np.add(a, x if projected else b, out=a)  # a = x_t W_x + h_{t-1} W_h + b
             np.multiply(a, scale, out=a)  # i, f, o = σ(a) = ½ tanh(½a) + ½; g = tanh(a)
             np.tanh(a, out=a)
             np.multiply(a, scale, out=a)
