@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from lstmgen import model as model_module
 from lstmgen.model import LanguageModel
 from tests.conftest import numeric_grad, rel_error
 
@@ -44,16 +45,20 @@ def test_step_equals_window_logits():
         np.testing.assert_allclose(step_logits, logits.reshape(6, 2, 7)[t], rtol=1e-10, atol=1e-12)
 
 
-def test_one_stepper_reused_equals_window_logits():
+@pytest.mark.parametrize("N", [1, 2])  # one stream multiplies by W^T, several by W
+@pytest.mark.parametrize("table", [True, False])  # layer 0's input from a (V, 4H) table, or not
+def test_one_stepper_reused_equals_window_logits(N, table, monkeypatch):
+    if not table:
+        monkeypatch.setattr(model_module, "_TABLE_FLOATS", 0)
     model = small_model()
     rng = np.random.default_rng(3)
     params = model.init_params(rng)
-    x = rng.integers(0, 7, (6, 2))
-    logits, _ = model.logits(params, x, model.init_state(2))
-    step, state = model.stepper(params, 2), model.init_state(2)
+    x = rng.integers(0, 7, (6, N))
+    logits, _ = model.logits(params, x, model.init_state(N))
+    step, state = model.stepper(params, N), model.init_state(N)
     for t in range(6):
         step_logits, state = step(x[t], state)
-        np.testing.assert_allclose(step_logits, logits.reshape(6, 2, 7)[t], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(step_logits, logits.reshape(6, N, 7)[t], rtol=1e-10, atol=1e-12)
 
 
 def test_loss_matches_nll_without_dropout():
