@@ -145,6 +145,24 @@ def test_step_called_T_times_matches_forward(name):
 
 
 @cells
+@pytest.mark.parametrize("streams", [1, N])  # one stream multiplies by W^T, several by W
+def test_one_stepper_reused_for_T_steps_matches_the_naive_reference(name, streams):
+    """A stepper's buffers are made once and reused: feeding each returned state back in must
+    still give the reference, step after step."""
+    cell, params, x, state0 = problem(name)
+    x, state0 = x[:, :streams], tuple(s[:streams] for s in state0)
+    step = cell.stepper(params, streams)
+    outs, state = [], state0
+    for x_t in x:
+        h, state = step(x_t, state)
+        outs.append(h.copy())
+    ref_out, ref_state = CASES[name][1](params, x, *state0)
+    assert rel_error(np.stack(outs), ref_out) < 1e-12
+    for a, b in zip(state, ref_state):
+        assert rel_error(a, b) < 1e-12
+
+
+@cells
 def test_carried_state_across_windows_equals_one_long_sequence(name):
     cell, params, x, state = problem(name, T=2 * T)
     out, new_state, _ = cell.forward(params, x, state)

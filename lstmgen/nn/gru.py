@@ -44,7 +44,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, sigmoid_, take_from_cache, uniform_weight
+from .ops import own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
 
 
 class GRU(Cell):
@@ -89,6 +89,39 @@ class GRU(Cell):
             h *= u
             h += h_prev
         return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "rh": rhs}
+
+    def stepper(self, params, N):
+        """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): two GEMVs
+        per step, [x_t, h_{t-1}] W[:, :2H] for r and u, then [x_t, r ⊙ h_{t-1}] W[:, 2H:] for n."""
+        W, b = params["W"], params["b"]
+        D, H = self.input_size, self.hidden_size
+        dtype = W.dtype
+        product_ru, product_n = step_product(W[:, :2 * H], N), step_product(W[:, 2 * H:], N)
+        xh = np.empty((N, D + H), dtype)  # (N, D+H) [x_t, h_{t-1}]
+        xrh = np.empty((N, D + H), dtype)  # (N, D+H) [x_t, r ⊙ h_{t-1}]
+        ru = np.empty((N, 2 * H), dtype)  # (N, 2H) [a_r | a_u], then r, u
+        r, u = ru[:, :H], ru[:, H:]  # (N, H) views
+        n = np.empty((N, H), dtype)  # (N, H) a_n, then n
+        hs = np.empty((2, N, H), dtype)  # two h_t buffers, written in turn
+        turn = [0]
+
+        def step(x, state):
+            h_prev, = state
+            h = hs[turn[0]]
+            turn[0] ^= 1
+            xh[:, :D] = x
+            xh[:, D:] = h_prev
+            xrh[:, :D] = x
+            product_ru(xh, ru)
+            sigmoid_(np.add(ru, b[:2 * H], out=ru))  # r, u
+            np.multiply(r, h_prev, out=xrh[:, D:])  # r ⊙ h_{t-1}
+            product_n(xrh, n)
+            np.tanh(np.add(n, b[2 * H:], out=n), out=n)  # n
+            np.subtract(n, h_prev, out=h)  # h_t = h_{t-1} + u ⊙ (n - h_{t-1})
+            np.multiply(h, u, out=h)
+            np.add(h, h_prev, out=h)
+            return h, (h,)
+        return step
 
     def backward(self, params, dout, dnew_state, cache):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}.
@@ -176,6 +209,38 @@ class GRUCuDNN(Cell):
             h *= z
             h += n
         return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "hn": hns}
+
+    def stepper(self, params, N):
+        """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): the input
+        and recurrent products are kept apart, as r multiplies only the recurrent one."""
+        W, b, b_hn = params["W"], params["b"], params["b_hn"]
+        D, H = self.input_size, self.hidden_size
+        dtype = W.dtype
+        product_x, product_h = step_product(W[:D], N), step_product(W[D:], N)
+        ax = np.empty((N, 3 * H), dtype)  # (N, 3H) x_t W_x + b, then r, z and n in place
+        ah = np.empty((N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h
+        rz, n = ax[:, :2 * H], ax[:, 2 * H:]  # (N, 2H), (N, H) views
+        r, z = ax[:, :H], ax[:, H:2 * H]
+        hn = ah[:, 2 * H:]  # (N, H) view
+        hs = np.empty((2, N, H), dtype)  # two h_t buffers, written in turn
+        turn = [0]
+
+        def step(x, state):
+            h_prev, = state
+            h = hs[turn[0]]
+            turn[0] ^= 1
+            product_x(x, ax)
+            np.add(ax, b, out=ax)
+            product_h(h_prev, ah)
+            sigmoid_(np.add(rz, ah[:, :2 * H], out=rz))  # r, z
+            np.add(hn, b_hn, out=hn)  # h_{t-1} W_hn + b_hn
+            np.add(n, np.multiply(r, hn, out=hn), out=n)  # a_n
+            np.tanh(n, out=n)  # n
+            np.subtract(h_prev, n, out=h)  # h_t = n + z ⊙ (h_{t-1} - n)
+            np.multiply(h, z, out=h)
+            np.add(h, n, out=h)
+            return h, (h,)
+        return step
 
     def backward(self, params, dout, dnew_state, cache):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b", "b_hn"}.

@@ -48,7 +48,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, take_from_cache, uniform_weight
+from .ops import own, project_inputs, step_product, take_from_cache, uniform_weight
 
 
 def _per_gate(values, H, dtype):
@@ -129,10 +129,8 @@ class LSTM(Cell):
         table made once (``LanguageModel.stepper``), and only h_{t-1} W_h is left per step.
 
         One GEMV (or small GEMM) per step, over [x_t, h_{t-1}] side by side and the fused W,
-        or over h_{t-1} and W_h. For one stream it multiplies a contiguous copy of the
-        transposed weight, W^T v: OpenBLAS then gives each of its threads a contiguous block
-        of rows, which stays in that core's cache from token to token (1.4x faster at H=256).
-        The activations run over the whole (N, 4H) row as in ``forward``. New states are
+        or over h_{t-1} and W_h (``ops.step_product``: W^T v for one stream). The
+        activations run over the whole (N, 4H) row as in ``forward``. New states are
         written into two (h, c) buffer pairs in turn, so a returned state stays valid until
         the second call after the one that returned it.
         """
@@ -141,7 +139,7 @@ class LSTM(Cell):
         dtype = W.dtype
         rows = W[D:] if projected else W  # (K, 4H): K = H, or D+H
         K = rows.shape[0]
-        rowsT = np.ascontiguousarray(rows.T) if N == 1 else None  # (4H, K)
+        product = step_product(rows, N)
         v = np.empty((N, K), dtype)  # (N, K) h_{t-1}, or [x_t, h_{t-1}]
         a = np.empty((N, 4 * H), dtype)  # (N, 4H) pre-activations, then gates i, f, g, o
         i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
@@ -157,10 +155,7 @@ class LSTM(Cell):
             if not projected:
                 v[:, :D] = x
             v[:, K - H:] = h_prev
-            if rowsT is not None:
-                np.matmul(rowsT, v[0], out=a[0])  # a = [x_t, h_{t-1}] W, or h_{t-1} W_h
-            else:
-                np.matmul(v, rows, out=a)
+            product(v, a)  # a = [x_t, h_{t-1}] W, or h_{t-1} W_h
             np.add(a, x if projected else b, out=a)  # a = x_t W_x + h_{t-1} W_h + b
             np.multiply(a, scale, out=a)  # i, f, o = σ(a) = ½ tanh(½a) + ½; g = tanh(a)
             np.tanh(a, out=a)

@@ -37,3 +37,14 @@ def take_from_cache(cache, key, owner):
     if buf is None:
         raise ValueError(f"{owner}.backward: this cache was already consumed by a backward pass")
     return buf
+
+
+def step_product(W, N):
+    """A function (v (N, K), out (N, G)) -> out = v W for the GEMV or small GEMM of a sampling
+    step, with W (K, G). For one stream it multiplies a contiguous copy of W^T, made once:
+    OpenBLAS then gives each thread a contiguous block of rows, which stays in that core's
+    cache from token to token (1.4x faster than v W for the LSTM at H=256)."""
+    if N != 1:
+        return lambda v, out: np.matmul(v, W, out=out)
+    WT = np.ascontiguousarray(W.T)  # (G, K)
+    return lambda v, out: np.matmul(WT, v[0], out=out[0])

@@ -39,7 +39,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, sigmoid_, take_from_cache, uniform_weight
+from .ops import own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
 
 
 class PeepholeLSTM(Cell):
@@ -87,6 +87,43 @@ class PeepholeLSTM(Cell):
             h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
             h *= o
         return hs[1:], (hs[T].copy(), cs[T].copy()), {"x": x, "a": a, "h": hs, "c": cs}
+
+    def stepper(self, params, N):
+        """``step`` for N streams with its buffers made once, as ``LSTM.stepper``: one GEMV over
+        [x_t, h_{t-1}] and the fused W, then the peephole terms, in ``forward``'s order."""
+        W, b, p = params["W"], params["b"], params["p"]
+        D, H = self.input_size, self.hidden_size
+        dtype = W.dtype
+        p_if, p_o = p[:2 * H], p[2 * H:]  # (2H,), (H,)
+        product = step_product(W, N)
+        xh = np.empty((N, D + H), dtype)  # (N, D+H) [x_t, h_{t-1}]
+        a = np.empty((N, 4 * H), dtype)  # (N, 4H) pre-activations, then gates i, f, g, o
+        i_f, i, f, g, o = a[:, :2 * H], a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]  # views
+        pc = np.empty((N, 2 * H), dtype)  # (N, 2H) [p_i ⊙ c_{t-1} | p_f ⊙ c_{t-1}]
+        pairs = np.empty((2, 2, N, H), dtype)  # two (h_t, c_t) pairs, written in turn
+        turn = [0]
+
+        def step(x, state):
+            h_prev, c_prev = state
+            h, c = pairs[turn[0]]
+            turn[0] ^= 1
+            xh[:, :D] = x
+            xh[:, D:] = h_prev
+            product(xh, a)
+            np.add(a, b, out=a)  # the linear part of all four gates
+            pc[:, :H] = c_prev
+            pc[:, H:] = c_prev
+            np.multiply(pc, p_if, out=pc)
+            sigmoid_(np.add(i_f, pc, out=i_f))  # i, f = σ(a + p ⊙ c_{t-1})
+            np.tanh(g, out=g)  # g
+            np.multiply(f, c_prev, out=c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            np.multiply(i, g, out=i)
+            np.add(c, i, out=c)
+            sigmoid_(np.add(o, np.multiply(c, p_o, out=h), out=o))  # o = σ(a_o + p_o ⊙ c_t)
+            np.tanh(c, out=h)  # h_t = o ⊙ tanh(c_t)
+            np.multiply(h, o, out=h)
+            return h, (h, c)
+        return step
 
     def backward(self, params, dout, dnew_state, cache):
         """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache -> dx (T, N, D),
