@@ -41,8 +41,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import lstmgen  # noqa: E402,F401 (first: it sets OpenBLAS's thread timeout before NumPy loads it)
+SIDE = sys.argv[sys.argv.index("--worker") + 1] if "--worker" in sys.argv else None
+if SIDE == "lstmgen" or (SIDE == "torch" and "--torch-tuned" in sys.argv):
+    # as the command line does, before NumPy loads: OpenBLAS's thread timeout, and glibc's
+    # malloc keeping freed memory (lstmgen/__init__.py); PyTorch gets them only if asked
+    import lstmgen  # noqa: F401
 import numpy as np  # noqa: E402
+
 CONFIGS = {  # V, E, H, L, N, T
     "char_h256": dict(V=65, E=64, H=256, L=2, N=64, T=64),
     "char_h512": dict(V=65, E=64, H=512, L=2, N=32, T=100),
@@ -247,6 +252,8 @@ class Worker:
     def __init__(self, side, name, args):
         cmd = [sys.executable, __file__, "--worker", side, "--config", name,
                "--streams", str(args.streams), "--seconds", str(args.seconds), "--threads", str(args.threads)]
+        if args.torch_tuned:
+            cmd.append("--torch-tuned")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._read()
 
@@ -354,6 +361,8 @@ def main(argv=None):
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
                     help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")
+    ap.add_argument("--torch-tuned", action="store_true",
+                    help="give the PyTorch worker the process settings `import lstmgen` makes (allocator, OpenBLAS)")
     ap.add_argument("--no-torch", action="store_true", help="lstmgen only, even if PyTorch is installed")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--worker", choices=["lstmgen", "torch"], help=argparse.SUPPRESS)
