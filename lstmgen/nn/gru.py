@@ -44,7 +44,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
+from .ops import alternate, own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
 
 
 class GRU(Cell):
@@ -102,13 +102,11 @@ class GRU(Cell):
         ru = np.empty((N, 2 * H), dtype)  # (N, 2H) [a_r | a_u], then r, u
         r, u = ru[:, :H], ru[:, H:]  # (N, H) views
         n = np.empty((N, H), dtype)  # (N, H) a_n, then n
-        hs = np.empty((2, N, H), dtype)  # two h_t buffers, written in turn
-        turn = [0]
+        next_h = alternate((N, H), dtype)  # (N, H): where h_t is written
 
         def step(x, state):
             h_prev, = state
-            h = hs[turn[0]]
-            turn[0] ^= 1
+            h = next_h()
             xh[:, :D] = x
             xh[:, D:] = h_prev
             xrh[:, :D] = x
@@ -222,13 +220,11 @@ class GRUCuDNN(Cell):
         rz, n = ax[:, :2 * H], ax[:, 2 * H:]  # (N, 2H), (N, H) views
         r, z = ax[:, :H], ax[:, H:2 * H]
         hn = ah[:, 2 * H:]  # (N, H) view
-        hs = np.empty((2, N, H), dtype)  # two h_t buffers, written in turn
-        turn = [0]
+        next_h = alternate((N, H), dtype)  # (N, H): where h_t is written
 
         def step(x, state):
             h_prev, = state
-            h = hs[turn[0]]
-            turn[0] ^= 1
+            h = next_h()
             product_x(x, ax)
             np.add(ax, b, out=ax)
             product_h(h_prev, ah)

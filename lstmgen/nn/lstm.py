@@ -48,7 +48,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, step_product, take_from_cache, uniform_weight
+from .ops import alternate, own, project_inputs, step_product, take_from_cache, uniform_weight
 
 
 def _per_gate(values, H, dtype):
@@ -145,13 +145,11 @@ class LSTM(Cell):
         i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
         scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
         shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
-        pairs = np.empty((2, 2, N, H), dtype)  # two (h_t, c_t) pairs, written in turn
-        turn = [0]
+        next_pair = alternate((2, N, H), dtype)  # (2, N, H): where (h_t, c_t) is written
 
         def step(x, state):
             h_prev, c_prev = state
-            h, c = pairs[turn[0]]
-            turn[0] ^= 1
+            h, c = next_pair()
             if not projected:
                 v[:, :D] = x
             v[:, K - H:] = h_prev

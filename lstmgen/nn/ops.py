@@ -48,3 +48,16 @@ def step_product(W, N):
         return lambda v, out: np.matmul(v, W, out=out)
     WT = np.ascontiguousarray(W.T)  # (G, K)
     return lambda v, out: np.matmul(WT, v[0], out=out[0])
+
+
+def alternate(shape, dtype):
+    """A function that returns, call after call, the two halves of one (2, *shape) buffer in
+    turn: where a stepper writes each new state, so that a returned state stays valid until
+    the second call after it, and nothing is allocated per step."""
+    halves = np.empty((2, *shape), dtype)
+    turn = [1]
+
+    def next_half():
+        turn[0] ^= 1
+        return halves[turn[0]]
+    return next_half

@@ -39,7 +39,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
+from .ops import alternate, own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
 
 
 class PeepholeLSTM(Cell):
@@ -100,13 +100,11 @@ class PeepholeLSTM(Cell):
         a = np.empty((N, 4 * H), dtype)  # (N, 4H) pre-activations, then gates i, f, g, o
         i_f, i, f, g, o = a[:, :2 * H], a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]  # views
         pc = np.empty((N, 2 * H), dtype)  # (N, 2H) [p_i ⊙ c_{t-1} | p_f ⊙ c_{t-1}]
-        pairs = np.empty((2, 2, N, H), dtype)  # two (h_t, c_t) pairs, written in turn
-        turn = [0]
+        next_pair = alternate((2, N, H), dtype)  # (2, N, H): where (h_t, c_t) is written
 
         def step(x, state):
             h_prev, c_prev = state
-            h, c = pairs[turn[0]]
-            turn[0] ^= 1
+            h, c = next_pair()
             xh[:, :D] = x
             xh[:, D:] = h_prev
             product(xh, a)
