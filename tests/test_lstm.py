@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lstmgen.nn.lstm import LSTM
+from lstmgen.nn.ops import backward_product
 from tests.conftest import numeric_grad
 
 N, T, D, H = 3, 4, 5, 6
@@ -254,3 +255,15 @@ def test_matches_torch_gradients():
     assert rel_error(dh0, t["h0"]) <= TOL and rel_error(dc0, t["c0"]) <= TOL
     assert rel_error(grads["W"][:D], t["W_x"]) <= TOL and rel_error(grads["W"][D:], t["W_h"]) <= TOL
     assert rel_error(grads["b"], t["bias_ih"]) <= TOL and rel_error(grads["b"], t["bias_hh"]) <= TOL
+
+
+@pytest.mark.parametrize("streams", [5, 40])  # (W_h da^T)^T up to 32 rows, da times W_h^T above
+def test_backward_product_is_da_times_W_h_transposed(streams):
+    rng = np.random.default_rng(6)
+    Wh = rng.standard_normal((7, 12))  # (H, G)
+    da = rng.standard_normal((streams, 12))  # (N, G)
+    out = np.empty((streams, 7))
+    assert backward_product(Wh, streams, np.float64)(da, out) is out
+    np.testing.assert_allclose(out, da @ Wh.T, rtol=1e-12)
+    strided = rng.standard_normal((streams, 24))[:, ::2]  # a gate slice, as the GRUs pass it
+    np.testing.assert_allclose(backward_product(Wh, streams, np.float64)(strided, out), strided @ Wh.T, rtol=1e-12)

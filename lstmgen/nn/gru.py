@@ -34,9 +34,9 @@ gradients after the loop as GEMMs over all T·N rows.
 
 Memory, in floats: the cache holds the gates 3·N·T·H, the hidden states (T+1)·N·H and one
 more N·T·H (gru: r ⊙ h_{t-1}; gru_cudnn: h_{t-1} W_hn + b_hn), that is 5·N·T·H + N·H, plus a
-reference to x. Backward adds dx N·T·D, dW 3·(D+H)·H, a contiguous copy of W_h^T 3·H² and
-a few (N, 3H) buffers (gru_cudnn also an N·T·3H recurrent-side gradient). The cache can be
-backpropagated only once.
+reference to x. Backward adds dx N·T·D, dW 3·(D+H)·H, a contiguous copy of W_h^T 3·H² (or,
+with N ≤ 32, an (H, N) buffer: ``ops.backward_product``) and a few (N, 3H) buffers (gru_cudnn
+also an N·T·3H recurrent-side gradient). The cache can be backpropagated only once.
 """
 
 from typing import Dict, Tuple
@@ -44,7 +44,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import alternate, own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
+from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
+                  uniform_weight)
 
 
 class GRU(Cell):
@@ -133,8 +134,9 @@ class GRU(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        Wh_ruT = np.ascontiguousarray(Wh[:, :2 * H].T)  # (2H, H)
-        Wh_nT = np.ascontiguousarray(Wh[:, 2 * H:].T)  # (H, H)
+        dh_ru = backward_product(Wh[:, :2 * H], N, dtype)  # [da_r | da_u] -> [da_r | da_u] W_h,ru^T
+        drh_n = backward_product(Wh[:, 2 * H:], N, dtype)  # da_n -> da_n W_hn^T
+        dgates = np.empty((N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
         dn = np.empty((N, H), dtype)  # (N, H)
@@ -151,11 +153,11 @@ class GRU(Cell):
             n *= -n
             n += 1
             n *= dn  # backprop through tanh: da_n = dn ⊙ (1 - n²)
-            np.matmul(n, Wh_nT, out=drh)  # backprop through (r ⊙ h_{t-1}) W_hn
+            drh_n(n, drh)  # backprop through (r ⊙ h_{t-1}) W_hn
             dnext_h += drh * r  # dh_{t-1}, through the reset
             dr = drh * h_prev
             r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
-            dnext_h += a_t[:, :2 * H] @ Wh_ruT  # dh_{t-1}, through the gates' recurrent GEMM
+            dnext_h += dh_ru(a_t[:, :2 * H], dgates)  # dh_{t-1}, through the gates' recurrent GEMM
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)
@@ -250,7 +252,8 @@ class GRUCuDNN(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        WhT = np.ascontiguousarray(Wh.T)  # (3H, H)
+        dh_prev = backward_product(Wh, N, dtype)  # dah -> dah W_h^T
+        dgates = np.empty((N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
         dah = np.empty((N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
@@ -271,7 +274,7 @@ class GRUCuDNN(Cell):
             r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
             dah[:, :2 * H] = a_t[:, :2 * H]
             dah[:, 2 * H:] = hn
-            dnext_h += dah @ WhT  # dh_{t-1}, through the recurrent GEMM
+            dnext_h += dh_prev(dah, dgates)  # dh_{t-1}, through the recurrent GEMM
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)

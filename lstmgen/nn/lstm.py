@@ -31,10 +31,12 @@ computes dx and the weight gradients after the time loop as large GEMMs over all
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, that is 6·N·T·H + 2·N·H, plus a reference to the caller's x. Forward
-adds 5·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, a contiguous copy of
-W_h^T 4·H², 6·N·H of per-step buffers and 12·H of vectors; it writes da over the gates and
-tanh(c_t) over the cell states, so a cache can be backpropagated only once.
-Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H.
+adds 5·N·H of per-step buffers. Backward adds dx N·T·D, dW 4·(D+H)·H, for the per-step
+product da W_h^T either a contiguous copy of W_h^T 4·H² (N > 32) or an (H, N) buffer
+(``ops.backward_product``), 6·N·H of per-step buffers and 12·H of vectors; it writes da over
+the gates and tanh(c_t) over the cell states, so a cache can be backpropagated only once.
+Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H, or with N ≤ 32,
+N·T·D + 6·N·T·H + 9·N·H + 4·H² + 4·D·H + 12·H.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -48,7 +50,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import alternate, own, project_inputs, step_product, take_from_cache, uniform_weight
+from .ops import alternate, backward_product, own, project_inputs, step_product, take_from_cache, uniform_weight
 
 
 def _per_gate(values, H, dtype):
@@ -181,7 +183,7 @@ class LSTM(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
-        WhT = np.ascontiguousarray(Wh.T)  # (4H, H) contiguous: a transposed view is slower per step
+        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
         dnext_c = own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
@@ -210,7 +212,7 @@ class LSTM(Cell):
             dy *= a_t  # dy ⊙ (y + r) ...
             np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
             a_t *= dy  # = da (N, 4H)
-            dprev_h = np.matmul(a_t, WhT, out=dnext_h)  # (N, H) da W_h^T
+            dprev_h = dh_prev(a_t, dnext_h)  # (N, H) da W_h^T
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)

@@ -31,7 +31,8 @@ peepholes to zero (training starts from a plain LSTM).
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, as for ``lstm``, plus a reference to x. Backward adds dx N·T·D,
-dW 4·(D+H)·H, a contiguous W_h^T 4·H² and a few (N, H) buffers; it writes da over the gates.
+dW 4·(D+H)·H, a contiguous W_h^T 4·H² (or with N ≤ 32 an (H, N) buffer) and a few (N, H)
+buffers; it writes da over the gates.
 """
 
 from typing import Dict, Tuple
@@ -39,7 +40,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import alternate, own, project_inputs, sigmoid_, step_product, take_from_cache, uniform_weight
+from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
+                  uniform_weight)
 
 
 class PeepholeLSTM(Cell):
@@ -133,7 +135,7 @@ class PeepholeLSTM(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        WhT = np.ascontiguousarray(Wh.T)  # (4H, H)
+        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
         p_i, p_f, p_o = p[:H], p[H:2 * H], p[2 * H:]
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
@@ -157,7 +159,7 @@ class PeepholeLSTM(Cell):
             g += 1
             g *= dg  # da_g = dg ⊙ (1 - g²)
             dnext_c += i * p_i + f * p_f  # backprop through the peepholes p_i, p_f ⊙ c_{t-1}
-            np.matmul(a_t, WhT, out=dnext_h)  # dh_{t-1} = da W_h^T
+            dh_prev(a_t, dnext_h)  # dh_{t-1} = da W_h^T
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)

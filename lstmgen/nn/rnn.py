@@ -27,7 +27,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import own, project_inputs, uniform_weight
+from .ops import backward_product, own, project_inputs, uniform_weight
 
 
 class RNN(Cell):
@@ -73,14 +73,14 @@ class RNN(Cell):
         H = self.hidden_size
         dtype = hs.dtype
         Wx, Wh = W[:D], W[D:]
-        WhT = np.ascontiguousarray(Wh.T)  # (H, H)
+        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         da = np.empty((T, N, H), dtype)  # (T, N, H) gradient of the pre-activations
         for t in reversed(range(T)):
             h = hs[t + 1]
             dh = np.add(dout[t], dnext_h, out=da[t])  # dh_t: from out and from step t+1
             dh *= 1 - h * h  # backprop through tanh: da = dh ⊙ (1 - h_t²)
-            np.matmul(dh, WhT, out=dnext_h)  # dh_{t-1} = da W_h^T
+            dh_prev(dh, dnext_h)  # dh_{t-1} = da W_h^T
         da2 = da.reshape(T * N, H)  # (T*N, H)
         dx = (da2 @ Wx.T).reshape(T, N, D)  # (T, N, D)
         dW = np.empty(W.shape, dtype)  # (D+H, H)
