@@ -27,6 +27,7 @@ from speed import CONFIGS  # noqa: E402
 
 from lstmgen.model import LanguageModel  # noqa: E402
 from lstmgen.nn import layers  # noqa: E402
+from lstmgen.nn.ops import backward_product  # noqa: E402
 from lstmgen.optim import Adam, clip_grad_norm  # noqa: E402
 
 
@@ -65,10 +66,10 @@ def phases(c):
         xl = np.ones((T, N, D), f32)
         h, da = np.ones((N, H), f32), np.ones((N, 4 * H), f32)
         ah, dh = np.empty((N, 4 * H), f32), np.empty((N, H), f32)
-        WhT = np.ascontiguousarray(W[D:].T)
+        dh_prev = backward_product(W[D:], N, f32)  # as the cells' backward computes da W_h^T
         gi = best(lambda: xl.reshape(T * N, D) @ W[:D])
         gr = best(lambda: [np.matmul(h, W[D:], out=ah) for _ in range(T)]) + \
-            best(lambda: [np.matmul(da, WhT, out=dh) for _ in range(T)])
+            best(lambda: [dh_prev(da, dh) for _ in range(T)])
         daf, hsf = np.ones((T * N, 4 * H), f32), np.ones((T * N, H), f32)
         gw = best(lambda: (daf @ W[:D].T, xl.reshape(T * N, D).T @ daf, hsf.T @ daf))
         p = {"W": W, "b": params[f"layers.{l}.b"]}
