@@ -87,12 +87,14 @@ CASES = {
     "peephole_lstm": (PeepholeLSTM, naive_peephole_lstm),
 }
 cells = pytest.mark.parametrize("name", list(CASES))
+CLASSES = {"lstm": LSTM, **{name: cls for name, (cls, _) in CASES.items()}}  # with the fused LSTM
+every_cell = pytest.mark.parametrize("name", list(CLASSES))  # for tests that need no naive reference
 
 
 def problem(name, seed=0, dtype=np.float64, T=T):
     """A cell, random params (every bias and peephole nonzero), input and initial state."""
     rng = np.random.default_rng(seed)
-    cell = CASES[name][0](D, H)
+    cell = CLASSES[name](D, H)
     params = cell.init_params(rng, dtype)
     for k in params:
         if k != "W":
@@ -221,7 +223,7 @@ def test_backward_matches_numeric_gradient(name, with_dnew_state):
         assert rel_error(analytic[key], numeric_grad(loss, arr)) <= TOL, key
 
 
-@cells
+@every_cell
 def test_state_gradient_chains_across_windows(name):
     """Feeding window 2's dstate into window 1's dnew_state gives the gradient of one long pass."""
     cell, params, x, state = problem(name, T=2 * T)

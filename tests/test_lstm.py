@@ -160,23 +160,6 @@ def test_dnew_state_none_means_zeros():
         np.testing.assert_array_equal(a, b)
 
 
-def test_state_gradient_chains_across_windows():
-    """Feeding window 2's dstate into window 1's dnew_state gives the gradient of one long pass."""
-    cell, params, x, state = problem(T=2 * T)
-    dout, dnew_state = upstream(T=2 * T)
-    _, _, cache = cell.forward(params, x, state)
-    dx, dstate, grads = cell.backward(params, dout, dnew_state, cache)
-    _, state1, cache1 = cell.forward(params, x[:T], state)
-    _, _, cache2 = cell.forward(params, x[T:], state1)
-    dx2, dstate1, grads2 = cell.backward(params, dout[T:], dnew_state, cache2)
-    dx1, dstate0, grads1 = cell.backward(params, dout[:T], dstate1, cache1)
-    assert rel_error(np.concatenate([dx1, dx2]), dx) < 1e-10
-    for k in grads:
-        assert rel_error(grads1[k] + grads2[k], grads[k]) < 1e-10
-    for a, b in zip(dstate0, dstate):
-        assert rel_error(a, b) < 1e-10
-
-
 def test_forward_and_backward_leave_their_inputs_untouched():
     cell, params, x, state = problem()
     dout, dnew_state = upstream()

@@ -1,5 +1,6 @@
 """The sample command's strategies and stop rules end to end, and --interactive through a pty."""
 
+import contextlib
 import json
 import os
 import select
@@ -121,13 +122,27 @@ def _read_until(fd, needle, timeout=20.0):
     return out.decode("utf-8", "replace")
 
 
-def test_interactive_loop_through_a_pseudo_terminal(trained):
+@contextlib.contextmanager
+def _interactive(trained, *options, preexec_fn=None):
+    """``lstmgen sample --interactive`` on a pseudo-terminal: yields the terminal's main side;
+    on leaving, Ctrl-D at the prompt must end the session with exit code 0."""
     main, child = _pty().openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive", "--seed", "1",
-                             "--length", "300", "--stop", "."], stdin=child, stdout=child, stderr=child,
-                            close_fds=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive", *options],
+                            stdin=child, stdout=child, stderr=child, close_fds=True, preexec_fn=preexec_fn)
     os.close(child)
     try:
+        yield main
+        os.write(main, b"\x04")  # Ctrl-D at the prompt leaves
+        proc.wait(timeout=20)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+
+
+def test_interactive_loop_through_a_pseudo_terminal(trained):
+    with _interactive(trained, "--seed", "1", "--length", "300", "--stop", ".") as main:
         assert "interactive" in _read_until(main, b"> ")
         os.write(main, b":temp 0.5\n")
         assert "temperature=0.5" in _read_until(main, b"> ")
@@ -139,32 +154,13 @@ def test_interactive_loop_through_a_pseudo_terminal(trained):
         assert line.endswith(".") and line.count(".") == 1
         os.write(main, b":reset\n")
         assert "state reset" in _read_until(main, b"> ")
-        os.write(main, b"\x04")  # Ctrl-D at the prompt leaves
-        proc.wait(timeout=20)
-        assert proc.returncode == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(main)
 
 
 def test_ctrl_c_ends_a_continuation_but_not_the_session(trained):
-    main, child = _pty().openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive",
-                             "--length", "10000000"], stdin=child, stdout=child, stderr=child, close_fds=True,
-                            preexec_fn=_take_terminal)
-    os.close(child)
-    try:
+    with _interactive(trained, "--length", "10000000", preexec_fn=_take_terminal) as main:
         _read_until(main, b"> ")
         os.write(main, b"The\n")
         _read_until(main, b"The\r\n")  # the echo of the line; then the endless continuation streams
         os.read(main, 1)
         os.write(main, b"\x03")  # Ctrl-C, turned into SIGINT by the terminal
         assert "[interrupted]" in _read_until(main, b"> ")
-        os.write(main, b"\x04")
-        proc.wait(timeout=20)
-        assert proc.returncode == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(main)
