@@ -118,9 +118,3 @@ def test_describe_keys_bounds_are_the_enforced_ones(row):
             bad = int(bad)
         with pytest.raises(ConfigError, match=row["key"]):
             load_config(None, [f"{row['key']}={bad}"])
-
-
-def test_readme_documents_every_key():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [key for key in all_keys() if f"`{key}`" not in readme]
-    assert not missing, f"README lacks {missing}"
