@@ -6,9 +6,11 @@ for the user or exits. Library errors become one line on stderr and an exit code
 problems, 130 after Ctrl-C.
 """
 
+import collections
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -61,13 +63,21 @@ def cli():
 
 
 # ---- train --------------------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    """3725 -> '1:02:05', 65 -> '1:05'."""
+    seconds = int(round(seconds))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 class _TqdmReporter:
-    """Shows training as a tqdm bar: step, train loss, validation loss, tokens/s."""
+    """Shows training as a tqdm bar: step, train loss, validation loss, recent tokens/s, time left."""
+
+    RECENT_S = 30.0  # the rate and the time left are measured over this many seconds
 
     def __init__(self):
         self.bar = None
         self.postfix = {}
-        self.rate = None
         self.reading = None  # (stage, bar) while a corpus is tokenised into the token cache
 
     def progress(self, stage, done, total):
@@ -89,17 +99,36 @@ class _TqdmReporter:
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
-        total = info["total_steps"] if info["total_steps"] < 10**15 else None
-        self.bar = tqdm(total=total, initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.total = info["total_steps"] if info["total_steps"] < 10**15 else None
+        self.tokens_per_step = info["train_tokens"] / max(1, info["windows_per_epoch"])
+        # tqdm's own rate and ETA are long averages; ours (in the postfix) cover the last RECENT_S
+        fmt = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if self.total else \
+            "{n_fmt} steps [{elapsed}{postfix}]"
+        self.bar = tqdm(total=self.total, initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr,
+                        bar_format=fmt)
+        self.recent = collections.deque([(time.monotonic(), info["step"])])
 
     def update(self, step, stats):
         self.postfix["loss"] = f"{stats['loss']:.3f}"
         if "val_loss" in stats:
             self.postfix["val"] = f"{stats['val_loss']:.3f}"
-        # smoothed over about the last 20 steps, so the figure does not flicker
-        self.rate = stats["tokens_per_s"] if self.rate is None else 0.95 * self.rate + 0.05 * stats["tokens_per_s"]
-        self.postfix["tok/s"] = f"{self.rate:,.0f}"
-        self.bar.set_postfix(self.postfix, refresh=False)
+        self.postfix["unit"] = "nats/token"
+        # the rate and the time left from the steps of the last RECENT_S seconds (evaluations
+        # and checkpoints included), so that both follow the machine's load as it changes
+        now = time.monotonic()
+        self.recent.append((now, step))
+        while len(self.recent) > 2 and now - self.recent[1][0] > self.RECENT_S:
+            self.recent.popleft()
+        (t0, s0), seconds = self.recent[0], now - self.recent[0][0]
+        if step > s0 and seconds > 0:
+            steps_per_s = (step - s0) / seconds
+            self.postfix["tok/s"] = f"{steps_per_s * self.tokens_per_step:,.0f}"
+            if self.total:
+                self.postfix["eta"] = _duration((self.total - step) / steps_per_s)
+        p = self.postfix
+        text = f"loss {p['loss']}" + (f" val {p['val']}" if "val" in p else "") + f" {p['unit']}"
+        text += "".join(f", {p[k]} {k}" if k == "tok/s" else f", {k} {p[k]}" for k in ("tok/s", "eta") if k in p)
+        self.bar.set_postfix_str(text, refresh=False)
         self.bar.update(step - self.bar.n)
 
     def message(self, text):

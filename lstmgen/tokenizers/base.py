@@ -70,6 +70,14 @@ class Tokenizer(ABC):
             return "\n"
         return self.vocab[id]
 
+    def token_name(self, id: int) -> str:
+        """How a token is shown in a table: ``<eod>`` and ``<unk>`` by name, others as their text."""
+        if id == self.unk_id:
+            return self.UNK
+        if id == self.eod_id:
+            return self.EOD
+        return self.vocab[id]
+
     def decode(self, ids) -> str:
         """The text of a sequence of ids; <eod> becomes a newline, <unk> U+FFFD."""
         return "".join(self.token_text(int(i)) for i in self._check_ids(ids))
