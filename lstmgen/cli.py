@@ -9,6 +9,7 @@ problems, 130 after Ctrl-C.
 import collections
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ class LstmgenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LstmgenError as e:
-            raise UserError(str(e), e.exit_code) from None
+            raise UserError(_name_options(str(e), ctx), e.exit_code) from None
         except BrokenPipeError:
             # the reader went away (``lstmgen sample ... | head``): stop quietly, like other tools
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -47,6 +48,23 @@ class LstmgenGroup(click.Group):
                 raise
             where = f"{e.filename}: " if e.filename else ""
             raise UserError(f"{where}{e.strerror}", 1) from None
+
+
+# config keys that a command also takes as an option: its errors name the option the user can type
+_KEY_OPTIONS = {"data.csv_column": "--csv-column", "data.json_field": "--json-field"}
+
+
+def _name_options(message: str, ctx) -> str:
+    """A library message names config keys; name the command's own option instead where it has one."""
+    name = ctx.invoked_subcommand
+    command = ctx.command.commands.get(name) if name else None
+    if command is None:
+        return message
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for key, option in _KEY_OPTIONS.items():
+        if option in options:
+            message = message.replace(key, option)
+    return message
 
 
 @click.group(cls=LstmgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +81,12 @@ def cli():
 
 
 # ---- train --------------------------------------------------------------------------------------
+def _run_name(source: str) -> str:
+    """runs/<name> for ``lstmgen train SOURCE``: notes.txt -> notes, builtin:kjv -> kjv."""
+    name = source.rsplit(":", 1)[-1] if source.startswith("builtin:") else Path(source.rstrip("/\\")).stem
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
+
+
 def _duration(seconds: float) -> str:
     """3725 -> '1:02:05', 65 -> '1:05'."""
     seconds = int(round(seconds))
@@ -143,22 +167,38 @@ class _TqdmReporter:
 
 
 @cli.command()
+@click.argument("source", required=False, metavar="[SOURCE]")
+@click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when SOURCE is a CSV file.")
+@click.option("--json-field", default=None, help="JSON-lines field holding the text when SOURCE is a .jsonl file.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (see configs/). Default: configs/default.yaml.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory for checkpoints and logs. Default: runs/<config file name>.")
+              help="Run directory for checkpoints and logs. Default: runs/<SOURCE's name>, else runs/<config name>.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
-def train(config_path, overrides, run_dir, resume):
-    """Train a model; Ctrl-C saves a checkpoint and stops (continue later with --resume)."""
+def train(source, csv_column, json_field, config_path, overrides, run_dir, resume):
+    """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
+    builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
+    (continue later with --resume).
+
+    \b
+      lstmgen train notes.txt
+      lstmgen train quotes.csv --csv-column text
+      lstmgen train chats.jsonl --json-field body --out runs/chats
+    """
     from .checkpoint import load_checkpoint
     from .config import load_config
     from .train import train as run_training
 
+    data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
+    for key, value in data_options.items():
+        if value is not None and any(o.split("=", 1)[0].strip() == f"data.{key}" for o in overrides):
+            option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
+            raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
     if run_dir is None:
-        run_dir = Path("runs") / (config_path.stem if config_path else "default")
+        run_dir = Path("runs") / (_run_name(source) if source else config_path.stem if config_path else "default")
     if resume and config_path is None:
         # continue with the run's own config; --set may still change training-only keys
         base = load_checkpoint(run_dir, "last", with_training_state=False).config
@@ -166,6 +206,9 @@ def train(config_path, overrides, run_dir, resume):
     else:
         path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
         cfg = load_config(path, list(overrides))
+    for key, value in data_options.items():
+        if value is not None:
+            setattr(cfg.data, key, value)
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())
     if result.interrupted:
         click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "

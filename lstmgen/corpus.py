@@ -316,7 +316,7 @@ def _jsonl_documents(path, text, fmt):
             seen_keys = list(record)
         if names is None:
             raise DataError(f"JSON-lines file '{path}' holds objects with fields {', '.join(map(repr, seen_keys))}; "
-                            f"set data.json_field to the one holding the text (or data.template)")
+                            f"say which one holds the text with data.json_field (or data.template)")
         values = {}
         for name in names:
             value = record.get(name)
@@ -365,7 +365,7 @@ def _csv_column_index(path, header, csv_column, key="data.csv_column"):
             return 0
         raise DataError(
             f"CSV file '{path}' has {len(header)} columns ({columns}); "
-            f"set data.csv_column to the one holding the text (a name or 0-based index)"
+            f"say which one holds the text with data.csv_column (a name or 0-based index)"
         )
     if isinstance(csv_column, str) and csv_column.isascii() and csv_column.isdigit():
         csv_column = int(csv_column)

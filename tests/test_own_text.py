@@ -1,6 +1,8 @@
 """Training on your own text: what the command line says about files that are not text."""
 
-from tests.test_cli import assert_user_error, train_tiny
+import json
+
+from tests.test_cli import TINY, assert_user_error, run, train_tiny
 
 
 def test_a_binary_file_is_refused_as_not_text(tmp_path):
@@ -17,3 +19,46 @@ def test_utf16_text_with_nul_bytes_is_still_text(tmp_path):
     text.write_text("The quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-16")
     result = train_tiny(text, tmp_path / "run", "data.encoding=utf-16")
     assert result.exit_code == 0, result.output
+
+
+def _quotes(tmp_path, rows=120):
+    csv = tmp_path / "quotes.csv"
+    csv.write_text("text,n\n" + "".join(f'"Quote {i}: keep going, and then some more.",{i}\n' for i in range(rows)))
+    return csv
+
+
+def test_train_takes_the_corpus_as_an_argument(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    csv = _quotes(tmp_path)
+    result = run("train", csv, "--csv-column", "text", "--config", TINY, "--set", "train.max_steps=4")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "quotes" / "checkpoints" / "last.json").exists()  # runs/<file name>
+    jsonl = tmp_path / "chats.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": i, "body": f"message {i} says hello"}) + "\n" for i in range(150)))
+    result = run("train", jsonl, "--json-field", "body", "--config", TINY, "--set", "train.max_steps=4",
+                 "--out", tmp_path / "chats")
+    assert result.exit_code == 0, result.output
+    assert "data:\n  corpus: " in result.output and "json_field: body" in result.output
+
+
+def test_corpus_errors_name_the_command_line_option(tmp_path):
+    csv = _quotes(tmp_path)
+    result = run("train", csv, "--config", TINY, "--out", tmp_path / "a")
+    assert_user_error(result, 1, "quotes.csv", "--csv-column", "'text', 'n'")
+    assert "data.csv_column" not in result.output
+    result = run("train", csv, "--csv-column", "txt", "--config", TINY, "--out", tmp_path / "b")
+    assert_user_error(result, 1, "no column 'txt' (--csv-column)", "did you mean 'text'?")
+    result = run("train", csv, "--csv-column", "text", "--set", "data.csv_column=n", "--out", tmp_path / "c")
+    assert_user_error(result, 2, "--csv-column and --set data.csv_column")
+    result = run("train", csv, "--set", "data.corpus=x.txt", "--out", tmp_path / "d")
+    assert_user_error(result, 2, "SOURCE and --set data.corpus")
+
+
+def test_a_failed_train_leaves_nothing_behind(tmp_path):
+    csv = _quotes(tmp_path)
+    out = tmp_path / "runs" / "new"
+    assert_user_error(run("train", csv, "--config", TINY, "--out", out), 1, "--csv-column")
+    assert not out.exists() and not out.parent.exists()
+    out.mkdir(parents=True)
+    assert_user_error(run("train", tmp_path / "missing.txt", "--config", TINY, "--out", out), 1, "does not exist")
+    assert out.is_dir() and list(out.iterdir()) == []  # a folder the user made stays, empty
