@@ -7,6 +7,7 @@ problems, 130 after Ctrl-C.
 """
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -81,6 +82,26 @@ def cli():
 
 
 # ---- train --------------------------------------------------------------------------------------
+def _threads_value(text: str):
+    """--threads N|auto -> N or 'auto', or a usage error."""
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise UserError(f"--threads is {text!r}; expected auto or a number of threads >= 1", 2)
+
+
+@contextlib.contextmanager
+def _threads_for(text):
+    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now."""
+    from .threads import resolve, thread_budget
+
+    with thread_budget(resolve(_threads_value(text or "auto"))[0]):
+        yield
+
+
+THREADS_OPTION = click.option("--threads", default=None, metavar="N|auto",
+                              help="Threads to compute with; default auto: the cores free at start.")
+
+
 def _run_name(source: str) -> str:
     """runs/<name> for ``lstmgen train SOURCE``: notes.txt -> notes, builtin:kjv -> kjv."""
     name = source.rsplit(":", 1)[-1] if source.startswith("builtin:") else Path(source.rstrip("/\\")).stem
@@ -123,6 +144,8 @@ class _TqdmReporter:
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
+        if "threads" in info:
+            click.echo(f"threads: {info['threads']}")
         self.total = info["total_steps"] if info["total_steps"] < 10**15 else None
         self.tokens_per_step = info["train_tokens"] / max(1, info["windows_per_epoch"])
         # tqdm's own rate and ETA are long averages; ours (in the postfix) cover the last RECENT_S
@@ -176,9 +199,11 @@ class _TqdmReporter:
               help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory for checkpoints and logs. Default: runs/<SOURCE's name>, else runs/<config name>.")
+@click.option("--threads", default=None, metavar="N|auto",
+              help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
-def train(source, csv_column, json_field, config_path, overrides, run_dir, resume):
+def train(source, csv_column, json_field, config_path, overrides, run_dir, threads, resume):
     """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
     builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
     (continue later with --resume).
@@ -193,6 +218,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, resum
     from .train import train as run_training
 
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
+    if threads is not None:
+        overrides = (*overrides, f"train.threads={_threads_value(threads)}")
     for key, value in data_options.items():
         if value is not None and any(o.split("=", 1)[0].strip() == f"data.{key}" for o in overrides):
             option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
@@ -388,11 +415,13 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def eval_cmd(run_dir, corpus, csv_column, which, as_json):
+@THREADS_OPTION
+def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from .evaluate import evaluate_run
 
-    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
+    with _threads_for(threads):
+        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
     if as_json:
         click.echo(json.dumps(result))
         return

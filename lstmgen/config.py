@@ -117,6 +117,9 @@ class TrainConfig:
     divergence_lr_factor: float = _opt(0.5, "on divergence: roll back and multiply the learning rate by this",
                                        min_excl=0.0, max_excl=1.0)
     max_divergences: int = _opt(3, "give up after this many rollbacks in one train command", min=0)
+    threads: Union[int, str] = _opt(
+        "auto", "threads to compute with: auto (the cores free at start, then the faster of 1 and all as the "
+        "machine's load changes) or a number; never changes the results", choices=["auto"], min=1)
 
 
 @dataclass
@@ -185,8 +188,9 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
     why = rules["explain"](out) if "explain" in rules else None
     if why:
         raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
-    if "choices" in rules and out not in rules["choices"]:
-        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}")
+    if "choices" in rules and isinstance(out, str) and out not in rules["choices"]:
+        numbers = " or a number" if int in options or float in options else ""
+        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}{numbers}")
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         bounds = [
             ("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<="),

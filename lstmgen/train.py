@@ -41,7 +41,7 @@ from typing import Optional
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import token_cache
+from . import threads, token_cache
 from .config import Config, dump_config
 from .corpus import load_configured_corpus
 from .data import Batches
@@ -134,6 +134,8 @@ class Trainer:
             self.total_steps = min(self.total_steps, int(np.ceil(t.max_epochs * self.batches.num_windows)))
         self.last_path = None  # the checkpoint written last
         self.early_stopped = False
+        # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
+        self.threads, self.adaptive_threads, self.threads_why = threads.resolve(t.threads)
 
     def _open_run(self, resume: bool):
         """The checkpoint to resume from (None for a new run) and the config changes it allows."""
@@ -254,7 +256,7 @@ class Trainer:
         self.acc["loss_count"] += 1
         self.acc["tokens"] += count
         self.acc["seconds"] += seconds
-        return {"loss": loss, "learning_rate": lr, "tokens_per_s": count / max(seconds, 1e-9)}
+        return {"loss": loss, "learning_rate": lr, "tokens_per_s": count / max(seconds, 1e-9), "seconds": seconds}
 
     # ---- evaluate -----------------------------------------------------------------------------
     def evaluate(self) -> Optional[float]:
@@ -334,7 +336,8 @@ class Trainer:
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
                 "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
                 "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
-                "config": dump_config(self.cfg), "resumed": self.resumed}
+                "config": dump_config(self.cfg), "resumed": self.resumed,
+                "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
     # ---- stop rules ---------------------------------------------------------------------------
     def should_stop(self, stop: _StopFlag) -> bool:
@@ -357,10 +360,14 @@ class Trainer:
         self.reporter.start(self._start_info())
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
-        with _StopFlag() as stop:
+        governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
+        with _StopFlag() as stop, threads.thread_budget(self.threads):
             while not self.should_stop(stop):
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
+                # threads: keep the faster count as the machine's load changes
+                if governor is not None and (change := governor.step_done(stats["seconds"])):
+                    self.reporter.message(f"step {self.step}: {change}")
                 # evaluate every eval_interval steps and at the very end
                 evaluated = self.step % t.eval_interval == 0 or self.step == self.total_steps
                 pointers = self.judge_eval(stats) if evaluated else ["last"]
