@@ -82,6 +82,11 @@ def cli():
 
 
 # ---- train --------------------------------------------------------------------------------------
+def _loss_text(nats: float, bits_per_char) -> str:
+    """1.2228 nats/token (1.780 bits/char): a loss with its unit, and the tokenizer-free figure."""
+    return f"{nats:.4f} nats/token" + (f" = {bits_per_char:.3f} bits/char" if bits_per_char is not None else "")
+
+
 def _threads_value(text: str):
     """--threads N|auto -> N or 'auto', or a usage error."""
     if text == "auto" or (text.isdigit() and int(text) >= 1):
@@ -243,7 +248,17 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, threa
         sys.exit(130)
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
-    val = f", validation loss {result.last_val_loss:.4f} (best {result.best_val_loss:.4f})" \
+    if resume and result.step == result.first_step:
+        t = cfg.train
+        limit = f"train.max_steps = {t.max_steps}" if t.max_steps is not None and result.step >= t.max_steps \
+            else f"train.max_epochs = {t.max_epochs}"
+        key, more = ("max_steps", 2 * t.max_steps) if limit.startswith("train.max_steps") \
+            else ("max_epochs", 2 * (t.max_epochs or 1))
+        click.echo(f"nothing to do: the run in {run_dir} has reached {limit} (step {result.step}); to train on, "
+                   f"raise it: lstmgen train --out {run_dir} --resume --set train.{key}={more:g}")
+        return
+    val = f", validation loss {_loss_text(result.last_val_loss, result.last_val_bits_per_char)}; " \
+          f"best {_loss_text(result.best_val_loss, result.best_val_bits_per_char)}" \
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
     click.echo(f"next: lstmgen sample {run_dir}   |   lstmgen eval {run_dir}")
@@ -547,10 +562,11 @@ def inspect_cmd(run_dir, which, as_json):
         info.pop("config_yaml")
         click.echo(json.dumps(info, ensure_ascii=False))
         return
-    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     click.echo(f"run:            {info['run_dir']} ({info['checkpoint']}, step {info['step']:,}, "
                f"epoch {info['epoch']}, {info['elapsed_s'] or 0:.1f} s of training)")
-    click.echo(f"validation:     last {fmt(info['last_val_loss'])}, best {fmt(info['best_val_loss'])} "
+    loss = lambda k: "-" if info[f"{k}_val_loss"] is None else _loss_text(  # noqa: E731
+        info[f"{k}_val_loss"], info[f"{k}_val_bits_per_char"])
+    click.echo(f"validation:     last {loss('last')}, best {loss('best')} "
                f"(best checkpoint: {info['best_checkpoint']})")
     t = info["tokenizer"]
     click.echo(f"tokenizer:      {t['level']}, {t['vocab_size']} tokens: {' '.join(t['specials'])} "
@@ -574,18 +590,22 @@ def inspect_cmd(run_dir, which, as_json):
               help="Write a PNG here (needs matplotlib: pip install 'lstmgen[plot]'). Without it: a text chart.")
 @click.option("--x", "x_axis", default="step", show_default=True, type=click.Choice(["step", "tokens"]),
               help="The x axis: optimiser steps or training tokens seen.")
-def plot(run_dirs, output, x_axis):
+@click.option("--y", "y_axis", default=None, type=click.Choice(["loss", "bits-per-char"]),
+              help="The y axis: loss in nats per token, or validation bits per character (comparable across "
+                   "tokenizers). Default: loss, or bits-per-char when the runs' tokenizers differ.")
+def plot(run_dirs, output, x_axis, y_axis):
     """Training and validation loss (and learning rate) of one or more runs, overlaid."""
-    from .plot import INSTALL_HINT, read_curves, save_png, text_chart
+    from .plot import INSTALL_HINT, default_y, read_curves, save_png, text_chart
 
     runs = [read_curves(d) for d in run_dirs]
+    y_axis = y_axis or default_y(runs)
     if output is None:
-        click.echo(text_chart(runs, x_axis))
+        click.echo(text_chart(runs, x_axis, y=y_axis))
         return
     try:
-        save_png(runs, output, x_axis)
+        save_png(runs, output, x_axis, y_axis)
     except ImportError:
-        click.echo(text_chart(runs, x_axis))
+        click.echo(text_chart(runs, x_axis, y=y_axis))
         raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
     click.echo(f"wrote {output}")
 

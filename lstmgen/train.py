@@ -31,6 +31,7 @@ Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never pri
 """
 
 import json
+import math
 import signal
 import threading
 import time
@@ -44,7 +45,7 @@ from . import checkpoint as ckpt
 from . import threads, token_cache
 from .config import Config, dump_config
 from .corpus import load_configured_corpus
-from .data import Batches
+from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ids  # noqa: F401  (also imported from here by older callers)
 from .guard import Diverged, guard
@@ -83,6 +84,9 @@ class TrainResult:
     checkpoint: Path
     interrupted: bool
     early_stopped: bool = False
+    last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
+    best_val_bits_per_char: Optional[float] = None
+    first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
 
 
 class _StopFlag:
@@ -181,6 +185,7 @@ class Trainer:
         self.best_val = self.last_val = None
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
         self.acc = _new_accumulator()
+        self.val_chars_per_token = None  # measured at the first ``bits_per_char``
 
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
@@ -267,6 +272,20 @@ class Trainer:
         nll, n = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len)
         return nll / n
 
+    def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
+        """A validation loss (nats per token) in bits per character of the scored text: the
+        same on every tokenizer, so runs with different tokenizers compare."""
+        if val_loss is None:
+            return None
+        if self.val_chars_per_token is None:
+            t = self.cfg.train
+            lengths = self.tokenizer.char_lengths()  # (V,) characters each token stands for
+            targets = chars = 0
+            for _, y in eval_windows(self.val_ids, t.batch_size, t.seq_len):
+                targets, chars = targets + y.size, chars + int(lengths[y].sum())
+            self.val_chars_per_token = chars / max(1, targets)
+        return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
+
     def judge_eval(self, stats: dict) -> list:
         """Evaluate, then follow the validation loss: schedule, best checkpoint, patience.
         Returns the pointers the checkpoint after it gets (``last``, and ``best`` when lower)."""
@@ -276,7 +295,7 @@ class Trainer:
             self.last_val = val
             if not np.isfinite(val):
                 raise Diverged(self.step, f"validation loss {val}")
-            stats["val_loss"] = val
+            stats["val_loss"], stats["val_bits_per_char"] = val, self.bits_per_char(val)
             if self.schedule.on_eval(val):
                 self.reporter.message(f"step {self.step}: validation loss rose; learning rate now "
                                       f"{self.schedule.lr(self.step):.3g}")
@@ -303,6 +322,8 @@ class Trainer:
             "rng": self.dropout_rng.bit_generator.state, "optimizer": self.optimizer.state_dict(),
             "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
             "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
+            "best_val_bits_per_char": self.bits_per_char(self.best_val),
+            "last_val_bits_per_char": self.bits_per_char(self.last_val),
         }
 
     def save(self, pointers: list, keep: bool = False) -> Path:
@@ -319,7 +340,8 @@ class Trainer:
         acc = self.acc
         record = {"step": self.step, "epoch": round(self.epoch + self.window / self.batches.num_windows, 4),
                   "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
-                  "val_loss": stats.get("val_loss"), "learning_rate": stats["learning_rate"],
+                  "val_loss": stats.get("val_loss"), "val_bits_per_char": stats.get("val_bits_per_char"),
+                  "learning_rate": stats["learning_rate"],
                   "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
         with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -357,6 +379,7 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         t = self.cfg.train
+        first_step = self.step
         self.reporter.start(self._start_info())
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
@@ -389,7 +412,8 @@ class Trainer:
         if self.last_path is None:  # nothing to do (resumed a finished run)
             self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
-                           stop.set, self.early_stopped)
+                           stop.set, self.early_stopped, self.bits_per_char(self.last_val),
+                           self.bits_per_char(self.best_val), first_step)
 
 
 @guard  # the run-directory lock, and rollback on divergence

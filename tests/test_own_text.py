@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.test_cli import TINY, assert_user_error, run, train_tiny
 
 
@@ -62,3 +64,29 @@ def test_a_failed_train_leaves_nothing_behind(tmp_path):
     out.mkdir(parents=True)
     assert_user_error(run("train", tmp_path / "missing.txt", "--config", TINY, "--out", out), 1, "does not exist")
     assert out.is_dir() and list(out.iterdir()) == []  # a folder the user made stays, empty
+
+
+def test_validation_bits_per_char_is_logged_and_agrees_with_eval(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("".join(f"Line {i}: the cat sat on the mat, then ran off.\n" for i in range(400)))
+    out = tmp_path / "run"
+    result = train_tiny(text, out)
+    assert result.exit_code == 0, result.output
+    assert "nats/token = " in result.output and "bits/char" in result.output  # the done line
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["val_bits_per_char"] for r in records if r["val_bits_per_char"] is not None][-1]
+    evaluated = json.loads(run("eval", out, "--checkpoint", "last", "--json").output)
+    assert logged == pytest.approx(evaluated["bits_per_char"], rel=1e-6)
+    inspect = run("inspect", out).output
+    assert f"= {logged:.3f} bits/char" in inspect
+
+
+def test_resuming_a_finished_run_says_how_to_train_on(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog.\n" * 200)
+    out = tmp_path / "run"
+    assert train_tiny(text, out).exit_code == 0
+    result = run("train", "--out", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "reached train.max_steps = 12 (step 12)" in result.output
+    assert f"lstmgen train --out {out} --resume --set train.max_steps=24" in result.output

@@ -82,11 +82,13 @@ class Tokenizer(ABC):
         """The text of a sequence of ids; <eod> becomes a newline, <unk> U+FFFD."""
         return "".join(self.token_text(int(i)) for i in self._check_ids(ids))
 
+    def char_lengths(self) -> np.ndarray:
+        """(V,) the characters of original text each token stands for (<eod>, <unk>: 1)."""
+        return np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
+
     def num_chars(self, ids) -> int:
         """Characters of original text the ids stand for (<eod> and <unk> count 1 each)."""
-        ids = self._check_ids(ids)
-        lengths = np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
-        return int(lengths[ids].sum())
+        return int(self.char_lengths()[self._check_ids(ids)].sum())
 
     def num_bytes(self, ids) -> int:
         """UTF-8 bytes of original text the ids stand for (<eod> and <unk> count 1 each)."""
