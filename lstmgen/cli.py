@@ -319,6 +319,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
     run = load_run(run_dir, which)
+    if run.note:
+        click.echo(f"note: {run.note}", err=True)
     unknown = run.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)

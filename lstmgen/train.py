@@ -381,6 +381,10 @@ class Trainer:
         t = self.cfg.train
         first_step = self.step
         self.reporter.start(self._start_info())
+        unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
+        if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
+            self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "
+                                  "outside the vocabulary); they make the validation loss look lower than it is")
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None

@@ -90,3 +90,22 @@ def test_resuming_a_finished_run_says_how_to_train_on(tmp_path):
     assert result.exit_code == 0, result.output
     assert "reached train.max_steps = 12 (step 12)" in result.output
     assert f"lstmgen train --out {out} --resume --set train.max_steps=24" in result.output
+
+
+def test_sample_before_the_first_evaluation_uses_the_last_checkpoint(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog.\n" * 200)
+    out = tmp_path / "run"
+    assert train_tiny(text, out).exit_code == 0
+    (out / "checkpoints" / "best.json").unlink()  # as after Ctrl-C before the first evaluation
+    result = run("sample", out, "--length", "5", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "no 'best' checkpoint yet" in result.output and "using 'last'" in result.output
+
+
+def test_training_says_when_unknown_tokens_flatter_the_validation_loss(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("".join(f"Line {i}: plain text {chr(0x4E00 + i)} here.\n" for i in range(400)))  # each once
+    result = train_tiny(text, tmp_path / "run", "data.val_fraction=0.05")
+    assert result.exit_code == 0, result.output
+    assert "validation tokens are <unk>" in result.output
