@@ -326,6 +326,20 @@ def _flatten(cfg: Config) -> dict:
     return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
 
 
+def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
+    """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
+    before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
+    which = "best" if optional_pointer(Path(parent_dir), "best") is not None else "last"
+    parent = load_checkpoint(Path(parent_dir), which, with_training_state=False)
+    for section in ("model", "tokenizer"):
+        mine, theirs = getattr(cfg, section).__dict__, getattr(parent.config, section).__dict__
+        for key, value in mine.items():
+            if theirs.get(key) != value:
+                raise ConfigError(f"{section}.{key} is {value!r}, but train.init_from {parent_dir} has "
+                                  f"{theirs.get(key)!r}: a fine-tuned run keeps its parent's {section}")
+    return parent
+
+
 def check_resume_config(saved: Config, new: Config) -> list:
     """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
     old_flat, new_flat = _flatten(saved), _flatten(new)

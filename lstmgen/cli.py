@@ -204,11 +204,13 @@ class _TqdmReporter:
               help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory for checkpoints and logs. Default: runs/<SOURCE's name>, else runs/<config name>.")
+@click.option("--init-from", "init_from", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Fine-tune: start from this run's weights, model and tokenizer, with a fresh optimiser.")
 @click.option("--threads", default=None, metavar="N|auto",
               help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
-def train(source, csv_column, json_field, config_path, overrides, run_dir, threads, resume):
+def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume):
     """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
     builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
     (continue later with --resume).
@@ -218,8 +220,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, threa
       lstmgen train quotes.csv --csv-column text
       lstmgen train chats.jsonl --json-field body --out runs/chats
     """
-    from .checkpoint import load_checkpoint
-    from .config import load_config
+    from .checkpoint import load_checkpoint, optional_pointer
+    from .config import explicit_keys, inherit, load_config
     from .train import train as run_training
 
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
@@ -241,6 +243,15 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, threa
     for key, value in data_options.items():
         if value is not None:
             setattr(cfg.data, key, value)
+    init_from = init_from or (None if resume else cfg.train.init_from)
+    if init_from is not None:
+        if resume:
+            raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
+        # fine-tuning: the parent's model and tokenizer, whatever the default config says
+        parent = load_checkpoint(init_from, "best" if optional_pointer(init_from, "best") else "last",
+                                 with_training_state=False)
+        cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
+        cfg.train.init_from = str(init_from)
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())
     if result.interrupted:
         click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "

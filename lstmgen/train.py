@@ -142,7 +142,9 @@ class Trainer:
         self.threads, self.adaptive_threads, self.threads_why = threads.resolve(t.threads)
 
     def _open_run(self, resume: bool):
-        """The checkpoint to resume from (None for a new run) and the config changes it allows."""
+        """The checkpoint to resume from (None for a new run) and the config changes it allows;
+        a fine-tuned run (``train.init_from``) also opens its parent's checkpoint."""
+        self.parent = None
         if resume:
             saved = ckpt.load_checkpoint(self.run_dir, "last")
             return saved, ckpt.check_resume_config(saved.config, self.cfg)
@@ -150,17 +152,20 @@ class Trainer:
             raise ConfigError(
                 f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
             )
+        if self.cfg.train.init_from is not None:
+            self.parent = ckpt.load_parent(self.cfg.train.init_from, self.cfg)
         return None, []
 
     def _load_data(self, saved):
         """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
         cfg, t = self.cfg, self.cfg.train
         tokenizer = None
-        if saved is not None:
-            try:
-                tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
-            except CheckpointError as e:
-                raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
+        for source in (saved, self.parent):  # a resumed run, or a fine-tuned one, keeps its tokenizer
+            if source is not None:
+                try:
+                    tokenizer = tokenizer_from_dict(source.tokenizer_dict)
+                except CheckpointError as e:
+                    raise CheckpointError(f"{source.path / 'tokenizer.json'}: {e}") from None
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
             return token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
@@ -177,6 +182,9 @@ class Trainer:
         init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
         self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
         self.params = self.model.init_params(init_rng)
+        if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
+            ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
+            self.params = {k: v.astype(np.float32) for k, v in self.parent.params.items()}
         self.optimizer = make_optimizer(t, self.params)
         self.schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
                                    t.lr_decay_steps)
@@ -381,6 +389,9 @@ class Trainer:
         t = self.cfg.train
         first_step = self.step
         self.reporter.start(self._start_info())
+        if self.parent is not None:
+            self.reporter.message(f"fine-tuning from {self.cfg.train.init_from} ({self.parent.path.name}): its "
+                                  "weights, model and tokenizer; a fresh optimiser and schedule")
         unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
         if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
             self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "

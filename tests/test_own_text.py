@@ -2,8 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from lstmgen.checkpoint import load_checkpoint
+from lstmgen.config import inherit, load_config
+from lstmgen.train import Trainer
 from tests.test_cli import TINY, assert_user_error, run, train_tiny
 
 
@@ -109,3 +113,46 @@ def test_training_says_when_unknown_tokens_flatter_the_validation_loss(tmp_path)
     result = train_tiny(text, tmp_path / "run", "data.val_fraction=0.05")
     assert result.exit_code == 0, result.output
     assert "validation tokens are <unk>" in result.output
+
+
+def _phrases(path, words, lines=600, seed=0):
+    rng = np.random.default_rng(seed)
+    path.write_text("".join(" ".join(rng.choice(words, 6)) + ".\n" for _ in range(lines)))
+    return path
+
+
+def test_fine_tuning_starts_from_the_parent_and_learns_the_new_text(tmp_path):
+    first = _phrases(tmp_path / "cats.txt", ["the cat", "a dog", "sat on", "the mat", "ran far"])
+    second = _phrases(tmp_path / "sea.txt", ["we sail", "the sea", "at dawn", "to the east", "and sing"])
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    assert run("train", first, "--config", TINY, "--out", parent, "--set", "train.max_steps=40",
+               "--set", "model.hidden_size=24").exit_code == 0
+    before = json.loads(run("eval", parent, "--corpus", second, "--json").output)["loss"]
+    result = run("train", second, "--init-from", parent, "--out", child, "--set", "train.max_steps=40")
+    assert result.exit_code == 0, result.output
+    assert f"fine-tuning from {parent}" in result.output
+    after = json.loads(run("eval", child, "--corpus", second, "--json").output)["loss"]
+    assert after < before - 0.1  # it learnt the second text
+    # the architecture is the parent's (hidden_size 24), not the default config's
+    assert json.loads(run("inspect", child, "--json").output)["param_shapes"]["layers.0.W"] == [16 + 24, 4 * 24]
+    # before its first step, a fine-tuned trainer holds exactly the parent's best weights
+    saved = load_checkpoint(parent, "best", with_training_state=False)
+    cfg = inherit(load_config(TINY, [f"data.corpus={second}"]), saved.config, [], parent)
+    cfg.train.init_from = str(parent)
+    trainer = Trainer(cfg, tmp_path / "fresh")
+    assert trainer.step == 0 and trainer.params.keys() == saved.params.keys()
+    for key, value in saved.params.items():
+        np.testing.assert_array_equal(trainer.params[key], value, err_msg=key)
+
+
+def test_fine_tuning_refuses_a_conflicting_architecture(tmp_path):
+    text = _phrases(tmp_path / "cats.txt", ["the cat", "a dog"])
+    parent = tmp_path / "parent"
+    assert run("train", text, "--config", TINY, "--out", parent, "--set", "train.max_steps=4").exit_code == 0
+    result = run("train", text, "--init-from", parent, "--out", tmp_path / "c", "--set", "model.hidden_size=64")
+    assert_user_error(result, 2, "model.hidden_size is 64", "--init-from", "has 32", "keeps its parent's model")
+    assert not (tmp_path / "c").exists()
+    result = run("train", text, "--init-from", parent, "--out", parent, "--resume")
+    assert_user_error(result, 2, "--init-from", "--resume")
+    assert_user_error(run("train", text, "--init-from", tmp_path / "nope", "--out", tmp_path / "d"), 1,
+                      "does not exist")
