@@ -316,6 +316,55 @@ def check_vocab_size(folder: Path, vocab_size: int, params: Dict[str, np.ndarray
                               f"{folder / 'model.npz'} holds weights for {embed.shape[0]}; the two do not belong together")
 
 
+# ---- resuming -------------------------------------------------------------------------------
+# Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
+FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
+                    "train.optimizer", "train.seed")
+
+
+def _flatten(cfg: Config) -> dict:
+    return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
+
+
+def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
+    """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
+    before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
+    which = "best" if optional_pointer(Path(parent_dir), "best") is not None else "last"
+    parent = load_checkpoint(Path(parent_dir), which, with_training_state=False)
+    for section in ("model", "tokenizer"):
+        mine, theirs = getattr(cfg, section).__dict__, getattr(parent.config, section).__dict__
+        for key, value in mine.items():
+            if theirs.get(key) != value:
+                raise ConfigError(f"{section}.{key} is {value!r}, but train.init_from {parent_dir} has "
+                                  f"{theirs.get(key)!r}: a fine-tuned run keeps its parent's {section}")
+    return parent
+
+
+def check_resume_config(saved: Config, new: Config) -> list:
+    """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
+    old_flat, new_flat = _flatten(saved), _flatten(new)
+    changes = [(k, old_flat[k], new_flat[k]) for k in old_flat if old_flat[k] != new_flat[k]]
+    for key, old, value in changes:
+        frozen = any(key == f or (f.endswith(".*") and key.startswith(f[:-1])) for f in FROZEN_ON_RESUME)
+        if frozen:
+            raise ConfigError(
+                f"cannot resume with {key} changed from {old!r} to {value!r}: it fixes the model, vocabulary "
+                "or data stream of the run; train into a new --out directory instead"
+            )
+    return changes
+
+
+def check_resumable(saved: Checkpoint, vocab_size: int, param_shapes: Dict[str, tuple],
+                    state_shapes: Dict[str, tuple], optimizer_shapes: Dict[str, tuple]) -> None:
+    """A loaded checkpoint fits the tokenizer, model, state and optimiser a run builds from its
+    config, and its trainer.json holds what a resumed run reads; else a ``CheckpointError``."""
+    check_vocab_size(saved.path, vocab_size, saved.params)
+    check_trainer(saved.path / "trainer.json", saved.trainer)
+    check_arrays(saved.path / "model.npz", saved.params, param_shapes, np.float32)
+    check_arrays(saved.path / "state.npz", saved.state_arrays, state_shapes, np.float32)
+    check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays, optimizer_shapes, np.float32)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
     return (Path(run_dir) / "checkpoints" / "last.json").exists()
 

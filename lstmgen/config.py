@@ -150,6 +150,12 @@ class TrainConfig:
         0.5, "after a divergence, roll back to the last checkpoint and multiply train.learning_rate by this",
         min_excl=0.0, max_excl=1.0)
     max_divergences: int = _opt(3, "give up (exit code 1) after this many rollbacks in one train command", min=0)
+    init_from: Optional[str] = _opt(
+        None, "fine-tune: start from this run directory's best checkpoint (its weights, model and tokenizer) "
+        "with a fresh optimiser and schedule (null = a new model)")
+    threads: Union[int, str] = _opt(
+        "auto", "threads to compute with: auto (the cores free at start, then the faster of 1 and all as the "
+        "machine's load changes) or a number; never changes the results", choices=["auto"], min=1)
 
 
 @dataclass
@@ -241,8 +247,9 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
     why = rules["explain"](out) if "explain" in rules else None
     if why:
         raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
-    if "choices" in rules and out not in rules["choices"]:
-        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}")
+    if "choices" in rules and isinstance(out, str) and out not in rules["choices"]:
+        numbers = " or a number" if int in options or float in options else ""
+        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}{numbers}")
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         bounds = [
             ("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<="),
@@ -338,6 +345,35 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
         _apply(cfg, f"--set {text}", key, value)
     validate(cfg)
     return cfg
+
+
+INHERITED = ("model", "tokenizer")  # the sections a fine-tuned run takes from its parent
+
+
+def inherit(cfg: Config, parent: Config, explicit: List[str], parent_dir) -> Config:
+    """``cfg`` with the parent run's model and tokenizer sections (fine-tuning). A key of those
+    sections in ``explicit`` (set on purpose: --set, a --config file) that differs from the
+    parent's is a ConfigError: the weights fix the architecture and the vocabulary."""
+    cfg = copy.deepcopy(cfg)
+    for section in INHERITED:
+        mine, theirs = getattr(cfg, section), getattr(parent, section)
+        for f in dataclasses.fields(mine):
+            key = f"{section}.{f.name}"
+            if key in explicit and getattr(mine, f.name) != getattr(theirs, f.name):
+                raise ConfigError(
+                    f"{key} is {getattr(mine, f.name)!r}, but --init-from {parent_dir} has {getattr(theirs, f.name)!r}: "
+                    f"a fine-tuned run keeps its parent's {section}; drop that setting")
+        setattr(cfg, section, copy.deepcopy(theirs))
+    return cfg
+
+
+def explicit_keys(path: Optional[Union[str, Path]], overrides: Optional[List[str]]) -> List[str]:
+    """The keys a config file and ``--set`` overrides name (what the user chose on purpose)."""
+    keys = [parse_override(text)[0] for text in overrides or []]
+    if path is not None:
+        data = _read_yaml(Path(path))
+        keys += [f"{section}.{k}" for section, values in data.items() if isinstance(values, dict) for k in values]
+    return keys
 
 
 def validate(cfg: Config) -> None:

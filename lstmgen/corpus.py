@@ -224,12 +224,37 @@ def _check_encoding(encoding):
         raise ConfigError(f"data.encoding: unknown text encoding '{encoding}' (try utf-8 or latin-1)") from None
 
 
+_MAGIC = (  # how common binary files begin
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or a .docx/.xlsx/.epub inside one)"),
+    (b"\x1f\x8b", "a gzip file"), (b"BZh", "a bzip2 file"), (b"\xfd7zXZ", "an xz file"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x7fELF", "a program (ELF)"), (b"SQLite format 3", "an SQLite database"),
+    (b"RIFF", "a RIFF file (WAV/AVI/WebP)"), (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"),
+    (b"\x93NUMPY", "a NumPy array"), (b"\xd0\xcf\x11\xe0", "an old Office document"),
+)
+_ZERO_BYTE_ENCODINGS = ("utf-16", "utf16", "utf-32", "utf32", "utf_16", "utf_32")
+
+
+def check_text(path, head: bytes, encoding: str) -> None:
+    """Refuse a file whose first bytes show that it is not text (a known binary format, or a
+    NUL byte, which text in an 8-bit or UTF-8 encoding never holds)."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(f"corpus file '{path}' is not text: it looks like {what}; "
+                            "lstmgen trains on plain text, CSV or JSON-lines files")
+    if b"\x00" in head and not encoding.lower().replace("-", "_").startswith(tuple(
+            e.replace("-", "_") for e in _ZERO_BYTE_ENCODINGS)):
+        raise DataError(f"corpus file '{path}' is not text: it holds NUL bytes (offset {head.index(0)}); "
+                        "lstmgen trains on plain text, CSV or JSON-lines files")
+
+
 def _read_text(path, encoding, errors="strict"):
-    """The decoded text of one file; a bad byte is reported with its offset."""
+    """The decoded text of one file; a binary file is refused, a bad byte reported with its offset."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read corpus file '{path}': {e.strerror or e}") from None
+    check_text(path, data[:8192], encoding)
     try:
         text = data.decode(encoding, errors)
     except UnicodeDecodeError as e:
@@ -291,7 +316,7 @@ def _jsonl_documents(path, text, fmt):
             seen_keys = list(record)
         if names is None:
             raise DataError(f"JSON-lines file '{path}' holds objects with fields {', '.join(map(repr, seen_keys))}; "
-                            f"set data.json_field to the one holding the text (or data.template)")
+                            f"say which one holds the text with data.json_field (or data.template)")
         values = {}
         for name in names:
             value = record.get(name)
@@ -340,7 +365,7 @@ def _csv_column_index(path, header, csv_column, key="data.csv_column"):
             return 0
         raise DataError(
             f"CSV file '{path}' has {len(header)} columns ({columns}); "
-            f"set data.csv_column to the one holding the text (a name or 0-based index)"
+            f"say which one holds the text with data.csv_column (a name or 0-based index)"
         )
     if isinstance(csv_column, str) and csv_column.isascii() and csv_column.isdigit():
         csv_column = int(csv_column)

@@ -20,9 +20,21 @@ from typing import Optional
 import numpy as np
 
 from .corpus import corpus_options, load_configured_corpus, read_documents
+from .data import eval_windows
 from .errors import DataError
 from .loading import load_run
-from .train import evaluate_ids
+
+
+def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int):
+    """Summed NLL (nats) over every target of ``ids``, and the targets scored."""
+    total, count, state = 0.0, 0, None
+    for x, y in eval_windows(ids, batch_size, seq_len):
+        if state is None:
+            state = model.init_state(x.shape[1])
+        nll, state = model.nll(params, x, y, state)
+        total += nll
+        count += y.size
+    return total, count
 
 
 def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",

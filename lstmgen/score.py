@@ -80,9 +80,9 @@ def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_co
     surprisal = -scores.logprobs / math.log(2)  # (t,) bits
     rows = []
     for i, (target, logprob, bits) in enumerate(zip(targets, scores.logprobs, surprisal)):
-        row = {"token": tok.token_text(int(target)), "logprob": float(logprob), "surprisal_bits": float(bits)}
+        row = {"token": tok.token_name(int(target)), "logprob": float(logprob), "surprisal_bits": float(bits)}
         if top:
-            row["top"] = [{"token": tok.token_text(int(j)), "prob": float(math.exp(lp))}
+            row["top"] = [{"token": tok.token_name(int(j)), "prob": float(math.exp(lp))}
                           for j, lp in zip(scores.top_ids[i], scores.top_logprobs[i])]
         rows.append(row)
     chars = tok.num_chars(targets)

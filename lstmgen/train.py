@@ -1,14 +1,37 @@
 """The training loop: truncated BPTT over N parallel streams, evaluation, checkpoints, resume.
 
-``train(cfg, run_dir)`` reads the corpus, builds (or, with ``resume=True``, reloads) the
-tokenizer, model, optimiser and schedule, then loops. Everything a resumed run needs to
-continue exactly as if it had never stopped is in the checkpoint: weights, optimiser moments,
-step, epoch, window, the carried recurrent state, the dropout RNG and the schedule.
+``train(cfg, run_dir)`` builds a ``Trainer`` and runs it. The trainer reads the corpus, builds
+(or, with ``resume=True``, reloads) the tokenizer, model, optimiser and schedule, then loops.
+Everything a resumed run needs to continue exactly as if it had never stopped is in the
+checkpoint: weights, optimiser moments, step, epoch, window, the carried recurrent state, the
+dropout RNG and the schedule.
+
+How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop):
+
+    restore or start   __init__, _open_run, _load_data, _build, _restore
+    one step           train_step: get_batch -> forward_backward -> reduce -> clip -> update
+    evaluate           evaluate (the validation loss), judge_eval (best, schedule, patience)
+    checkpoint         save, _trainer_state (what trainer.json holds)
+    log                log (metrics.jsonl), sample (samples.jsonl)
+    stop rules         should_stop, check_divergence, patience in judge_eval
+
+The hooks for data-parallel training (a subclass, passed as ``train(..., trainer_class=)``):
+
+- ``get_batch()`` gives this process's (x, y) window of the step; ``zero_state()`` the zero
+  recurrent state for the streams it holds.
+- ``forward_backward(x, y)`` returns ``(loss, grads, count)``: the mean loss over ``count``
+  targets and its gradients, and carries the recurrent state.
+- ``reduce(loss, grads, count)`` runs between backward and clipping. In one process it returns
+  its arguments; across processes it all-reduces them (the count-weighted mean of the losses
+  and gradients, the summed count), so that every process clips, decays and updates the same
+  weights the same way.
+- ``evaluate()`` gives the mean validation loss in nats per token.
 
 Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
 """
 
 import json
+import math
 import signal
 import threading
 import time
@@ -19,20 +42,17 @@ from typing import Optional
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import token_cache
+from . import threads, token_cache
 from .config import Config, dump_config
 from .corpus import load_configured_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
+from .evaluate import evaluate_ids  # noqa: F401  (also imported from here by older callers)
 from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
 from .training_samples import training_sample, truncate_samples, write_sample
-
-# Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
-FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
-                    "train.optimizer", "train.seed")
 
 
 class Reporter:
@@ -64,36 +84,9 @@ class TrainResult:
     checkpoint: Path
     interrupted: bool
     early_stopped: bool = False
-
-
-def _flatten(cfg: Config) -> dict:
-    return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
-
-
-def check_resume_config(saved: Config, new: Config) -> list:
-    """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
-    old_flat, new_flat = _flatten(saved), _flatten(new)
-    changes = [(k, old_flat[k], new_flat[k]) for k in old_flat if old_flat[k] != new_flat[k]]
-    for key, old, value in changes:
-        frozen = any(key == f or (f.endswith(".*") and key.startswith(f[:-1])) for f in FROZEN_ON_RESUME)
-        if frozen:
-            raise ConfigError(
-                f"cannot resume with {key} changed from {old!r} to {value!r}: it fixes the model, vocabulary "
-                "or data stream of the run; train into a new --out directory instead"
-            )
-    return changes
-
-
-def evaluate_ids(model: LanguageModel, params, ids: np.ndarray, batch_size: int, seq_len: int):
-    """Summed NLL (nats) over every target of ``ids``, and the targets scored."""
-    total, count, state = 0.0, 0, None
-    for x, y in eval_windows(ids, batch_size, seq_len):
-        if state is None:
-            state = model.init_state(x.shape[1])
-        nll, state = model.nll(params, x, y, state)
-        total += nll
-        count += y.size
-    return total, count
+    last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
+    best_val_bits_per_char: Optional[float] = None
+    first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
 
 
 class _StopFlag:
@@ -119,190 +112,327 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-@guard  # the run-directory lock, and rollback on divergence
-def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None) -> TrainResult:
-    run_dir = Path(run_dir)
-    reporter = reporter or Reporter()
-    t = cfg.train
-    saved = None
-    if resume:
-        saved = ckpt.load_checkpoint(run_dir, "last")
-        changes = check_resume_config(saved.config, cfg)
-    elif ckpt.has_checkpoint(run_dir):
-        raise ConfigError(
-            f"'{run_dir}' already holds a training run; continue it with --resume, or choose another --out"
-        )
+def _new_accumulator() -> dict:
+    """Running sums between two log lines."""
+    return {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
 
-    # data: documents -> tokenizer -> ids -> N parallel streams
-    tokenizer = None
-    if saved is not None:
-        try:
-            tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
-        except CheckpointError as e:
-            raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
-    if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
-        tokenizer, batches, val_ids = token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer,
-                                                          reporter.progress)
-    else:
+
+class Trainer:
+    """One training run in ``run_dir``: built ready to loop (fresh, or restored), then ``run()``."""
+
+    # ---- restore or start ---------------------------------------------------------------------
+    def __init__(self, cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.reporter = reporter or Reporter()
+        self.resumed = resume
+        saved, changes = self._open_run(resume)
+        self.tokenizer, self.batches, self.val_ids = self._load_data(saved)
+        self._build()
+        if saved is not None:
+            self._restore(saved, changes)
+        else:
+            ckpt.write_run_files(self.run_dir, cfg, self.tokenizer.to_dict())
+        t = cfg.train
+        self.total_steps = t.max_steps if t.max_steps is not None else 10**18
+        if t.max_epochs is not None:
+            self.total_steps = min(self.total_steps, int(np.ceil(t.max_epochs * self.batches.num_windows)))
+        self.last_path = None  # the checkpoint written last
+        self.early_stopped = False
+        # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
+        self.threads, self.adaptive_threads, self.threads_why = threads.resolve(t.threads)
+
+    def _open_run(self, resume: bool):
+        """The checkpoint to resume from (None for a new run) and the config changes it allows;
+        a fine-tuned run (``train.init_from``) also opens its parent's checkpoint."""
+        self.parent = None
+        if resume:
+            saved = ckpt.load_checkpoint(self.run_dir, "last")
+            return saved, ckpt.check_resume_config(saved.config, self.cfg)
+        if ckpt.has_checkpoint(self.run_dir):
+            raise ConfigError(
+                f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
+            )
+        if self.cfg.train.init_from is not None:
+            self.parent = ckpt.load_parent(self.cfg.train.init_from, self.cfg)
+        return None, []
+
+    def _load_data(self, saved):
+        """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
+        cfg, t = self.cfg, self.cfg.train
+        tokenizer = None
+        for source in (saved, self.parent):  # a resumed run, or a fine-tuned one, keeps its tokenizer
+            if source is not None:
+                try:
+                    tokenizer = tokenizer_from_dict(source.tokenizer_dict)
+                except CheckpointError as e:
+                    raise CheckpointError(f"{source.path / 'tokenizer.json'}: {e}") from None
+        if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
+            return token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
         if tokenizer is None:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
         batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
         val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
+        return tokenizer, batches, val_ids
 
-    # model, optimiser, schedule, RNG: fresh, or exactly as they were saved
-    seeds = np.random.SeedSequence(t.seed).spawn(2)
-    init_rng, dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
-    model = LanguageModel.from_config(cfg.model, tokenizer.vocab_size)
-    params = model.init_params(init_rng)
-    optimizer = make_optimizer(t, params)
-    schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
-                          t.lr_decay_steps)
-    state = model.init_state(t.batch_size)
-    step, epoch, window, elapsed = 0, 0, 0, 0.0
-    best_val = last_val = None
-    best_train, evals_since_best = None, 0  # for divergence detection and early stopping
-    acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
-    if saved is not None:
-        ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)
-        ckpt.check_trainer(saved.path / "trainer.json", saved.trainer)
-        ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes(), np.float32)
-        ckpt.check_arrays(saved.path / "state.npz", saved.state_arrays,
-                          {k: v.shape for k, v in state.items()}, np.float32)
-        ckpt.check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays,
-                          {k: v.shape for k, v in optimizer.state_arrays().items()}, np.float32)
+    def _build(self) -> None:
+        """Model, optimiser, schedule and RNGs as a new run starts them."""
+        t = self.cfg.train
+        seeds = np.random.SeedSequence(t.seed).spawn(2)
+        init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
+        self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
+        self.params = self.model.init_params(init_rng)
+        if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
+            ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
+            self.params = {k: v.astype(np.float32) for k, v in self.parent.params.items()}
+        self.optimizer = make_optimizer(t, self.params)
+        self.schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
+                                   t.lr_decay_steps)
+        self.state = self.zero_state()
+        self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
+        self.best_val = self.last_val = None
+        self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
+        self.acc = _new_accumulator()
+        self.val_chars_per_token = None  # measured at the first ``bits_per_char``
+
+    def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
+        """Everything as it was saved; the training-only keys as the new config has them."""
+        shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
+        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(), shapes(self.state),
+                             shapes(self.optimizer.state_arrays()))
         tr = saved.trainer
         try:
-            params = saved.params
-            optimizer.load(saved.optimizer_arrays, tr["optimizer"])
-            schedule.load(tr["lr_schedule"])
-            dropout_rng.bit_generator.state = tr["rng"]
-            state = saved.state_arrays
-            step, epoch, window, elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
-            best_val, last_val, acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
-            best_train, evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
+            self.params = saved.params
+            self.optimizer.load(saved.optimizer_arrays, tr["optimizer"])
+            self.schedule.load(tr["lr_schedule"])
+            self.dropout_rng.bit_generator.state = tr["rng"]
+            self.state = saved.state_arrays
+            self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
+            self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
+            self.best_train, self.evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
-        if window >= batches.num_windows:
-            raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {window} is past the end of the "
-                                  f"training data ({batches.num_windows} windows); has the corpus changed?")
+        if self.window >= self.batches.num_windows:
+            raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {self.window} is past the end of "
+                                  f"the training data ({self.batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
-        schedule.base_lr, schedule.lr_decay, schedule.warmup_steps, schedule.max_steps = (
-            t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps)
-        schedule.lr_decay_steps = t.lr_decay_steps
-        ckpt.prune(run_dir)  # a folder renamed into place just before a crash, never pointed to
-        ckpt.truncate_metrics(run_dir, step)
-        truncate_samples(run_dir, step)
-        ckpt.write_run_files(run_dir, cfg, tokenizer.to_dict())
+        t, s = self.cfg.train, self.schedule
+        s.base_lr, s.lr_decay, s.warmup_steps, s.max_steps = t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps
+        s.lr_decay_steps = t.lr_decay_steps
+        ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
+        ckpt.truncate_metrics(self.run_dir, self.step)
+        truncate_samples(self.run_dir, self.step)
+        ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
         for key, old, new in changes:
-            reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
-    else:
-        ckpt.write_run_files(run_dir, cfg, tokenizer.to_dict())
+            self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
 
-    total_steps = t.max_steps if t.max_steps is not None else 10**18
-    if t.max_epochs is not None:
-        total_steps = min(total_steps, int(np.ceil(t.max_epochs * batches.num_windows)))
+    # ---- one step -----------------------------------------------------------------------------
+    def zero_state(self):
+        """The recurrent state every stream starts an epoch with."""
+        return self.model.init_state(self.cfg.train.batch_size)
 
-    def save(pointers, keep=False):
-        trainer = {
-            "step": step, "epoch": epoch, "window": window, "elapsed_s": elapsed,
-            "best_val_loss": best_val, "last_val_loss": last_val, "rng": dropout_rng.bit_generator.state,
-            "optimizer": optimizer.state_dict(), "lr_schedule": schedule.state_dict(), "log_accumulator": acc,
-            "best_train_loss": best_train, "evals_since_best": evals_since_best, "kept": keep,
+    def get_batch(self):
+        """Inputs and targets of this step's window, (T, N) each."""
+        return self.batches.window(self.window)
+
+    def forward_backward(self, x, y):
+        """Mean loss over the window's targets, its gradients, and how many targets; carries the state."""
+        loss, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state, self.dropout_rng)
+        return loss, grads, y.size
+
+    def reduce(self, loss: float, grads: dict, count: int):
+        """Combine what every process computed; one process has nothing to combine."""
+        return loss, grads, count
+
+    def train_step(self) -> dict:
+        """One update over the next window; returns the step's figures for the reporter."""
+        t = self.cfg.train
+        t0 = time.perf_counter()
+        # a new epoch starts every stream from its beginning with a zero state
+        if self.window == 0:
+            self.state = self.zero_state()
+        x, y = self.get_batch()
+        # forward and backward over one window, combine across processes, clip, update
+        lr = self.schedule.lr(self.step)
+        loss, grads, count = self.reduce(*self.forward_backward(x, y))
+        grad_norm = clip_grad_norm(grads, t.grad_clip)
+        self.check_divergence(loss, grad_norm)
+        decay_weights(self.params, lr, t.weight_decay)  # decoupled: never part of the gradient
+        self.optimizer.step(self.params, grads, lr)
+        self.step, self.window = self.step + 1, self.window + 1
+        if self.window == self.batches.num_windows:
+            self.epoch, self.window = self.epoch + 1, 0
+        # bookkeeping: running sums for the log
+        seconds = time.perf_counter() - t0
+        self.elapsed += seconds
+        self.acc["loss_sum"] += loss
+        self.acc["loss_count"] += 1
+        self.acc["tokens"] += count
+        self.acc["seconds"] += seconds
+        return {"loss": loss, "learning_rate": lr, "tokens_per_s": count / max(seconds, 1e-9), "seconds": seconds}
+
+    # ---- evaluate -----------------------------------------------------------------------------
+    def evaluate(self) -> Optional[float]:
+        """Mean validation loss (nats per token), or None when there is no validation text."""
+        if len(self.val_ids) <= 1:
+            return None
+        t = self.cfg.train
+        nll, n = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len)
+        return nll / n
+
+    def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
+        """A validation loss (nats per token) in bits per character of the scored text: the
+        same on every tokenizer, so runs with different tokenizers compare."""
+        if val_loss is None:
+            return None
+        if self.val_chars_per_token is None:
+            t = self.cfg.train
+            lengths = self.tokenizer.char_lengths()  # (V,) characters each token stands for
+            targets = chars = 0
+            for _, y in eval_windows(self.val_ids, t.batch_size, t.seq_len):
+                targets, chars = targets + y.size, chars + int(lengths[y].sum())
+            self.val_chars_per_token = chars / max(1, targets)
+        return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
+
+    def judge_eval(self, stats: dict) -> list:
+        """Evaluate, then follow the validation loss: schedule, best checkpoint, patience.
+        Returns the pointers the checkpoint after it gets (``last``, and ``best`` when lower)."""
+        pointers = ["last"]
+        val = self.evaluate()
+        if val is not None:
+            self.last_val = val
+            if not np.isfinite(val):
+                raise Diverged(self.step, f"validation loss {val}")
+            stats["val_loss"], stats["val_bits_per_char"] = val, self.bits_per_char(val)
+            if self.schedule.on_eval(val):
+                self.reporter.message(f"step {self.step}: validation loss rose; learning rate now "
+                                      f"{self.schedule.lr(self.step):.3g}")
+        if self.best_val is None or (self.last_val is not None and self.last_val < self.best_val):
+            self.best_val = self.last_val
+            pointers.append("best")
+            self.evals_since_best = 0
+        elif self.last_val is not None:
+            self.evals_since_best += 1
+        # early stopping: train.patience evaluations in a row without a lower validation loss
+        patience = self.cfg.train.patience
+        if patience is not None and self.evals_since_best >= patience:
+            self.early_stopped = True
+            self.reporter.message(f"step {self.step}: no lower validation loss in {patience} evaluations "
+                                  f"(best {self.best_val:.4f}); stopping early")
+        return pointers
+
+    # ---- checkpoint ---------------------------------------------------------------------------
+    def _trainer_state(self, keep: bool) -> dict:
+        """trainer.json: what a resumed run reads back in ``_restore``, besides the arrays."""
+        return {
+            "step": self.step, "epoch": self.epoch, "window": self.window, "elapsed_s": self.elapsed,
+            "best_val_loss": self.best_val, "last_val_loss": self.last_val,
+            "rng": self.dropout_rng.bit_generator.state, "optimizer": self.optimizer.state_dict(),
+            "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
+            "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
+            "best_val_bits_per_char": self.bits_per_char(self.best_val),
+            "last_val_bits_per_char": self.bits_per_char(self.last_val),
         }
-        return ckpt.save_checkpoint(run_dir, pointers, step=step, params=params,
-                                    optimizer_arrays=optimizer.state_arrays(), state_arrays=state,
-                                    trainer=trainer, cfg=cfg, tokenizer_dict=tokenizer.to_dict())
 
-    def log(record):
-        with open(ckpt.metrics_path(run_dir), "a", encoding="utf-8") as f:
+    def save(self, pointers: list, keep: bool = False) -> Path:
+        """Checkpoint the run as it is now and point ``pointers`` at it."""
+        self.last_path = ckpt.save_checkpoint(
+            self.run_dir, pointers, step=self.step, params=self.params,
+            optimizer_arrays=self.optimizer.state_arrays(), state_arrays=self.state,
+            trainer=self._trainer_state(keep), cfg=self.cfg, tokenizer_dict=self.tokenizer.to_dict())
+        return self.last_path
+
+    # ---- log ----------------------------------------------------------------------------------
+    def log(self, stats: dict) -> None:
+        """One line of metrics.jsonl: averages since the last line, then start new sums."""
+        acc = self.acc
+        record = {"step": self.step, "epoch": round(self.epoch + self.window / self.batches.num_windows, 4),
+                  "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
+                  "val_loss": stats.get("val_loss"), "val_bits_per_char": stats.get("val_bits_per_char"),
+                  "learning_rate": stats["learning_rate"],
+                  "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
+        with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        self.acc = _new_accumulator()
 
-    reporter.start({"step": step, "total_steps": total_steps, "num_params": model.num_params(),
-                    "vocab_size": tokenizer.vocab_size, "train_tokens": batches.num_windows * batches.tokens_per_window,
-                    "val_tokens": int(len(val_ids)), "windows_per_epoch": batches.num_windows,
-                    "config": dump_config(cfg), "resumed": resume})
-    last_path = None
-    interrupted = early_stopped = False
-    if saved is None:  # step 0: something to resume from, and to roll back to
-        last_path = save(["last"])
-    with _StopFlag() as stop:
-        while step < total_steps and not stop.set and not early_stopped:
-            t0 = time.perf_counter()
-            # a new epoch starts every stream from its beginning with a zero state
-            if window == 0:
-                state = model.init_state(t.batch_size)
-            x, y = batches.window(window)
+    def sample(self) -> None:
+        """A short sample, shown and appended to samples.jsonl."""
+        text = training_sample(self.model, self.params, self.tokenizer, self.cfg.train.seed, self.step)
+        write_sample(self.run_dir, self.step, text)
+        self.reporter.message(f"sample at step {self.step}: {json.dumps(text, ensure_ascii=False)}")
 
-            # forward and backward over one window, clip, update
-            lr = schedule.lr(step)
-            loss, grads, state = model.loss_and_grads(params, x, y, state, dropout_rng)
-            grad_norm = clip_grad_norm(grads, t.grad_clip)
-            # divergence: a NaN, infinite or exploding loss never reaches the weights; guard() rolls back
-            if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-                raise Diverged(step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
-            if t.divergence_threshold > 0 and best_train is not None and loss > t.divergence_threshold * best_train:
-                raise Diverged(step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
-                                         f"{t.divergence_threshold:g} x the lowest so far ({best_train:.4g})")
-            best_train = loss if best_train is None else min(best_train, loss)
-            decay_weights(params, lr, t.weight_decay)  # decoupled: never part of the gradient
-            optimizer.step(params, grads, lr)
-            step, window = step + 1, window + 1
-            if window == batches.num_windows:
-                epoch, window = epoch + 1, 0
+    def _start_info(self) -> dict:
+        b = self.batches
+        return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
+                "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
+                "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
+                "config": dump_config(self.cfg), "resumed": self.resumed,
+                "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
-            # bookkeeping: running averages for the log, and the progress bar
-            seconds = time.perf_counter() - t0
-            elapsed += seconds
-            acc["loss_sum"] += loss
-            acc["loss_count"] += 1
-            acc["tokens"] += x.size
-            acc["seconds"] += seconds
-            stats = {"loss": loss, "learning_rate": lr, "tokens_per_s": x.size / max(seconds, 1e-9)}
+    # ---- stop rules ---------------------------------------------------------------------------
+    def should_stop(self, stop: _StopFlag) -> bool:
+        """The last step is done, Ctrl-C was pressed, or patience ran out."""
+        return self.step >= self.total_steps or stop.set or self.early_stopped
 
-            # evaluate and checkpoint: every eval_interval steps and at the very end
-            evaluated = step % t.eval_interval == 0 or step == total_steps
-            if evaluated:
-                pointers = ["last"]
-                if len(val_ids) > 1:
-                    nll, n = evaluate_ids(model, params, val_ids, t.batch_size, t.seq_len)
-                    last_val = nll / n
-                    if not np.isfinite(last_val):
-                        raise Diverged(step, f"validation loss {last_val}")
-                    stats["val_loss"] = last_val
-                    if schedule.on_eval(last_val):
-                        reporter.message(f"step {step}: validation loss rose; learning rate now "
-                                         f"{schedule.lr(step):.3g}")
-                if best_val is None or (last_val is not None and last_val < best_val):
-                    best_val = last_val
-                    pointers.append("best")
-                    evals_since_best = 0
-                elif last_val is not None:
-                    evals_since_best += 1
-                # early stopping: train.patience evaluations in a row without a lower validation loss
-                if t.patience is not None and evals_since_best >= t.patience:
-                    early_stopped = True
-                    reporter.message(f"step {step}: no lower validation loss in {t.patience} evaluations "
-                                     f"(best {best_val:.4f}); stopping early")
-            if evaluated or step % t.log_interval == 0:
-                log({"step": step, "epoch": round(epoch + window / batches.num_windows, 4),
-                     "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
-                     "val_loss": stats.get("val_loss"), "learning_rate": lr,
-                     "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(elapsed, 3)})
-                acc = {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
-            keep = t.keep_every is not None and step % t.keep_every == 0
-            if evaluated or keep:
-                last_path = save(pointers if evaluated else ["last"], keep=keep)
-            # a short sample now and then, so users watch the model learn
-            if t.sample_interval and step % t.sample_interval == 0:
-                text = training_sample(model, params, tokenizer, t.seed, step)
-                write_sample(run_dir, step, text)
-                reporter.message(f"sample at step {step}: {json.dumps(text, ensure_ascii=False)}")
-            reporter.update(step, stats)
-        if stop.set:
-            interrupted = True
-            last_path = save(["last"])
-    reporter.close()
-    if last_path is None:  # nothing to do (resumed a finished run)
-        last_path = ckpt.find_checkpoint(run_dir, "last")
-    return TrainResult(run_dir, step, epoch, last_val, best_val, last_path, interrupted, early_stopped)
+    def check_divergence(self, loss: float, grad_norm: float) -> None:
+        """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
+        t = self.cfg.train
+        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
+            raise Diverged(self.step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
+        if t.divergence_threshold > 0 and self.best_train is not None and loss > t.divergence_threshold * self.best_train:
+            raise Diverged(self.step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
+                                          f"{t.divergence_threshold:g} x the lowest so far ({self.best_train:.4g})")
+        self.best_train = loss if self.best_train is None else min(self.best_train, loss)
+
+    # ---- the loop -----------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        t = self.cfg.train
+        first_step = self.step
+        self.reporter.start(self._start_info())
+        if self.parent is not None:
+            self.reporter.message(f"fine-tuning from {self.cfg.train.init_from} ({self.parent.path.name}): its "
+                                  "weights, model and tokenizer; a fresh optimiser and schedule")
+        unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
+        if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
+            self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "
+                                  "outside the vocabulary); they make the validation loss look lower than it is")
+        if not self.resumed:  # step 0: something to resume from, and to roll back to
+            self.save(["last"])
+        governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
+        with _StopFlag() as stop, threads.thread_budget(self.threads):
+            while not self.should_stop(stop):
+                # one step: forward, backward, reduce, clip, update
+                stats = self.train_step()
+                # threads: keep the faster count as the machine's load changes
+                if governor is not None and (change := governor.step_done(stats["seconds"])):
+                    self.reporter.message(f"step {self.step}: {change}")
+                # evaluate every eval_interval steps and at the very end
+                evaluated = self.step % t.eval_interval == 0 or self.step == self.total_steps
+                pointers = self.judge_eval(stats) if evaluated else ["last"]
+                # log running averages every log_interval steps and after each evaluation
+                if evaluated or self.step % t.log_interval == 0:
+                    self.log(stats)
+                # checkpoint after each evaluation, and keep one every keep_every steps
+                keep = t.keep_every is not None and self.step % t.keep_every == 0
+                if evaluated or keep:
+                    self.save(pointers, keep=keep)
+                # a short sample now and then, so users watch the model learn
+                if t.sample_interval and self.step % t.sample_interval == 0:
+                    self.sample()
+                self.reporter.update(self.step, stats)
+            # Ctrl-C: save where the loop stopped; --resume continues from there
+            if stop.set:
+                self.save(["last"])
+        self.reporter.close()
+        if self.last_path is None:  # nothing to do (resumed a finished run)
+            self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
+        return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
+                           stop.set, self.early_stopped, self.bits_per_char(self.last_val),
+                           self.bits_per_char(self.best_val), first_step)
+
+
+@guard  # the run-directory lock, and rollback on divergence
+def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
+          trainer_class: type = Trainer) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued)."""
+    return trainer_class(cfg, run_dir, resume=resume, reporter=reporter).run()
