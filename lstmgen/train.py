@@ -194,7 +194,7 @@ class Trainer:
             self.state = saved.state_arrays
             self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
             self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
-            self.best_train, self.evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
+            self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
