@@ -47,26 +47,21 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import functools
 import glob
 import io
 import json
 import os
 import re
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
+from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA, PARAGRAPH_CORPORA
 from .errors import ConfigError, DataError
 
 BUILTIN_PREFIX = "builtin:"
-BUILTIN_CORPORA = {
-    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.3 MB",
-    **DESCRIPTIONS,
-}
+BUILTIN_CORPORA = DESCRIPTIONS  # name -> one line saying what it is
 
 
 @dataclass
@@ -363,64 +358,9 @@ def _csv_column_index(path, header, csv_column, key="data.csv_column"):
 # ---------------------------------------------------------------------------------------------
 # Built-in corpora
 
-_UNDERLINE = re.compile(r"[*=\-~^]+")  # a heading's underline: a line made only of these
-_SENTENCE_END = (".", "!", "?", ":", ";")
-
 
 def _builtin_paragraphs(name):
+    """The paragraphs of a built-in corpus read as one document split by paragraph."""
     if name not in BUILTIN_CORPORA:
         raise DataError(f"unknown built-in corpus '{name}'; available: " + ", ".join(sorted(BUILTIN_CORPORA)))
-    return list(_python_docs_paragraphs())
-
-
-def _indented_prose(lines):
-    """An indented paragraph is prose when, dedented, all its lines start at the same column,
-    it has no prompt (``>>>``, ``...``, ``$``), grammar (``::=``) or table (``|``, ``+--``)
-    marks, it has at least six words ending like a sentence, and at least 93% of its
-    characters are letters, spaces or ordinary punctuation."""
-    dedented = textwrap.dedent("\n".join(lines)).split("\n")
-    if len({len(line) - len(line.lstrip()) for line in dedented}) > 1:
-        return False
-    if re.search(r"^(>>>|\.\.\.|\$)|::=|\+--|\|", "\n".join(dedented), re.M):
-        return False
-    text = " ".join(line.strip() for line in dedented)
-    if not text.endswith((".", "!", "?", ":")) or len(text.split()) < 6:
-        return False
-    ordinary = sum(c.isalpha() or c in " ,.;:'\"()-?!" for c in text)
-    return ordinary / len(text) > 0.93
-
-
-@functools.lru_cache(maxsize=1)
-def _python_docs_paragraphs():
-    """The prose paragraphs of ``pydoc_data.topics.topics``, de-duplicated, in topic order.
-
-    Topics are visited in sorted order and split into paragraphs on blank lines. Heading
-    underlines (lines of only ``* = - ~ ^``) are dropped. A paragraph whose lines are all
-    indented is kept, dedented, only when it reads as prose (``_indented_prose``: pydoc indents
-    the descriptions of methods and attributes); otherwise it is a code sample, grammar rule
-    or table and is dropped. A paragraph left with a single
-    line that does not end like a sentence (``. ! ? : ;``) is a heading and is dropped. Nothing
-    is re-flowed; each paragraph is stripped. A paragraph seen before (about a fifth repeat
-    across topics) is dropped, so no paragraph can be in both training and validation text.
-    """
-    try:
-        from pydoc_data.topics import topics
-    except ImportError:
-        raise DataError(
-            "built-in corpus 'python-docs' needs the pydoc_data package of the Python installation, "
-            "which is missing; pass a text file with --set data.corpus=PATH instead"
-        ) from None
-    seen = {}  # an ordered set
-    for topic in sorted(topics):
-        for block in re.split(r"\n[ \t]*\n", topics[topic]):
-            lines = [line for line in block.split("\n") if line.strip() and not _UNDERLINE.fullmatch(line.strip())]
-            if not lines:
-                continue
-            if all(line[0] in " \t" for line in lines):
-                if not _indented_prose(lines):
-                    continue
-                lines = textwrap.dedent("\n".join(lines)).split("\n")
-            if len(lines) == 1 and not lines[0].rstrip().endswith(_SENTENCE_END):
-                continue
-            seen.setdefault("\n".join(lines).strip(), None)
-    return tuple(seen)
+    return list(PARAGRAPH_CORPORA[name]())
