@@ -46,7 +46,7 @@ from .config import Config, dump_config
 from .corpus import load_configured_corpus
 from .data import Batches
 from .errors import CheckpointError, ConfigError
-from .evaluate import evaluate_ids  # noqa: F401  (also imported from here by older callers)
+from .evaluate import evaluate_ids
 from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
