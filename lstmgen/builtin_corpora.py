@@ -1,5 +1,8 @@
-"""Built-in corpora made of many documents, read at run time from what is installed.
+"""Built-in corpora, read at run time from what is installed.
 
+- ``python-docs``: the English prose of Python's own help topics (``pydoc_data``), about
+  0.3 MB; one document split by paragraph (``python_docs_paragraphs``), so training and
+  validation get whole paragraphs.
 - ``python-docstrings``: every distinct docstring (module, class, function) of the standard
   library's ``.py`` files, found with ``ast`` and cleaned with ``inspect.cleandoc``; test
   suites and demos (``test``, ``tests``, ``idle_test``, ``turtledemo``) and ``site-packages``
@@ -20,7 +23,9 @@ import ast
 import functools
 import importlib.util
 import json
+import re
 import sysconfig
+import textwrap
 from pathlib import Path
 
 from .errors import DataError
@@ -113,8 +118,67 @@ def kjv() -> tuple:
     return tuple(verses)
 
 
+_UNDERLINE = re.compile(r"[*=\-~^]+")  # a heading's underline: a line made only of these
+_SENTENCE_END = (".", "!", "?", ":", ";")
+
+
+def _indented_prose(lines):
+    """An indented paragraph is prose when, dedented, all its lines start at the same column,
+    it has no prompt (``>>>``, ``...``, ``$``), grammar (``::=``) or table (``|``, ``+--``)
+    marks, it has at least six words ending like a sentence, and at least 93% of its
+    characters are letters, spaces or ordinary punctuation."""
+    dedented = textwrap.dedent("\n".join(lines)).split("\n")
+    if len({len(line) - len(line.lstrip()) for line in dedented}) > 1:
+        return False
+    if re.search(r"^(>>>|\.\.\.|\$)|::=|\+--|\|", "\n".join(dedented), re.M):
+        return False
+    text = " ".join(line.strip() for line in dedented)
+    if not text.endswith((".", "!", "?", ":")) or len(text.split()) < 6:
+        return False
+    ordinary = sum(c.isalpha() or c in " ,.;:'\"()-?!" for c in text)
+    return ordinary / len(text) > 0.93
+
+
+@functools.lru_cache(maxsize=1)
+def python_docs_paragraphs() -> tuple:
+    """The prose paragraphs of ``pydoc_data.topics.topics``, de-duplicated, in topic order.
+
+    Topics are visited in sorted order and split into paragraphs on blank lines. Heading
+    underlines (lines of only ``* = - ~ ^``) are dropped. A paragraph whose lines are all
+    indented is kept, dedented, only when it reads as prose (``_indented_prose``: pydoc indents
+    the descriptions of methods and attributes); otherwise it is a code sample, grammar rule
+    or table and is dropped. A paragraph left with a single
+    line that does not end like a sentence (``. ! ? : ;``) is a heading and is dropped. Nothing
+    is re-flowed; each paragraph is stripped. A paragraph seen before (about a fifth repeat
+    across topics) is dropped, so no paragraph can be in both training and validation text.
+    """
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise DataError(
+            "built-in corpus 'python-docs' needs the pydoc_data package of the Python installation, "
+            "which is missing; pass a text file with --set data.corpus=PATH instead"
+        ) from None
+    seen = {}  # an ordered set
+    for topic in sorted(topics):
+        for block in re.split(r"\n[ \t]*\n", topics[topic]):
+            lines = [line for line in block.split("\n") if line.strip() and not _UNDERLINE.fullmatch(line.strip())]
+            if not lines:
+                continue
+            if all(line[0] in " \t" for line in lines):
+                if not _indented_prose(lines):
+                    continue
+                lines = textwrap.dedent("\n".join(lines)).split("\n")
+            if len(lines) == 1 and not lines[0].rstrip().endswith(_SENTENCE_END):
+                continue
+            seen.setdefault("\n".join(lines).strip(), None)
+    return tuple(seen)
+
+
 DOCUMENT_CORPORA = {"python-docstrings": python_docstrings, "python-code": python_code, "kjv": kjv}
+PARAGRAPH_CORPORA = {"python-docs": python_docs_paragraphs}  # one document, split by paragraph
 DESCRIPTIONS = {
+    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.3 MB",
     "python-docstrings": "docstrings of the standard library (found with ast), one document per docstring",
     "python-code": f"source of {len(PYTHON_CODE_MODULES)} small standard-library modules, one document per module",
     "kjv": f"the King James Bible, one verse per document; needs {KJV_EXTRA}",

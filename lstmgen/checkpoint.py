@@ -7,7 +7,7 @@ A run directory::
       tokenizer.json           the vocabulary (likewise)
       metrics.jsonl            one JSON line per log point
       checkpoints/
-        last.json              {"format_version": 1, "checkpoint": "step-00006000", "step": 6000}
+        last.json              {"format_version": 2, "checkpoint": "step-00006000", "step": 6000}
         best.json              the same for the lowest validation loss so far
         step-00006000/         one self-contained checkpoint:
           model.npz            the weights (names and shapes: see model.py and the README)
@@ -21,6 +21,10 @@ A checkpoint folder is written under a temporary name and renamed into place; th
 pointer files are replaced (write to a temporary file, fsync, ``os.replace``); only then are
 folders that no pointer names removed. A crash at any moment leaves the previous checkpoint
 readable. Arrays are read with ``allow_pickle=False``: nothing here can run code.
+
+Format versions: 2 added ``best_train_loss``, ``evals_since_best`` and ``kept`` to
+trainer.json. Version 1 checkpoints are still read (``V1_TRAINER_DEFAULTS`` fills in what they
+lack); a version newer than ``FORMAT_VERSION`` is refused with a message to upgrade lstmgen.
 """
 
 import json
@@ -36,7 +40,9 @@ import numpy as np
 from .config import Config, dump_config, read_saved_config
 from .errors import CheckpointError, ConfigError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# trainer.json entries that format_version 2 added, and what a version 1 checkpoint means by their absence
+V1_TRAINER_DEFAULTS = {"best_train_loss": None, "evals_since_best": 0, "kept": False}
 POINTERS = ("last", "best")
 
 
@@ -205,6 +211,15 @@ def _check_version(path: Path, data: dict) -> None:
             f"{path}: format_version {version} is newer than this lstmgen understands ({FORMAT_VERSION}); "
             "upgrade lstmgen to read it"
         )
+    if version < 1:
+        raise CheckpointError(f"{path}: format_version {version} was never written by lstmgen (1 to {FORMAT_VERSION} are)")
+
+
+def _upgrade_trainer(trainer: dict) -> dict:
+    """trainer.json as the current format has it: version 1 lacks the entries version 2 added."""
+    if trainer["format_version"] == 1:
+        trainer = {**V1_TRAINER_DEFAULTS, **trainer}
+    return trainer
 
 
 def read_npz(path: Path) -> Dict[str, np.ndarray]:
@@ -253,6 +268,7 @@ def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: 
     folder = find_checkpoint(run_dir, which)
     trainer = _read_json(folder / "trainer.json")
     _check_version(folder / "trainer.json", trainer)
+    trainer = _upgrade_trainer(trainer)
     try:
         cfg = read_saved_config(folder / "config.yaml")
     except ConfigError as e:
@@ -290,17 +306,14 @@ TRAINER_TYPES = {  # what a resumed run reads from trainer.json, and the JSON ty
     "log_accumulator.loss_sum": _NUMBER, "log_accumulator.loss_count": int, "log_accumulator.tokens": int,
     "log_accumulator.seconds": _NUMBER,
 }
-OPTIONAL_TRAINER_KEYS = ("best_train_loss", "evals_since_best")  # added after format_version 1 began
 
 
 def check_trainer(path: Path, trainer: dict) -> None:
-    """Every entry of ``TRAINER_TYPES`` present (bar the optional ones) with its type, else a
-    ``CheckpointError`` naming ``path`` and the entry."""
+    """Every entry of ``TRAINER_TYPES`` present with its type, else a ``CheckpointError``
+    naming ``path`` and the entry."""
     for key, types in TRAINER_TYPES.items():
         outer, _, inner = key.partition(".")
         value = trainer.get(outer) if not inner else (trainer.get(outer) or {}).get(inner, KeyError)
-        if key in OPTIONAL_TRAINER_KEYS and value is None:
-            continue
         if value is KeyError or (value is None and not inner and key not in trainer):
             raise CheckpointError(f"{path}: entry '{key}' is missing")
         if isinstance(value, bool) or not isinstance(value, types) or (

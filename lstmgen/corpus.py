@@ -29,15 +29,9 @@ dropped), so a bad byte is reported with its file and offset; with ``data.encodi
 replace`` bad bytes become U+FFFD instead. Documents that hold no
 non-whitespace text are dropped; a source left with none is an error.
 
-How a corpus is split into training and validation text (``val_fraction`` of it held out):
-
-- two or more documents: whole documents go to validation, ``round(n * val_fraction)`` of them
-  (at least one when ``val_fraction > 0``; always at least one left for training), chosen by
-  ``np.random.default_rng(0).permutation``; each split keeps the original order.
-- one document: it is cut at the line boundary nearest to ``(1 - val_fraction)`` of its
-  characters; training gets the text before, validation the text after. A cut is only made
-  where both sides hold some non-whitespace text, so a one-line text has an empty validation
-  split.
+How a corpus is split into training and validation text (``val_fraction`` of it held out) is
+``split.py``'s rule, which the token cache follows too: whole documents, or a single document
+cut after a line break so that validation gets its last ``val_fraction`` of lines.
 
 Every failure is a one-line ``DataError`` naming the file and what was expected.
 """
@@ -47,26 +41,20 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import functools
 import glob
 import io
 import json
 import os
 import re
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
+from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA, PARAGRAPH_CORPORA
 from .errors import ConfigError, DataError
+from .split import keep_text, split_corpus, split_documents
 
 BUILTIN_PREFIX = "builtin:"
-BUILTIN_CORPORA = {
-    "python-docs": "the English prose of Python's own help topics (pydoc_data), about 0.3 MB",
-    **DESCRIPTIONS,
-}
+BUILTIN_CORPORA = DESCRIPTIONS  # name -> one line saying what it is
 
 
 @dataclass
@@ -96,7 +84,7 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
         if name in DOCUMENT_CORPORA:
             return list(DOCUMENT_CORPORA[name]())
         return ["\n\n".join(_builtin_paragraphs(name))]
-    _check_encoding(encoding)
+    check_encoding(encoding)
     if encoding_errors not in ("strict", "replace"):
         raise ConfigError(f"data.encoding_errors is '{encoding_errors}'; expected strict or replace")
     if csv_delimiter is not None and len(csv_delimiter) != 1:
@@ -104,12 +92,9 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
     fields = _template_fields(template) if template is not None else None
     fmt = {"column": csv_column, "delimiter": csv_delimiter, "json_field": json_field, "template": template,
            "fields": fields}
-    documents = [doc for path in _source_files(source)
+    documents = [doc for path in source_files(source)
                  for doc in _file_documents(path, fmt, encoding, encoding_errors)]
-    documents = [doc for doc in documents if doc.strip()]
-    if not documents:
-        raise DataError(f"corpus '{source}' is empty: it holds no text, only whitespace")
-    return documents
+    return keep_text(source, documents)
 
 
 def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
@@ -119,13 +104,9 @@ def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
         raise ConfigError(f"data.val_fraction must be at least 0 and below 1, got {val_fraction}")
     if source.startswith(BUILTIN_PREFIX) and source[len(BUILTIN_PREFIX):] not in DOCUMENT_CORPORA:
         # python-docs is split by paragraph, then each split becomes one document.
-        train, val = _split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
+        train, val = split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
         return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
-    documents = read_documents(source, **options)
-    if len(documents) >= 2:
-        train, val = _split_documents(documents, val_fraction)
-    else:
-        train, val = _split_lines(documents[0], val_fraction)
+    train, val = split_corpus(source, read_documents(source, **options), val_fraction)
     return Corpus(source, train, val)
 
 
@@ -148,50 +129,10 @@ def list_corpora() -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Splitting
-
-
-def _split_documents(documents, val_fraction):
-    """Whole documents to validation: a fixed pseudo-random choice, original order kept."""
-    n = len(documents)
-    n_val = round(n * val_fraction)
-    if val_fraction > 0:
-        n_val = max(n_val, 1)
-    n_val = min(n_val, n - 1)
-    in_val = np.zeros(n, dtype=bool)
-    in_val[np.random.default_rng(0).permutation(n)[:n_val]] = True
-    train = [doc for doc, v in zip(documents, in_val) if not v]
-    val = [doc for doc, v in zip(documents, in_val) if v]
-    return train, val
-
-
-def _split_lines(text, val_fraction):
-    """One document cut at the line boundary nearest to (1 - val_fraction) of its characters."""
-    if val_fraction == 0:
-        return [text], []
-    # A cut c (text[c - 1] == "\n") is allowed when first < c < last, so that both sides hold
-    # a non-whitespace character: text[first] goes to train, text[last - 1] to val.
-    first = len(text) - len(text.lstrip())
-    last = len(text.rstrip())
-    target = min(max(round(len(text) * (1 - val_fraction)), first + 1), last - 1)
-    cuts = []
-    left = text.rfind("\n", first, target)  # newline at i means a cut at i + 1 <= target
-    if left != -1:
-        cuts.append(left + 1)
-    right = text.find("\n", max(target - 1, first), last - 1)  # cut at j + 1 >= target
-    if right != -1:
-        cuts.append(right + 1)
-    if not cuts:
-        return [text], []
-    cut = min(cuts, key=lambda c: abs(c - target))
-    return [text[:cut]], [text[cut:]]
-
-
-# ---------------------------------------------------------------------------------------------
 # Files, folders, globs
 
 
-def _source_files(source):
+def source_files(source):
     """The files a path, folder or glob pattern stands for, sorted."""
     if not source.strip():
         raise DataError("no corpus given: set data.corpus to a text file, folder, glob or builtin:NAME")
@@ -217,7 +158,7 @@ def _source_files(source):
     return [path]
 
 
-def _check_encoding(encoding):
+def check_encoding(encoding):
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -388,64 +329,9 @@ def _csv_column_index(path, header, csv_column, key="data.csv_column"):
 # ---------------------------------------------------------------------------------------------
 # Built-in corpora
 
-_UNDERLINE = re.compile(r"[*=\-~^]+")  # a heading's underline: a line made only of these
-_SENTENCE_END = (".", "!", "?", ":", ";")
-
 
 def _builtin_paragraphs(name):
+    """The paragraphs of a built-in corpus read as one document split by paragraph."""
     if name not in BUILTIN_CORPORA:
         raise DataError(f"unknown built-in corpus '{name}'; available: " + ", ".join(sorted(BUILTIN_CORPORA)))
-    return list(_python_docs_paragraphs())
-
-
-def _indented_prose(lines):
-    """An indented paragraph is prose when, dedented, all its lines start at the same column,
-    it has no prompt (``>>>``, ``...``, ``$``), grammar (``::=``) or table (``|``, ``+--``)
-    marks, it has at least six words ending like a sentence, and at least 93% of its
-    characters are letters, spaces or ordinary punctuation."""
-    dedented = textwrap.dedent("\n".join(lines)).split("\n")
-    if len({len(line) - len(line.lstrip()) for line in dedented}) > 1:
-        return False
-    if re.search(r"^(>>>|\.\.\.|\$)|::=|\+--|\|", "\n".join(dedented), re.M):
-        return False
-    text = " ".join(line.strip() for line in dedented)
-    if not text.endswith((".", "!", "?", ":")) or len(text.split()) < 6:
-        return False
-    ordinary = sum(c.isalpha() or c in " ,.;:'\"()-?!" for c in text)
-    return ordinary / len(text) > 0.93
-
-
-@functools.lru_cache(maxsize=1)
-def _python_docs_paragraphs():
-    """The prose paragraphs of ``pydoc_data.topics.topics``, de-duplicated, in topic order.
-
-    Topics are visited in sorted order and split into paragraphs on blank lines. Heading
-    underlines (lines of only ``* = - ~ ^``) are dropped. A paragraph whose lines are all
-    indented is kept, dedented, only when it reads as prose (``_indented_prose``: pydoc indents
-    the descriptions of methods and attributes); otherwise it is a code sample, grammar rule
-    or table and is dropped. A paragraph left with a single
-    line that does not end like a sentence (``. ! ? : ;``) is a heading and is dropped. Nothing
-    is re-flowed; each paragraph is stripped. A paragraph seen before (about a fifth repeat
-    across topics) is dropped, so no paragraph can be in both training and validation text.
-    """
-    try:
-        from pydoc_data.topics import topics
-    except ImportError:
-        raise DataError(
-            "built-in corpus 'python-docs' needs the pydoc_data package of the Python installation, "
-            "which is missing; pass a text file with --set data.corpus=PATH instead"
-        ) from None
-    seen = {}  # an ordered set
-    for topic in sorted(topics):
-        for block in re.split(r"\n[ \t]*\n", topics[topic]):
-            lines = [line for line in block.split("\n") if line.strip() and not _UNDERLINE.fullmatch(line.strip())]
-            if not lines:
-                continue
-            if all(line[0] in " \t" for line in lines):
-                if not _indented_prose(lines):
-                    continue
-                lines = textwrap.dedent("\n".join(lines)).split("\n")
-            if len(lines) == 1 and not lines[0].rstrip().endswith(_SENTENCE_END):
-                continue
-            seen.setdefault("\n".join(lines).strip(), None)
-    return tuple(seen)
+    return list(PARAGRAPH_CORPORA[name]())

@@ -17,10 +17,12 @@ Plain text files (one file, a folder or a glob) are streamed: read in blocks of 
 cut at line breaks, so the text is never in memory whole. It takes three passes: hash and
 measure, learn the tokenizer from the training blocks (every tokenizer's ``build`` takes an
 iterable of texts; a word or BPE chunk is never cut, because blocks end at a line break), then
-encode into the files. The split follows ``corpus.py`` except that a single file is cut after
-the first line break at or after ``1 - val_fraction`` of its bytes (the encoding must write a
-line break as the byte 0x0A, as UTF-8 and Latin-1 do). CSV, JSON-lines and
-built-in corpora are read in memory as usual, then cached the same way.
+encode into the files. The split is the in-memory one (``split.split_corpus``: files without
+text dropped, whole files to validation, or a single file cut after a line break), measured
+on the file's decoded text block by block and cut at the matching byte 0x0A (the encoding
+must write a line break as that byte, as UTF-8 and Latin-1 do). CSV, JSON-lines and built-in
+corpora are read in memory as usual, then cached the same way. ``FORMAT`` is part of the
+key: an entry made under another split rule is never reused.
 
 Training then reads each (x, y) window from ``train.bin`` (``data.FileBatches``), so resident
 memory stays at the model's size whatever the corpus size. Progress while tokenising is
@@ -36,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import BUILTIN_PREFIX, _check_encoding, _source_files, _split_documents, corpus_options, load_configured_corpus
+from .corpus import BUILTIN_PREFIX, check_encoding, corpus_options, load_configured_corpus, source_files
 from .data import FileBatches
 from .errors import CheckpointError, DataError
+from .split import is_blank, split_corpus
 from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
 
-FORMAT = 1
+FORMAT = 2  # 2: blank files dropped and a single file cut by lines, as in memory (split.py)
 BLOCK_BYTES = 1 << 22  # read this much at a time
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
 
@@ -57,13 +60,13 @@ def prepare(cfg, batch_size: int, seq_len: int, tokenizer=None, progress=no_prog
     another tokenizer is then written again.
     """
     data = cfg.data
-    files = None if data.corpus.startswith(BUILTIN_PREFIX) else _source_files(data.corpus)
+    files = None if data.corpus.startswith(BUILTIN_PREFIX) else source_files(data.corpus)
     streamed = files is not None and not any(f.suffix.lower() in TABLE_SUFFIXES for f in files)
     settings = {"level": cfg.tokenizer.level, **tokenizer_settings(cfg.tokenizer)}
     options = {**corpus_options(data), "val_fraction": data.val_fraction}
     digest = hashlib.blake2b(json.dumps([FORMAT, settings, options], sort_keys=True).encode(), digest_size=16)
     if streamed:
-        _check_encoding(data.encoding)
+        check_encoding(data.encoding)
         sizes = [_hash_file(f, digest, progress) for f in files]
     else:
         corpus = load_configured_corpus(data)
@@ -73,7 +76,10 @@ def prepare(cfg, batch_size: int, seq_len: int, tokenizer=None, progress=no_prog
     entry = _read_entry(folder)
     if entry is None or (tokenizer is not None and entry[0] != tokenizer):
         if streamed:
-            train_parts, val_parts = _split_files(files, sizes, data)
+            train_parts, val_parts = split_corpus(
+                data.corpus, [(f, 0, size) for f, size in zip(files, sizes)], data.val_fraction,
+                blank=lambda part: not _has_text(part, data), lines=lambda part: _part_lines(part, data, progress),
+                cut=_cut_part)
             read = lambda parts, stage: _blocks(parts, data, progress, stage)  # noqa: E731
         else:
             train_parts, val_parts = corpus.train, corpus.val
@@ -105,29 +111,61 @@ def _hash_file(path, digest, progress):
     return size
 
 
-def _split_files(files, sizes, data):
-    """Training and validation parts: whole files, or (one file) its byte ranges."""
-    if len(files) >= 2:
-        return _split_documents([(f, 0, s) for f, s in zip(files, sizes)], data.val_fraction)
-    (path,), (size,) = files, sizes
-    if data.val_fraction == 0:
-        return [(path, 0, size)], []
-    cut = _cut_offset(path, size, data)
-    return [(path, 0, cut)], ([(path, cut, size)] if cut < size else [])
+def _decoded(part, data, progress=no_progress):
+    """The decoded text of a whole file, block by block, for measuring it: a leading byte-order
+    mark dropped, bad bytes replaced (encoding reports them with their offset)."""
+    decoder = codecs.getincrementaldecoder(data.encoding)("replace")
+    at_start, done = True, 0
+    with open(part[0], "rb") as f:
+        while True:
+            raw = f.read(BLOCK_BYTES)
+            done += len(raw)
+            progress("finding the validation split", done, part[2])
+            text = decoder.decode(raw, final=not raw)
+            if at_start and text:
+                text, at_start = text.removeprefix("\ufeff"), False
+            yield text
+            if not raw:
+                return
 
 
-def _cut_offset(path, size, data):
-    """Byte offset just after the first line break at or after (1 - val_fraction) of the file's bytes."""
-    target = int(size * (1 - data.val_fraction))
+def _has_text(part, data):
+    """Whether the file holds some non-whitespace text (``split.is_blank`` of its text)."""
+    return any(not is_blank(text) for text in _decoded(part, data))
+
+
+def _part_lines(part, data, progress=no_progress):
+    """``split.text_lines`` of the file's decoded text, counted block by block."""
+    newlines, first, last, ends_line = 0, None, None, False
+    for text in _decoded(part, data, progress):
+        if not text:
+            continue
+        start, end = len(text) - len(text.lstrip()), len(text.rstrip())  # non-whitespace in [start, end)
+        if first is None and start < len(text):
+            first = newlines + text.count("\n", 0, start)
+        if end:
+            last = newlines + text.count("\n", 0, end - 1)
+        newlines += text.count("\n")
+        ends_line = text.endswith("\n")
+    return newlines + (not ends_line), first, last
+
+
+def _cut_part(part, k):
+    """The byte ranges of a file's first ``k`` lines and of the rest."""
+    path, start, end = part
+    at, seen = start, 0  # seen: line breaks before byte ``at``
     with open(path, "rb") as f:
-        f.seek(target)
-        at = target
-        while block := f.read(BLOCK_BYTES):
-            i = block.find(b"\n")
-            if i != -1:
-                return at + i + 1
+        f.seek(start)
+        while at < end:
+            block = f.read(min(BLOCK_BYTES, end - at))
+            if seen + block.count(b"\n") >= k:
+                i = -1
+                for _ in range(k - seen):
+                    i = block.find(b"\n", i + 1)
+                return (path, start, at + i + 1), (path, at + i + 1, end)
+            seen += block.count(b"\n")
             at += len(block)
-    return size
+    return part, (path, end, end)
 
 
 def _blocks(parts, data, progress, stage):

@@ -47,7 +47,7 @@ from .config import Config, dump_config
 from .corpus import load_configured_corpus
 from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
-from .evaluate import evaluate_ids  # noqa: F401  (also imported from here by older callers)
+from .evaluate import evaluate_ids
 from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
@@ -209,7 +209,7 @@ class Trainer:
             self.state = saved.state_arrays
             self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
             self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
-            self.best_train, self.evals_since_best = tr.get("best_train_loss"), tr.get("evals_since_best", 0)
+            self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:

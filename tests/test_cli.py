@@ -57,7 +57,7 @@ def test_train_writes_a_complete_run_directory(trained):
         assert (trained / name).exists(), name
     last = json.loads((trained / "checkpoints" / "last.json").read_text())
     folder = trained / "checkpoints" / last["checkpoint"]
-    assert last["step"] == 12 and last["format_version"] == 1
+    assert last["step"] == 12 and last["format_version"] == 2
     with np.load(folder / "model.npz", allow_pickle=False) as z:
         assert {"embed.W", "layers.0.W", "layers.0.b", "head.W", "head.b"} == set(z.files)
         assert z["layers.0.W"].shape == (16 + 32, 4 * 32) and z["layers.0.W"].dtype == np.float32
