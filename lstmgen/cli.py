@@ -220,7 +220,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
       lstmgen train quotes.csv --csv-column text
       lstmgen train chats.jsonl --json-field body --out runs/chats
     """
-    from .checkpoint import load_checkpoint, optional_pointer
+    from .checkpoint import best_or_last, load_checkpoint
     from .config import explicit_keys, inherit, load_config
     from .train import train as run_training
 
@@ -248,8 +248,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         if resume:
             raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
         # fine-tuning: the parent's model and tokenizer, whatever the default config says
-        parent = load_checkpoint(init_from, "best" if optional_pointer(init_from, "best") else "last",
-                                 with_training_state=False)
+        parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
         cfg.train.init_from = str(init_from)
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())

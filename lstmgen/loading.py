@@ -33,8 +33,7 @@ def load_run(run_dir: Path, which: str = "best") -> Run:
     if which not in ckpt.POINTERS:
         raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
     note = None
-    if which == "best" and ckpt.optional_pointer(Path(run_dir), "best") is None \
-            and ckpt.optional_pointer(Path(run_dir), "last") is not None:
+    if which == "best" and ckpt.best_or_last(run_dir) == "last":
         # a run before its first evaluation has no best checkpoint yet: its latest is the one there is
         which, note = "last", (f"'{run_dir}' has no 'best' checkpoint yet (no evaluation has run); "
                                "using 'last'")
