@@ -1,5 +1,6 @@
-import re
 """Corpus sources (file, folder, glob, CSV/TSV, built-in), their train/val split, their errors."""
+
+import re
 
 import pytest
 
