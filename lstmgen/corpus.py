@@ -62,6 +62,8 @@ class Corpus:
     source: str  # as the user wrote it (path, glob, or builtin:NAME)
     train: list[str]  # documents of the training split
     val: list[str]  # documents of the validation split (empty when val_fraction == 0)
+    records: int = 0  # files, CSV rows and JSON objects read
+    skipped: int = 0  # of those, the ones without text (an empty or missing field, a blank file)
 
 
 def corpus_options(data) -> dict:
@@ -77,13 +79,18 @@ def load_configured_corpus(data) -> "Corpus":
 
 def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8",
                    encoding_errors: str = "strict", csv_delimiter: str | None = None,
-                   json_field: str | None = None, template: str | None = None) -> list[str]:
-    """Every document of ``source``, in order (python-docs is one document)."""
+                   json_field: str | None = None, template: str | None = None,
+                   counts: dict | None = None) -> list[str]:
+    """Every document of ``source``, in order (python-docs is one document). ``counts``, when
+    given, gets ``records`` (files, CSV rows, JSON objects read) and ``skipped`` (those
+    without text)."""
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
-        if name in DOCUMENT_CORPORA:
-            return list(DOCUMENT_CORPORA[name]())
-        return ["\n\n".join(_builtin_paragraphs(name))]
+        documents = list(DOCUMENT_CORPORA[name]()) if name in DOCUMENT_CORPORA else \
+            ["\n\n".join(_builtin_paragraphs(name))]
+        if counts is not None:
+            counts.update(records=len(documents), skipped=0)
+        return documents
     check_encoding(encoding)
     if encoding_errors not in ("strict", "replace"):
         raise ConfigError(f"data.encoding_errors is '{encoding_errors}'; expected strict or replace")
@@ -91,10 +98,12 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
         raise ConfigError(f"data.csv_delimiter must be one character, got {csv_delimiter!r}")
     fields = _template_fields(template) if template is not None else None
     fmt = {"column": csv_column, "delimiter": csv_delimiter, "json_field": json_field, "template": template,
-           "fields": fields}
-    documents = [doc for path in source_files(source)
-                 for doc in _file_documents(path, fmt, encoding, encoding_errors)]
-    return keep_text(source, documents)
+           "fields": fields, "records": 0}
+    documents = keep_text(source, [doc for path in source_files(source)
+                                   for doc in _file_documents(path, fmt, encoding, encoding_errors)])
+    if counts is not None:
+        counts.update(records=fmt["records"], skipped=fmt["records"] - len(documents))
+    return documents
 
 
 def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
@@ -106,8 +115,9 @@ def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
         # python-docs is split by paragraph, then each split becomes one document.
         train, val = split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
         return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
-    train, val = split_corpus(source, read_documents(source, **options), val_fraction)
-    return Corpus(source, train, val)
+    counts = {}
+    train, val = split_corpus(source, read_documents(source, counts=counts, **options), val_fraction)
+    return Corpus(source, train, val, **counts)
 
 
 def list_corpora() -> list[dict]:
@@ -215,6 +225,7 @@ def _file_documents(path, fmt, encoding, errors):
         return _csv_documents(path, text, fmt, fmt["delimiter"] or ("\t" if suffix == ".tsv" else ","))
     if suffix in (".jsonl", ".ndjson"):
         return _jsonl_documents(path, text, fmt)
+    fmt["records"] += 1
     return [text]
 
 
@@ -253,6 +264,7 @@ def _jsonl_documents(path, text, fmt):
             raise DataError(f"JSON-lines file '{path}' line {number} is not valid JSON: {e}") from None
         if not isinstance(record, dict):
             raise DataError(f"JSON-lines file '{path}' line {number} is not a JSON object")
+        fmt["records"] += 1
         if seen_keys is None:
             seen_keys = list(record)
         if names is None:
@@ -287,6 +299,7 @@ def _csv_documents(path, text, fmt, delimiter):
     if not rows:
         raise DataError(f"CSV file '{path}' is empty; expected a header row and one row per document")
     header, body = rows[0], rows[1:]
+    fmt["records"] += len(body)
     if fmt["template"] is None:
         index = _csv_column_index(path, header, fmt["column"])
         return [row[index] for row in body if index < len(row) and row[index].strip()]

@@ -169,6 +169,11 @@ class Trainer:
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
             return token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
+        if corpus.records > 1:
+            skipped = f"; {corpus.skipped:,} skipped: no text in them (an empty or missing field, a blank file)" \
+                if corpus.skipped else ""
+            self.reporter.message(f"corpus: {corpus.records - corpus.skipped:,} documents of {corpus.records:,} read "
+                                  f"({len(corpus.train):,} training, {len(corpus.val):,} validation){skipped}")
         if tokenizer is None:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
         batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)

@@ -156,3 +156,13 @@ def test_fine_tuning_refuses_a_conflicting_architecture(tmp_path):
     assert_user_error(result, 2, "--init-from", "--resume")
     assert_user_error(run("train", text, "--init-from", tmp_path / "nope", "--out", tmp_path / "d"), 1,
                       "does not exist")
+
+
+def test_training_says_how_many_documents_were_read_and_skipped(tmp_path):
+    csv = tmp_path / "quotes.csv"
+    rows = [f'"Quote {i}: keep going.",{i}' if i % 3 else f',{i}' for i in range(300)]  # every third empty
+    csv.write_text("text,n\n" + "\n".join(rows) + "\n")
+    result = train_tiny(csv, tmp_path / "run", "data.csv_column=text")
+    assert result.exit_code == 0, result.output
+    assert "corpus: 200 documents of 300 read" in result.output
+    assert "100 skipped: no text in them" in result.output
