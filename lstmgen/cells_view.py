@@ -98,7 +98,12 @@ def analyse(run_dir, source: str, *, which: str = "best", layer: Optional[int] =
             top: int = 5, max_chars: Optional[int] = MAX_CHARS) -> Analysis:
     """Read ``source`` with the run, record every unit, rank the units per feature (only
     ``layer``'s if given) and measure gate saturation."""
-    run = load_run(Path(run_dir), which)
+    return analyse_run(load_run(Path(run_dir), which), source, layer=layer, cells=cells, top=top, max_chars=max_chars)
+
+
+def analyse_run(run: Run, source: str, *, layer: Optional[int] = None, cells: Sequence[int] = (), top: int = 5,
+                max_chars: Optional[int] = MAX_CHARS) -> Analysis:
+    """``analyse`` with a loaded run."""
     model = run.model
     where = check_units(model.num_layers, model.hidden_size, layer, cells)
     reading = read_text(run, source, max_chars)
@@ -160,9 +165,11 @@ def ranking_table(a: Analysis) -> str:
 
 
 def _local_vocab(tok, *id_arrays):
-    """The tokens the page names, in a short list, and each array's ids renumbered into it."""
+    """The tokens the page names (``<eod>`` by that name), in a short list, and each array's
+    ids renumbered into it."""
     used = np.unique(np.concatenate([np.asarray(a, np.int64).ravel() for a in id_arrays]))
-    return [tok.token_text(int(i)) for i in used], [np.searchsorted(used, a).ravel().tolist() for a in id_arrays]
+    names = [tok.EOD if i == tok.eod_id else tok.token_text(int(i)) for i in used]
+    return names, [np.searchsorted(used, a).ravel().tolist() for a in id_arrays]
 
 
 def _per_mille(p) -> list:
@@ -194,8 +201,8 @@ def page_payload(a: Analysis) -> dict:
     if a.chosen:
         start = a.chosen[0]
     else:
-        best = [f["top"][0] for f in a.ranking if f["top"]]
-        start = (best[0]["layer"], best[0]["unit"]) if best else (a.layer or 0, 0)
+        best = max((f["top"][0] for f in a.ranking if f["top"]), key=lambda e: abs(e["r"]), default=None)
+        start = (best["layer"], best["unit"]) if best else (a.layer or 0, 0)
     note = "" if a.activation == "tanh(c)" else \
         f"A {a.cell} has no cell state c: the colours show the hidden state h (the paper colours LSTMs by tanh(c))."
     if a.reading.truncated:

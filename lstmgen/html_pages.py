@@ -157,29 +157,38 @@ const fmtP = (m) => m === 0 ? "<0.001" : (m / 1000).toFixed(3);
 
 const tip = $("tip");
 let describe = null;  // k -> the tooltip's HTML
-$("text").addEventListener("mousemove", (e) => {
-  const k = e.target.k;
-  if (k === undefined) { tip.style.display = "none"; return; }
+function showTip(k, cx, cy) {
   tip.innerHTML = describe(k);
   tip.style.display = "block";
-  const x = Math.min(e.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
-  const y = e.clientY + 16 + tip.offsetHeight > window.innerHeight ? e.clientY - tip.offsetHeight - 10 : e.clientY + 16;
+  const x = Math.min(cx + 14, window.innerWidth - tip.offsetWidth - 8);
+  const y = cy + 16 + tip.offsetHeight > window.innerHeight ? cy - tip.offsetHeight - 10 : cy + 16;
   tip.style.left = x + "px"; tip.style.top = y + "px";
+}
+$("text").addEventListener("mousemove", (e) => {
+  if (e.target.k === undefined) tip.style.display = "none"; else showTip(e.target.k, e.clientX, e.clientY);
 });
 $("text").addEventListener("mouseleave", () => { tip.style.display = "none"; });
 
+// the address may name a view: #layer=1&unit=37&q=f&stretch=1&pos=120 (pos: show that position's hover)
+const wanted = new URLSearchParams(location.hash.slice(1));
 if (D.kind === "surprise") surprisePage(); else cellsPage();
+if (wanted.has("pos")) {
+  const k = Math.max(0, Math.min(T - 1, +wanted.get("pos"))), s = spans[k];
+  s.scrollIntoView({block: "center"});
+  const r = s.getBoundingClientRect();
+  showTip(k, r.right, r.bottom - 10);
+}
 
 function surprisePage() {
   const cap = D.cap_bits;
   for (let k = 0; k < T; k++) spans[k].style.background = colour(D.bits[k] / cap);
   $("controls").innerHTML = `<span class="legend">0 bits <span class="bar" style="background:${gradient(0, 1)}"></span>` +
     ` ${cap}+ bits of surprisal</span>`;
-  describe = (k) => `<div>position ${k}: ${esc(show(D.pieces[k]))}</div>` +
+  describe = (k) => `<div>position ${k}: ${esc(show(D.tokens[D.ids[k]]))}</div>` +
     `<div>p = ${fmtP(D.p[k])}, surprisal ${D.bits[k].toFixed(2)} bits</div><div>the model expected:</div>` +
     topLines(k, D.ids[k]);
   $("side").innerHTML = `<h2>where the model is surprised</h2><div class="desc">${esc(D.summary)}</div>` +
-    D.worst.map(([k, b]) => `<a data-k="${k}">${esc(show(D.pieces[k]))} ${b.toFixed(1)}</a>`).join("");
+    D.worst.map(([k, b]) => `<a data-k="${k}">${esc(show(D.tokens[D.ids[k]]))} ${b.toFixed(1)}</a>`).join("");
   $("side").addEventListener("click", (e) => {
     if (e.target.dataset.k !== undefined) spans[+e.target.dataset.k].scrollIntoView({block: "center"});
   });
@@ -242,6 +251,7 @@ function cellsPage() {
     cur.unit = Math.max(0, Math.min(D.hidden - 1, unit));
     if (q) cur.q = q;
     draw();
+    history.replaceState(null, "", `#layer=${cur.layer}&unit=${cur.unit}&q=${encodeURIComponent(cur.q)}`);
   }
   $("layer").onchange = () => go(+$("layer").value, cur.unit);
   $("unit").onchange = () => go(cur.layer, +$("unit").value);
@@ -274,7 +284,10 @@ function cellsPage() {
       `<div>next: ${nxt >= 0 ? esc(show(D.tokens[nxt])) : "end"} p = ${fmtP(D.next_p[k])}</div>` +
       `<div>the model's top next tokens:</div>` + topLines(k, nxt);
   };
-  draw();
+  if (wanted.has("stretch")) $("stretch").checked = true;
+  if (wanted.has("layer") || wanted.has("unit") || wanted.has("q"))
+    go(+(wanted.get("layer") ?? cur.layer), +(wanted.get("unit") ?? cur.unit), wanted.get("q") || cur.q);
+  else draw();
 }
 </script>
 </body>

@@ -14,6 +14,7 @@ from lstmgen.config import load_config
 from lstmgen.model import CELLS, LanguageModel
 from lstmgen.score import score_ids
 from lstmgen.text_features import char_features, token_features
+from lstmgen.tokenizers import build_tokenizer
 from lstmgen.tokenizers.char import CharTokenizer
 from tests.test_cli import assert_user_error, run
 
@@ -21,12 +22,12 @@ COUNTER, QUOTES = 3, 5  # the hand-set units of layer 0
 
 
 # ---- a run directory written directly, with chosen weights -------------------------------------
-def save_run(run_dir, cell, docs, params_of=None, hidden_size=8, num_layers=2):
+def save_run(run_dir, cell, docs, params_of=None, hidden_size=8, num_layers=2, level="char"):
     """A run whose checkpoint holds ``params_of(model)`` (default: the model's own init)."""
-    tok = CharTokenizer.build(docs)
-    E = tok.vocab_size
+    tok = CharTokenizer.build(docs) if level == "char" else build_tokenizer(level, docs)
+    E = min(tok.vocab_size, 64)
     cfg = load_config(None, [f"model.cell={cell}", f"model.embed_dim={E}", f"model.hidden_size={hidden_size}",
-                             f"model.num_layers={num_layers}"])
+                             f"model.num_layers={num_layers}", f"tokenizer.level={level}"])
     model = LanguageModel.from_config(cfg.model, tok.vocab_size)
     params = params_of(model, tok) if params_of else model.init_params(np.random.default_rng(0))
     ckpt.write_run_files(run_dir, cfg, tok.to_dict())
@@ -244,6 +245,19 @@ def test_every_cell_type_renders(tmp_path, cell):
     assert len(__import__("base64").b64decode(block["data"])) == 8 * len(text)
     assert len(data["top"]) == data["K"] * len(text) and len(data["next_p"]) == len(text)
     assert all(0 <= i < len(data["tokens"]) for i in data["top"])
+
+
+@pytest.mark.parametrize("level", ["word", "bpe"])
+def test_word_and_bpe_models_get_token_features_and_readable_pieces(tmp_path, level):
+    text = 'He said "it is (not) here".\nShe said no.\n'
+    run_dir = save_run(tmp_path / "run", "lstm", [text * 3], level=level, num_layers=1)
+    s = json.loads(run("cells", run_dir, text, "--json").output)
+    assert "line_position_tokens" in [f["feature"] for f in s["features"]]
+    out = tmp_path / "w.html"
+    assert run("cells", run_dir, text, "-o", out).exit_code == 0
+    data = parse_page(out)
+    assert "".join(data["pieces"]) == text  # spaces and line breaks as the text reads
+    assert len(data["pieces"]) == s["tokens"] < len(text)
 
 
 def test_quantised_values_round_trip():
