@@ -45,9 +45,9 @@ class Reading:
         return [decoder.feed(int(i)) for i in self.ids[start:stop]]
 
 
-def read_text(run: Run, source: str, max_chars: Optional[int] = None) -> Reading:
+def read_text(run: Run, source: str, max_chars: Optional[int] = None, csv_column=None) -> Reading:
     """The token stream of ``source`` (a text, or the file it names), cut to ``max_chars``."""
-    docs = read_text_or_file(source, run.config.data.encoding)
+    docs = read_text_or_file(source, run.config.data.encoding, csv_column)
     truncated = False
     if max_chars is not None and sum(len(d) for d in docs) > max_chars:
         kept, left = [], max_chars
@@ -222,11 +222,11 @@ def write_cells_page(a: Analysis, path) -> None:
     html_pages.write_page(html_pages.cells_html(page_payload(a)), path)
 
 
-def surprise_payload(run_dir, source: str, *, which: str = "best") -> dict:
+def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=None) -> dict:
     """The data of the surprise page: every token of ``source`` with its surprisal in bits and
     the tokens the model expected there (``score_ids``, as ``score`` reads the text)."""
     run = load_run(Path(run_dir), which)
-    reading = read_text(run, source)
+    reading = read_text(run, source, csv_column=csv_column)
     scores = score_ids(run.model, run.params, reading.ids, TOP_TOKENS)
     targets = reading.ids[1:]  # (T,)
     bits = -scores.logprobs / math.log(2)  # (T,)
@@ -245,8 +245,8 @@ def surprise_payload(run_dir, source: str, *, which: str = "best") -> dict:
     }
 
 
-def write_surprise_page(run_dir, source: str, path, *, which: str = "best") -> dict:
+def write_surprise_page(run_dir, source: str, path, *, which: str = "best", csv_column=None) -> dict:
     """Write the surprise page; returns its payload (for the command's one-line summary)."""
-    payload = surprise_payload(run_dir, source, which=which)
+    payload = surprise_payload(run_dir, source, which=which, csv_column=csv_column)
     html_pages.write_page(html_pages.surprise_html(payload), path)
     return payload

@@ -374,7 +374,7 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
     if _looks_like_a_path(text_or_file) and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     if html or output is not None:
-        _surprise_page(run_dir, text_or_file, which, html, output, as_json)
+        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
         return
     result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
     if as_json:
@@ -399,14 +399,14 @@ def _looks_like_a_path(text: str) -> bool:
     return " " not in text and bool(Path(text).suffix or "/" in text)
 
 
-def _surprise_page(run_dir, text_or_file, which, html, output, as_json):
+def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
     from .cells_view import write_surprise_page
 
     if not html or output is None:
         raise UserError("--html and -o FILE go together: score --html -o surprise.html", 2)
     if as_json:
         raise UserError("--html writes a page; drop --json", 2)
-    page = write_surprise_page(run_dir, text_or_file, output, which=which)
+    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column)
     click.echo(f"wrote {output}: {page['summary'].split('. ')[0]}")
 
 
@@ -428,7 +428,7 @@ def _surprise_page(run_dir, text_or_file, which, html, output, as_json):
               help="Print the ranking, the chosen units' correlations and the gate saturation as one JSON object.")
 @click.option("--saturation", is_flag=True,
               help="Gate saturation instead of the page: a picture with -o FILE.png, else a table.")
-@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1),
+@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1), metavar="N",
               help="Read at most this many characters of the text.")
 def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, saturation, max_chars):
     """See inside the model: the text coloured by one unit, and the units that track its structure.

@@ -13,8 +13,9 @@ recolours them, so 10,000 characters stay quick.
   hover what the model expected there instead.
 
 Activations travel as int8, one block per layer and quantity, unit-major, base64: a unit's T
-values are ``round(127 v / s)`` with s the largest |v| of that unit (``quantised``), so a
-10,000-character page with 2 x 256 units carries about 7 MB (rather than ~60 as JSON numbers).
+values are ``round(127 v / s)`` with s the largest |v| of that unit (``quantised``): the main
+quantity of 2 x 256 units over 10,000 characters is 6.8 MB of base64 (about 50 MB as JSON
+numbers), and a whole page about 9 MB.
 """
 
 import base64

@@ -290,6 +290,10 @@ def test_score_html_writes_the_surprise_page(hand_set_run, tmp_path):
     s = json.loads(run("score", run_dir, 'said "hello"', "--json").output)
     np.testing.assert_allclose(data["bits"], [t["surprisal_bits"] for t in s["tokens"]], atol=1e-3)
     assert_user_error(run("score", run_dir, "x", "--html"), 2, "--html and -o FILE go together")
+    csv = tmp_path / "rows.csv"
+    csv.write_text("text,n\nsaid hello,1\nthe cat,2\n")
+    assert run("score", run_dir, csv, "--csv-column", "text", "--html", "-o", out).exit_code == 0
+    assert "".join(parse_page(out)["pieces"]) == "said hello\nthe cat\n"  # each row ends in <eod>
 
 
 # ---- gate saturation ----------------------------------------------------------------------------
