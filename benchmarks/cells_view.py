@@ -64,14 +64,15 @@ def main():
               model.init_params(np.random.default_rng(0)), 0)
     print(f"{args.cell} {args.layers} x {args.hidden_size}, {len(text):,} characters, best of {args.repeats}")
     with tempfile.TemporaryDirectory() as tmp:
-        page = Path(tmp) / "cells.html"
+        page, source = Path(tmp) / "cells.html", Path(tmp) / "text.txt"
+        source.write_text(text, encoding="utf-8")
         best = {}
         for _ in range(args.repeats):
             t0 = time.perf_counter()
-            reading = cells_view.read_text(run, text)
+            reading = cells_view.read_text(run, str(source))
             rec = activations.record(model, run.params, reading.ids, cells_view.TOP_TOKENS)
             t1 = time.perf_counter()
-            analysis = cells_view.analyse_run(run, text)  # records again, then features, finder, saturation
+            analysis = cells_view.analyse_run(run, str(source))  # records again, then features, finder, saturation
             t2 = time.perf_counter()
             cells_view.write_cells_page(analysis, page)
             t3 = time.perf_counter()
