@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora``.
+"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -491,13 +491,19 @@ def corpora(as_json):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def score(run_dir, text_or_file, top, csv_column, which, as_json):
+@click.option("--html", is_flag=True,
+              help="Write a page instead (-o FILE): the text coloured by surprisal, hover for what the model expected.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --html: the page to write.")
+def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
-    looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
-    if looks_like_a_path and not Path(text_or_file).is_file():
+    if _looks_like_a_path(text_or_file) and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
+    if html or output is not None:
+        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
+        return
     result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
@@ -515,6 +521,80 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json):
                f"loss: {result['loss']:.4f} nats/token")
     if result["unknown_characters"]:
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
+
+
+def _looks_like_a_path(text: str) -> bool:
+    return " " not in text and bool(Path(text).suffix or "/" in text)
+
+
+def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
+    from .cells_view import write_surprise_page
+
+    if not html or output is None:
+        raise UserError("--html and -o FILE go together: score --html -o surprise.html", 2)
+    if as_json:
+        raise UserError("--html writes a page; drop --json", 2)
+    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column)
+    click.echo(f"wrote {output}: {page['summary'].split('. ')[0]}")
+
+
+# ---- cells --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("text_or_file")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the page (.html) here; with --saturation, the gate picture (.png, needs matplotlib).")
+@click.option("--layer", type=int, default=None,
+              help="Rank only this layer's units (0 = the lowest) and open the page on it. Default: all layers.")
+@click.option("--cell", "cells", type=int, multiple=True, metavar="K",
+              help="A unit to show and report (of --layer, default the last layer). Repeatable.")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Units listed per feature.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the ranking, the chosen units' correlations and the gate saturation as one JSON object.")
+@click.option("--saturation", is_flag=True,
+              help="Gate saturation instead of the page: a picture with -o FILE.png, else a table.")
+@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Read at most this many characters of the text.")
+def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, saturation, max_chars):
+    """See inside the model: the text coloured by one unit, and the units that track its structure.
+
+    \b
+    Runs the text through the model (as score does) and finds the units whose activation
+    (tanh(c) for LSTMs, h for GRUs and RNNs) follows simple features of the text: position
+    in the line, inside quotes, bracket depth, inside a word, indentation, distance to the end
+    of the sentence. Without -o or --json it prints that ranking.
+    """
+    from .cells_view import analyse, ranking_table, to_json, write_cells_page
+    from .gate_saturation import save_png, text_table
+    from .plot import INSTALL_HINT
+
+    if _looks_like_a_path(text_or_file) and not Path(text_or_file).is_file():
+        raise UserError(f"there is no file '{text_or_file}'", 1)
+    analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
+    if analysis.reading.truncated:
+        click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)
+    if saturation and not analysis.saturation:
+        raise UserError(f"--saturation: a {analysis.cell} cell has no gates", 2)
+    if as_json:
+        click.echo(json.dumps(to_json(analysis)))
+    elif saturation and output is None:
+        click.echo(text_table(analysis.saturation))
+    elif not saturation:
+        click.echo(ranking_table(analysis))
+    if output is None:
+        return
+    if not saturation:
+        write_cells_page(analysis, output)
+    else:
+        try:
+            save_png(analysis.saturation, output, title=f"{run_dir}: {analysis.cell}, gate saturation")
+        except ImportError:
+            click.echo(text_table(analysis.saturation))
+            raise UserError(f"{INSTALL_HINT}; the table above shows the same figures", 1) from None
+    click.echo(f"wrote {output}", err=as_json)
 
 
 # ---- novelty ------------------------------------------------------------------------------------
