@@ -499,7 +499,7 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
-    if _looks_like_a_path(text_or_file) and not Path(text_or_file).is_file():
+    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     if html or output is not None:
         _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
@@ -524,7 +524,14 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
 
 
 def _looks_like_a_path(text: str) -> bool:
-    return " " not in text and bool(Path(text).suffix or "/" in text)
+    return " " not in text and len(text) < 256 and bool(Path(text).suffix or "/" in text)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # too long, or a NUL byte, to be a path
+        return False
 
 
 def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
@@ -571,7 +578,7 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     from .gate_saturation import save_png, text_table
     from .plot import INSTALL_HINT
 
-    if _looks_like_a_path(text_or_file) and not Path(text_or_file).is_file():
+    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
         raise UserError(f"there is no file '{text_or_file}'", 1)
     analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:

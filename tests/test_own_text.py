@@ -166,3 +166,15 @@ def test_training_says_how_many_documents_were_read_and_skipped(tmp_path):
     assert result.exit_code == 0, result.output
     assert "corpus: 200 documents of 300 read" in result.output
     assert "100 skipped: no text in them" in result.output
+
+
+def test_score_takes_a_long_text_and_refuses_an_empty_one(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog.\n" * 200)
+    out = tmp_path / "run"
+    assert train_tiny(text, out).exit_code == 0
+    long_text = "the_quick_brown_fox." * 30  # 600 characters, no space: too long to be a path
+    result = run("score", out, long_text, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["num_tokens"] == len(long_text) + 1
+    assert_user_error(run("score", out, ""), 1, "nothing to score")
