@@ -34,7 +34,7 @@ def _opt(default, help, **rules):
 @dataclass
 class DataConfig:
     corpus: str = _opt(
-        "builtin:python-docs", "a text file, a folder (every file in it, recursively, sorted), a glob, a CSV/TSV "
+        "builtin:python-docstrings", "a text file, a folder (every file in it, recursively, sorted), a glob, a CSV/TSV "
         "or JSON-lines file, or builtin:NAME")
     csv_column: Union[str, int, None] = _opt(
         None, "the CSV column holding the text: a header name or a 0-based index (the first row is always the header)")
@@ -135,11 +135,11 @@ class TrainConfig:
     seed: int = _opt(1234, "seed of the initialisation and of dropout: the same config and seed give the same numbers",
                      min=0)
     sample_interval: int = _opt(
-        0, "every this many steps, print a short sample (160 tokens from <eod>, temperature 1) and append it to "
+        500, "every this many steps, print a short sample (160 tokens from <eod>, temperature 1) and append it to "
         "samples.jsonl; training is unchanged (0 = off)", min=0)
     lr_decay_steps: int = _opt(1000, "the step schedule multiplies the rate by lr_decay every this many steps", min=1)
     patience: Optional[int] = _opt(
-        None, "early stopping: stop after this many evaluations in a row without a lower validation loss "
+        4, "early stopping: stop after this many evaluations in a row without a lower validation loss "
         "(null = never; no effect without a validation split)", min=1)
     keep_every: Optional[int] = _opt(
         None, "also write a checkpoint every this many steps and keep it (null = keep only best and last)", min=1)

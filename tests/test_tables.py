@@ -69,7 +69,7 @@ def test_jsonl_field_and_template(tmp_path):
 def test_jsonl_errors(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "a", "body": "b"}\n', encoding="utf-8")
-    with pytest.raises(DataError, match=r"fields 'text', 'body'; set data.json_field"):
+    with pytest.raises(DataError, match=r"fields 'text', 'body'; say which one holds the text with data.json_field"):
         read_documents(str(path))
     with pytest.raises(DataError, match=r"no field 'txt' in any object.*did you mean 'text'"):
         read_documents(str(path), json_field="txt")
