@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import LstmgenError
+from .launch import launched_rank
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -33,6 +34,8 @@ class LstmgenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LstmgenError as e:
+            if launched_rank() > 0:  # a rank of an MPI job: rank 0 says it (launch.py)
+                sys.exit(e.exit_code)
             raise UserError(str(e), e.exit_code) from None
         except BrokenPipeError:
             # the reader went away (``lstmgen sample ... | head``): stop quietly, like other tools
@@ -122,32 +125,68 @@ class _TqdmReporter:
               help="Run directory for checkpoints and logs. Default: runs/<config file name>.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
-def train(config_path, overrides, run_dir, resume):
+@click.option("--procs", default="1", show_default=True, metavar="P|auto",
+              help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
+                   "MPI: pip install 'lstmgen[mpi]'); auto: 1 below 4 cores. See docs/distributed.md.")
+def train(config_path, overrides, run_dir, resume, procs):
     """Train a model; Ctrl-C saves a checkpoint and stops (continue later with --resume)."""
+    from . import launch
     from .checkpoint import load_checkpoint
     from .config import load_config
+    from .distributed import share_config, stream_slice, world
     from .train import train as run_training
 
+    count = launch.parse_procs(procs)
+    comm = world()  # more than one rank only when started by mpiexec
+    if comm.size > 1 and count not in (1, comm.size):
+        raise UserError(f"--procs {procs} does not match the {comm.size} processes mpiexec started; "
+                        "drop --procs when you start lstmgen with mpiexec yourself", 2)
     if run_dir is None:
         run_dir = Path("runs") / (config_path.stem if config_path else "default")
-    if resume and config_path is None:
-        # continue with the run's own config; --set may still change training-only keys
-        base = load_checkpoint(run_dir, "last", with_training_state=False).config
-        cfg = load_config(None, list(overrides), base=base)
-    else:
-        path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-        cfg = load_config(path, list(overrides))
-    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())
+    cfg = None
+    if comm.rank == 0:  # only rank 0 reads the config and the run directory; it sends the others the config
+        if resume and config_path is None:
+            # continue with the run's own config; --set may still change training-only keys
+            base = load_checkpoint(run_dir, "last", with_training_state=False).config
+            cfg = load_config(None, list(overrides), base=base)
+        else:
+            path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+            cfg = load_config(path, list(overrides))
+    cfg = share_config(comm, cfg)
+    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
+        count = count or launch.auto_procs(cfg.train.batch_size, launch.cores())
+        if count > 1:
+            stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
+            args = [a for p in overrides for a in ("--set", p)] + ["--out", str(run_dir)]
+            args += (["--config", str(config_path)] if config_path else []) + (["--resume"] if resume else [])
+            cmd = launch.command(launch.find_mpiexec(), count, args, launch.cores())
+            sys.exit(launch.run(cmd, count, launch.cores()))
+    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
+                          comm=comm)
     if result.interrupted:
-        click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
-                   f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
-        sys.exit(130)
+        if comm.rank == 0:  # rank 0 speaks for the job
+            click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
+                       f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
+        _exit(comm, 130)
+    if comm.rank != 0:
+        return
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
     val = f", validation loss {result.last_val_loss:.4f} (best {result.best_val_loss:.4f})" \
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
     click.echo(f"next: lstmgen sample {run_dir}   |   lstmgen eval {run_dir}")
+
+
+def _exit(comm, code: int):
+    """Exit with ``code``; the ranks of an MPI job leave together (an exit status other than 0
+    would otherwise make each rank call MPI_Abort, which kills the others and says so)."""
+    if comm.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.finish()
+        os._exit(code)
+    sys.exit(code)
 
 
 # ---- sample -------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ than one rank, then ``MPICommunicator`` over mpi4py's ``COMM_WORLD``.
 
 import json
 import time
+from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -101,7 +102,7 @@ class SingleProcess:
     def gather_rows(self, arr: np.ndarray) -> Optional[np.ndarray]:
         return arr
 
-    def barrier(self) -> None:
+    def finish(self) -> None:
         pass
 
 
@@ -151,8 +152,10 @@ class MPICommunicator:
         self.comm.Gather(arr, out, root=0)
         return out
 
-    def barrier(self) -> None:
+    def finish(self) -> None:
+        """Wait for every rank, then end MPI (before leaving with an exit status of our own)."""
         self.comm.Barrier()
+        self._MPI.Finalize()
 
 
 def world():
@@ -240,3 +243,19 @@ def share_config(comm, cfg):
 
     text = comm.bcast_json(dump_config(cfg) if comm.rank == 0 else None)
     return config_from_dict(yaml.safe_load(text), "the config sent by rank 0")
+
+
+def bcast_checkpoint(comm, saved):
+    """Rank 0's loaded ``checkpoint.Checkpoint`` on every rank (the others read no files)."""
+    if comm.size == 1:
+        return saved
+    from .checkpoint import Checkpoint
+    from .config import config_from_dict, dump_config
+
+    lead = comm.rank == 0
+    head = comm.bcast_json({"path": str(saved.path), "config": dump_config(saved.config),
+                            "tokenizer": saved.tokenizer_dict, "trainer": saved.trainer} if lead else None)
+    arrays = [bcast_arrays(comm, getattr(saved, name) if lead else None)
+              for name in ("params", "optimizer_arrays", "state_arrays")]
+    return Checkpoint(Path(head["path"]), config_from_dict(yaml.safe_load(head["config"]), head["path"]),
+                      head["tokenizer"], *arrays, head["trainer"])

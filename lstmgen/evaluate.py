@@ -25,10 +25,11 @@ from .errors import DataError
 from .loading import load_run
 
 
-def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int):
-    """Summed NLL (nats) over every target of ``ids``, and the targets scored."""
+def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
+    """Summed NLL (nats) over every target of ``ids``, and the targets scored. ``part = (rank,
+    P)``: only rank's share of the streams (``data.eval_windows``); the P parts sum to the whole."""
     total, count, state = 0.0, 0, None
-    for x, y in eval_windows(ids, batch_size, seq_len):
+    for x, y in eval_windows(ids, batch_size, seq_len, part):
         if state is None:
             state = model.init_state(x.shape[1])
         nll, state = model.nll(params, x, y, state)

@@ -31,8 +31,9 @@ from .nn.blocks import cores  # noqa: F401 (no NumPy there)
 INSTALL_HINT = "pip install 'lstmgen[mpi]'"
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 AUTO_MIN_CORES = 4
-# the world size and the ranks on this host, as MPICH's mpiexec (hydra) and Open MPI's set them
+# the world size, this process's rank and the ranks on this host, as MPICH's mpiexec (hydra) and Open MPI's set them
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
 _LOCAL_SIZE_VARIABLES = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE")
 
 
@@ -43,6 +44,15 @@ def launched_size(environ=os.environ) -> int:
         if value.isdigit() and int(value) > 0:
             return int(value)
     return 1
+
+
+def launched_rank(environ=os.environ) -> int:
+    """This process's rank in the MPI job that started it (0: none)."""
+    for name in _RANK_VARIABLES:
+        value = environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
 
 
 def ranks_on_this_host(environ=os.environ) -> int:

@@ -13,7 +13,7 @@ How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop)
     evaluate           evaluate (the validation loss), judge_eval (best, schedule, patience)
     checkpoint         save, _trainer_state (what trainer.json holds)
     log                log (metrics.jsonl), sample (samples.jsonl)
-    stop rules         should_stop, check_divergence, patience in judge_eval
+    stop rules         should_stop, interrupted, check_divergence, patience in judge_eval
 
 The hooks for data-parallel training (a subclass, passed as ``train(..., trainer_class=)``):
 
@@ -86,8 +86,8 @@ class TrainResult:
 
 
 class _StopFlag:
-    """Ctrl-C sets the flag; the loop finishes its step, saves and returns. A second Ctrl-C
-    interrupts at once (the last checkpoint is still there)."""
+    """Ctrl-C (or SIGTERM) sets the flag; the loop finishes its step, saves and returns. A
+    second one interrupts at once (the last checkpoint is still there)."""
 
     def __init__(self):
         self.set = False
@@ -95,7 +95,7 @@ class _StopFlag:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum, frame):
@@ -104,8 +104,8 @@ class _StopFlag:
         self.set = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in (self._previous or {}).items():
+            signal.signal(s, handler)
 
 
 def _new_accumulator() -> dict:
@@ -126,8 +126,7 @@ class Trainer:
         self._build()
         if saved is not None:
             self._restore(saved, changes)
-        else:
-            ckpt.write_run_files(self.run_dir, cfg, self.tokenizer.to_dict())
+        self.prepare_run_dir()
         t = cfg.train
         self.total_steps = t.max_steps if t.max_steps is not None else 10**18
         if t.max_epochs is not None:
@@ -183,7 +182,8 @@ class Trainer:
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
         shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
-        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(), shapes(self.state),
+        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
+                             shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
                              shapes(self.optimizer.state_arrays()))
         tr = saved.trainer
         try:
@@ -204,12 +204,17 @@ class Trainer:
         t, s = self.cfg.train, self.schedule
         s.base_lr, s.lr_decay, s.warmup_steps, s.max_steps = t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps
         s.lr_decay_steps = t.lr_decay_steps
-        ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
-        ckpt.truncate_metrics(self.run_dir, self.step)
-        truncate_samples(self.run_dir, self.step)
-        ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
         for key, old, new in changes:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
+
+    def prepare_run_dir(self) -> None:
+        """A resumed run drops what was written after its checkpoint; every run writes the
+        human-facing copies of its config and vocabulary."""
+        if self.resumed:
+            ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
+            ckpt.truncate_metrics(self.run_dir, self.step)
+            truncate_samples(self.run_dir, self.step)
+        ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
 
     # ---- one step -----------------------------------------------------------------------------
     def zero_state(self):
@@ -337,9 +342,13 @@ class Trainer:
                 "config": dump_config(self.cfg), "resumed": self.resumed}
 
     # ---- stop rules ---------------------------------------------------------------------------
-    def should_stop(self, stop: _StopFlag) -> bool:
+    def should_stop(self) -> bool:
         """The last step is done, Ctrl-C was pressed, or patience ran out."""
-        return self.step >= self.total_steps or stop.set or self.early_stopped
+        return self.step >= self.total_steps or self.interrupted() or self.early_stopped
+
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM: finish the step, save, return."""
+        return self.stop_flag.set
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
         """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
@@ -357,8 +366,8 @@ class Trainer:
         self.reporter.start(self._start_info())
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
-        with _StopFlag() as stop:
-            while not self.should_stop(stop):
+        with _StopFlag() as self.stop_flag:
+            while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
                 # evaluate every eval_interval steps and at the very end
@@ -376,17 +385,24 @@ class Trainer:
                     self.sample()
                 self.reporter.update(self.step, stats)
             # Ctrl-C: save where the loop stopped; --resume continues from there
-            if stop.set:
+            if self.interrupted():
                 self.save(["last"])
         self.reporter.close()
         if self.last_path is None:  # nothing to do (resumed a finished run)
             self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
-                           stop.set, self.early_stopped)
+                           self.interrupted(), self.early_stopped)
 
 
 @guard  # the run-directory lock, and rollback on divergence
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
-          trainer_class: type = Trainer) -> TrainResult:
-    """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued)."""
+          trainer_class: type = Trainer, comm=None) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).
+
+    ``comm`` (``distributed.world()``) with more than one process: this process is one rank of
+    a data-parallel run (``data_parallel.DataParallelTrainer``)."""
+    if comm is not None and comm.size > 1:
+        from .data_parallel import DataParallelTrainer
+
+        return DataParallelTrainer(cfg, run_dir, resume=resume, reporter=reporter, comm=comm).run()
     return trainer_class(cfg, run_dir, resume=resume, reporter=reporter).run()
