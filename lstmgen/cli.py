@@ -133,14 +133,10 @@ def train(config_path, overrides, run_dir, resume, procs):
     from . import launch
     from .checkpoint import load_checkpoint
     from .config import load_config
-    from .distributed import share_config, stream_slice, world
+    from .distributed import bcast_config, stream_slice
     from .train import train as run_training
 
-    count = launch.parse_procs(procs)
-    comm = world()  # more than one rank only when started by mpiexec
-    if comm.size > 1 and count not in (1, comm.size):
-        raise UserError(f"--procs {procs} does not match the {comm.size} processes mpiexec started; "
-                        "drop --procs when you start lstmgen with mpiexec yourself", 2)
+    count, comm = _procs(procs)
     if run_dir is None:
         run_dir = Path("runs") / (config_path.stem if config_path else "default")
     cfg = None
@@ -152,15 +148,13 @@ def train(config_path, overrides, run_dir, resume, procs):
         else:
             path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
             cfg = load_config(path, list(overrides))
-    cfg = share_config(comm, cfg)
+    cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores())
-        if count > 1:
-            stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
-            args = [a for p in overrides for a in ("--set", p)] + ["--out", str(run_dir)]
-            args += (["--config", str(config_path)] if config_path else []) + (["--resume"] if resume else [])
-            cmd = launch.command(launch.find_mpiexec(), count, args, launch.cores())
-            sys.exit(launch.run(cmd, count, launch.cores()))
+        stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
+        args = [a for p in overrides for a in ("--set", p)] + ["--out", str(run_dir)]
+        args += (["--config", str(config_path)] if config_path else []) + (["--resume"] if resume else [])
+        _run_ranks(count, ["train", *args])
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
                           comm=comm)
     if result.interrupted:
@@ -176,6 +170,28 @@ def train(config_path, overrides, run_dir, resume, procs):
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
     click.echo(f"next: lstmgen sample {run_dir}   |   lstmgen eval {run_dir}")
+
+
+def _procs(text: str):
+    """``--procs`` as a count (None: auto), and this process's communicator: MPI's world when
+    mpiexec started it (then --procs, if given, must be that many)."""
+    from .distributed import world
+    from .launch import parse_procs
+
+    count = parse_procs(text)
+    comm = world()
+    if comm.size > 1 and count not in (1, comm.size):
+        raise UserError(f"--procs {text} does not match the {comm.size} processes mpiexec started; "
+                        "drop --procs when you start lstmgen with mpiexec yourself", 2)
+    return count, comm
+
+
+def _run_ranks(count: int, args):
+    """Run ``lstmgen ARGS`` on ``count`` processes through mpiexec (launch.py) and exit as it does."""
+    from . import launch
+
+    if count > 1:
+        sys.exit(launch.run(launch.command(launch.find_mpiexec(), count, args, launch.cores()), count, launch.cores()))
 
 
 def _exit(comm, code: int):
@@ -355,11 +371,22 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def eval_cmd(run_dir, corpus, csv_column, which, as_json):
+@click.option("--procs", default="1", show_default=True, metavar="P|auto",
+              help="Score on P processes of this machine, each a share of the streams (MPI: "
+                   "pip install 'lstmgen[mpi]'); auto: 1 below 4 cores. See docs/distributed.md.")
+def eval_cmd(run_dir, corpus, csv_column, which, as_json, procs):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
+    from . import launch
     from .evaluate import evaluate_run
 
-    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
+    count, comm = _procs(procs)
+    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
+        args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
+        args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
+        _run_ranks(count or launch.auto_procs(None, launch.cores()), ["eval", *args])
+    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
+    if result is None:  # a rank other than 0: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -32,10 +32,14 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import yaml
 
+from .checkpoint import Checkpoint
+from .config import config_from_dict, dump_config
 from .errors import ConfigError
 from .launch import INSTALL_HINT, launched_size
+from .model import LanguageModel
 
 Arrays = Dict[str, np.ndarray]
+
 
 # ---- the stream split --------------------------------------------------------------------------
 def stream_slice(batch_size: int, procs: int, rank: int) -> slice:
@@ -235,12 +239,10 @@ class GradientReducer:
         return b.scalar("loss"), b.grads, int(round(b.scalar("tokens"))), b.scalar("stop") > 0
 
 
-def share_config(comm, cfg):
+def bcast_config(comm, cfg):
     """Rank 0's resolved config on every rank (sent as its YAML text)."""
     if comm.size == 1:
         return cfg
-    from .config import config_from_dict, dump_config
-
     text = comm.bcast_json(dump_config(cfg) if comm.rank == 0 else None)
     return config_from_dict(yaml.safe_load(text), "the config sent by rank 0")
 
@@ -249,13 +251,19 @@ def bcast_checkpoint(comm, saved):
     """Rank 0's loaded ``checkpoint.Checkpoint`` on every rank (the others read no files)."""
     if comm.size == 1:
         return saved
-    from .checkpoint import Checkpoint
-    from .config import config_from_dict, dump_config
-
     lead = comm.rank == 0
-    head = comm.bcast_json({"path": str(saved.path), "config": dump_config(saved.config),
-                            "tokenizer": saved.tokenizer_dict, "trainer": saved.trainer} if lead else None)
+    config = bcast_config(comm, saved.config if lead else None)
+    head = comm.bcast_json({"path": str(saved.path), "tokenizer": saved.tokenizer_dict, "trainer": saved.trainer}
+                           if lead else None)
     arrays = [bcast_arrays(comm, getattr(saved, name) if lead else None)
               for name in ("params", "optimizer_arrays", "state_arrays")]
-    return Checkpoint(Path(head["path"]), config_from_dict(yaml.safe_load(head["config"]), head["path"]),
-                      head["tokenizer"], *arrays, head["trainer"])
+    return Checkpoint(Path(head["path"]), config, head["tokenizer"], *arrays, head["trainer"])
+
+
+def bcast_model(comm, run):
+    """Rank 0's loaded run (``loading.Run``) as ``(model, params)`` on every rank."""
+    lead = comm.rank == 0
+    config = bcast_config(comm, run.config if lead else None)
+    vocab_size = comm.bcast_json(run.tokenizer.vocab_size if lead else None)
+    params = bcast_arrays(comm, run.params if lead else None)
+    return (run.model if lead else LanguageModel.from_config(config.model, vocab_size)), params

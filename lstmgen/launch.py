@@ -1,4 +1,4 @@
-"""``lstmgen train --procs P``: start P training processes on this machine through ``mpiexec``.
+"""``lstmgen train --procs P`` (and ``eval``): start P processes on this machine through ``mpiexec``.
 
     lstmgen train --procs 2 --config c.yaml
       -> mpiexec -n 2 -bind-to core:1 python -m mpi4py -m lstmgen train --config c.yaml
@@ -74,11 +74,12 @@ def parse_procs(value: str) -> Optional[int]:
     return int(text)
 
 
-def auto_procs(batch_size: int, num_cores: int) -> int:
-    """What ``--procs auto`` starts (see the module docstring)."""
+def auto_procs(batch_size: Optional[int], num_cores: int) -> int:
+    """What ``--procs auto`` starts (see the module docstring); ``batch_size`` None: any count
+    (evaluation splits its streams unevenly)."""
     if num_cores < AUTO_MIN_CORES:
         return 1
-    return max(d for d in range(1, num_cores // 2 + 1) if batch_size % d == 0)
+    return max(d for d in range(1, num_cores // 2 + 1) if batch_size is None or batch_size % d == 0)
 
 
 def blas_threads(num_cores: int, ranks_here: int) -> int:
@@ -105,10 +106,10 @@ def find_mpiexec() -> str:
     return found
 
 
-def command(mpiexec: str, procs: int, train_args: List[str], num_cores: int) -> List[str]:
-    """The ``mpiexec`` command line that runs ``lstmgen train TRAIN_ARGS`` on ``procs`` ranks."""
+def command(mpiexec: str, procs: int, args: List[str], num_cores: int) -> List[str]:
+    """The ``mpiexec`` command line that runs ``lstmgen ARGS`` (``train ...``) on ``procs`` ranks."""
     bind = ["-bind-to", f"core:{num_cores // procs}"] if procs <= num_cores else []
-    return [mpiexec, "-n", str(procs), *bind, sys.executable, "-m", "mpi4py", "-m", "lstmgen", "train", *train_args]
+    return [mpiexec, "-n", str(procs), *bind, sys.executable, "-m", "mpi4py", "-m", "lstmgen", *args]
 
 
 def run(cmd: List[str], procs: int, num_cores: int) -> int:

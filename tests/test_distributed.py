@@ -146,10 +146,11 @@ def test_auto_is_one_process_on_small_machines_and_a_divisor_of_the_batch_on_big
     assert launch.auto_procs(32, 16) == 8
     assert launch.auto_procs(24, 20) == 8  # 10 does not divide 24
     assert launch.auto_procs(7, 64) == 7
+    assert launch.auto_procs(None, 14) == 7  # evaluation: any count
 
 
 def test_command_binds_each_rank_to_its_share_of_the_cores():
-    cmd = launch.command("/x/mpiexec", 2, ["--out", "r", "--resume"], num_cores=8)
+    cmd = launch.command("/x/mpiexec", 2, ["train", "--out", "r", "--resume"], num_cores=8)
     assert cmd[:5] == ["/x/mpiexec", "-n", "2", "-bind-to", "core:4"]
     assert cmd[-7:] == ["mpi4py", "-m", "lstmgen", "train", "--out", "r", "--resume"]
     assert "-bind-to" not in launch.command("mpiexec", 4, [], num_cores=2)  # more ranks than cores
@@ -352,3 +353,16 @@ def test_one_process_never_imports_mpi4py(tmp_path, text_file):
     run = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = {args!r}\n{code}"], cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=JOB_TIMEOUT)
     assert run.returncode == 0 and run.stdout.strip().splitlines()[-1] == "False", run.stderr[-2000:]
+
+
+@needs_mpi
+@pytest.mark.parametrize("procs", [2, 3])
+def test_eval_on_several_processes_scores_what_one_does(tmp_path, text_file, procs):
+    run = lstmgen("train", *tiny(text_file, 10), "--out", tmp_path / "run")
+    assert run.returncode == 0, run.stderr[-2000:]
+    one = lstmgen("eval", tmp_path / "run", "--corpus", text_file, "--json")
+    many = lstmgen("eval", tmp_path / "run", "--corpus", text_file, "--json", "--procs", procs)
+    assert many.returncode == 0, many.stderr[-2000:]
+    a, b = json.loads(one.stdout), json.loads(many.stdout)  # one JSON line: only rank 0 prints
+    assert a["tokens"] == b["tokens"] and a["characters"] == b["characters"]
+    assert b["loss"] == pytest.approx(a["loss"], rel=1e-12)
