@@ -115,12 +115,12 @@ def measure(name: str, procs: int, steps: int, warmup: int) -> dict:
     cores = launch.cores()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     launch.set_blas_threads(env, cores, procs)
-    me = [sys.executable, "-m", "mpi4py", __file__, "--worker", name, "--steps", str(steps), "--warmup", str(warmup)]
-    if procs == 1:
-        cmd = [sys.executable, __file__, *me[3:]]
-    else:
-        cmd = launch.command(launch.find_mpiexec(), procs, [], cores)
-        cmd = cmd[:cmd.index(sys.executable)] + me
+    worker_args = [__file__, "--worker", name, "--steps", str(steps), "--warmup", str(warmup)]
+    if procs == 1:  # as --procs 1: a plain process
+        cmd = [sys.executable, *worker_args]
+    else:  # as --procs P starts its ranks: the same mpiexec, binding and BLAS threads
+        mpiexec = launch.command(launch.find_mpiexec(), procs, [], cores)
+        cmd = mpiexec[:mpiexec.index(sys.executable)] + [sys.executable, "-m", "mpi4py", *worker_args]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -366,3 +366,17 @@ def test_eval_on_several_processes_scores_what_one_does(tmp_path, text_file, pro
     a, b = json.loads(one.stdout), json.loads(many.stdout)  # one JSON line: only rank 0 prints
     assert a["tokens"] == b["tokens"] and a["characters"] == b["characters"]
     assert b["loss"] == pytest.approx(a["loss"], rel=1e-12)
+
+
+@needs_mpi
+def test_divergence_rolls_back_on_every_rank_alike(tmp_path, text_file):
+    """Learning rate 50 explodes at step 2 on every rank at once (they judge the same summed
+    loss); the rollback to step 0 at 50 x 0.001 must give a one-process run at 0.05."""
+    sets = ["train.max_steps=12", "train.eval_interval=4"]
+    exploding = lstmgen("train", "--procs", 2, *tiny(text_file, 12, *sets, "train.learning_rate=50",
+                                                      "train.divergence_lr_factor=0.001"), "--out", tmp_path / "a")
+    assert exploding.returncode == 0, exploding.stderr[-2000:]
+    assert exploding.stderr.count("divergence: step 2: training loss") == 1
+    plain = lstmgen("train", *tiny(text_file, 12, *sets, "train.learning_rate=0.05"), "--out", tmp_path / "b")
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert_same_numbers(tmp_path / "a", tmp_path / "b")
