@@ -127,7 +127,7 @@ class _TqdmReporter:
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
-                   "MPI: pip install 'lstmgen[mpi]'); auto: 1 below 4 cores. See docs/distributed.md.")
+                   "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
 def train(config_path, overrides, run_dir, resume, procs):
     """Train a model; Ctrl-C saves a checkpoint and stops (continue later with --resume)."""
     from . import launch
@@ -150,7 +150,7 @@ def train(config_path, overrides, run_dir, resume, procs):
             cfg = load_config(path, list(overrides))
     cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
-        count = count or launch.auto_procs(cfg.train.batch_size, launch.cores())
+        count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
         stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
         args = [a for p in overrides for a in ("--set", p)] + ["--out", str(run_dir)]
         args += (["--config", str(config_path)] if config_path else []) + (["--resume"] if resume else [])
@@ -373,7 +373,7 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Score on P processes of this machine, each a share of the streams (MPI: "
-                   "pip install 'lstmgen[mpi]'); auto: 1 below 4 cores. See docs/distributed.md.")
+                   "pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
 def eval_cmd(run_dir, corpus, csv_column, which, as_json, procs):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from . import launch
@@ -383,7 +383,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json, procs):
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
         args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
-        _run_ranks(count or launch.auto_procs(None, launch.cores()), ["eval", *args])
+        _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
     result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
     if result is None:  # a rank other than 0: rank 0 reports
         return

@@ -9,10 +9,12 @@ the others waiting. Each rank gets ``cores // P`` BLAS threads (``OPENBLAS_NUM_T
 when P <= cores, is bound to that many cores, so the ranks do not oversubscribe the machine
 (``nn/blocks.py`` also sizes its threads by the cores a process may run on).
 
-``--procs auto`` is 1 below 4 cores: on 2 cores two processes measured 0.93-1.06x one
-(benchmarks/RESULTS.md, "Data parallel on MPI"), not worth the start-up. From 4 cores it is
-the largest divisor of ``train.batch_size`` not above cores / 2 (two cores per rank, where
-the per-step GEMMs of N_r rows still use a second BLAS thread); not measured here.
+``--procs auto`` is one process per core, as many as divide ``train.batch_size`` while
+every rank keeps at least ``AUTO_MIN_STREAMS`` streams, when mpi4py and mpiexec are
+installed; one process otherwise (never an error). On this 2-core machine two processes
+measured 0.98-1.25x one for training (benchmarks/RESULTS.md, "Data parallel on MPI"); beyond
+2 cores one rank per core is not measured, and the floor of 8 streams keeps each rank's
+per-step GEMMs from shrinking to a row or two.
 
 This module imports neither NumPy nor mpi4py: ``__main__`` uses it before NumPy loads.
 """
@@ -30,7 +32,7 @@ from .nn.blocks import cores  # noqa: F401 (no NumPy there)
 
 INSTALL_HINT = "pip install 'lstmgen[mpi]'"
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-AUTO_MIN_CORES = 4
+AUTO_MIN_STREAMS = 8  # --procs auto keeps at least this many streams per rank
 # the world size, this process's rank and the ranks on this host, as MPICH's mpiexec (hydra) and Open MPI's set them
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
 _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
@@ -74,12 +76,23 @@ def parse_procs(value: str) -> Optional[int]:
     return int(text)
 
 
-def auto_procs(batch_size: Optional[int], num_cores: int) -> int:
-    """What ``--procs auto`` starts (see the module docstring); ``batch_size`` None: any count
-    (evaluation splits its streams unevenly)."""
-    if num_cores < AUTO_MIN_CORES:
+def auto_procs(batch_size: Optional[int], num_cores: int, mpi: bool) -> int:
+    """What ``--procs auto`` starts (see the module docstring): ``mpi`` whether mpi4py and
+    mpiexec are installed; ``batch_size`` None for evaluation (any count: it splits unevenly)."""
+    if not mpi:
         return 1
-    return max(d for d in range(1, num_cores // 2 + 1) if batch_size is None or batch_size % d == 0)
+    if batch_size is None:
+        return num_cores
+    fits = [p for p in range(1, num_cores + 1) if batch_size % p == 0 and batch_size // p >= AUTO_MIN_STREAMS]
+    return max(fits, default=1)
+
+
+def mpi_installed() -> bool:
+    try:
+        find_mpiexec()
+    except ConfigError:
+        return False
+    return True
 
 
 def blas_threads(num_cores: int, ranks_here: int) -> int:

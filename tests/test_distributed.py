@@ -140,13 +140,13 @@ def test_parse_procs_refuses_what_is_not_a_positive_count(text):
         launch.parse_procs(text)
 
 
-def test_auto_is_one_process_on_small_machines_and_a_divisor_of_the_batch_on_big_ones():
-    assert [launch.auto_procs(32, c) for c in (1, 2, 3)] == [1, 1, 1]
-    assert launch.auto_procs(32, 4) == 2
-    assert launch.auto_procs(32, 16) == 8
-    assert launch.auto_procs(24, 20) == 8  # 10 does not divide 24
-    assert launch.auto_procs(7, 64) == 7
-    assert launch.auto_procs(None, 14) == 7  # evaluation: any count
+def test_auto_is_one_process_per_core_that_keeps_eight_streams_each_and_one_without_mpi():
+    assert [launch.auto_procs(32, c, True) for c in (1, 2, 3, 4, 16)] == [1, 2, 2, 4, 4]
+    assert launch.auto_procs(64, 64, True) == 8
+    assert launch.auto_procs(24, 20, True) == 3  # 8 streams each
+    assert launch.auto_procs(7, 64, True) == 1
+    assert launch.auto_procs(64, 16, False) == 1  # without mpi4py: one process, never an error
+    assert launch.auto_procs(None, 14, True) == 14  # evaluation: any count
 
 
 def test_command_binds_each_rank_to_its_share_of_the_cores():
@@ -380,3 +380,10 @@ def test_divergence_rolls_back_on_every_rank_alike(tmp_path, text_file):
     plain = lstmgen("train", *tiny(text_file, 12, *sets, "train.learning_rate=0.05"), "--out", tmp_path / "b")
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert_same_numbers(tmp_path / "a", tmp_path / "b")
+
+
+@needs_mpi
+def test_procs_auto_trains(tmp_path, text_file):
+    run = lstmgen("train", "--procs", "auto", *tiny(text_file, 5, "train.batch_size=16"), "--out", tmp_path / "run")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "run", "last").trainer["step"] == 5
