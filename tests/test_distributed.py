@@ -387,3 +387,13 @@ def test_procs_auto_trains(tmp_path, text_file):
     run = lstmgen("train", "--procs", "auto", *tiny(text_file, 5, "train.batch_size=16"), "--out", tmp_path / "run")
     assert run.returncode == 0, run.stderr[-2000:]
     assert load_checkpoint(tmp_path / "run", "last").trainer["step"] == 5
+
+
+@needs_mpi
+def test_two_processes_read_the_token_cache_on_rank_0_alone(tmp_path, text_file):
+    """Windows read from token files on disk (data.token_cache) by rank 0 and sent to the other."""
+    cache = f"data.token_cache={tmp_path / 'cache'}"
+    for procs, out in ((1, "one"), (2, "two")):
+        run = lstmgen("train", "--procs", procs, *tiny(text_file, 20, cache), "--out", tmp_path / out)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert_same_numbers(tmp_path / "one", tmp_path / "two")
