@@ -119,6 +119,8 @@ def kjv() -> tuple:
 
 
 _UNDERLINE = re.compile(r"[*=\-~^]+")  # a heading's underline: a line made only of these
+# a line of a table: a grid border (+---+), a grid row (| a | b |), or a simple table's rule (=== ===)
+_TABLE_LINE = re.compile(r"\s*(\+[-=+]+\+|\|.*\||=+( +=+)+)\s*")
 _SENTENCE_END = (".", "!", "?", ":", ";")
 
 
@@ -147,7 +149,8 @@ def python_docs_paragraphs() -> tuple:
     underlines (lines of only ``* = - ~ ^``) are dropped. A paragraph whose lines are all
     indented is kept, dedented, only when it reads as prose (``_indented_prose``: pydoc indents
     the descriptions of methods and attributes); otherwise it is a code sample, grammar rule
-    or table and is dropped. A paragraph left with a single
+    or table and is dropped. A paragraph holding a table line (a grid border or row, or a
+    simple table's rule of ``=``) is dropped, indented or not. A paragraph left with a single
     line that does not end like a sentence (``. ! ? : ;``) is a heading and is dropped. Nothing
     is re-flowed; each paragraph is stripped. A paragraph seen before (about a fifth repeat
     across topics) is dropped, so no paragraph can be in both training and validation text.
@@ -163,8 +166,8 @@ def python_docs_paragraphs() -> tuple:
     for topic in sorted(topics):
         for block in re.split(r"\n[ \t]*\n", topics[topic]):
             lines = [line for line in block.split("\n") if line.strip() and not _UNDERLINE.fullmatch(line.strip())]
-            if not lines:
-                continue
+            if not lines or any(_TABLE_LINE.fullmatch(line) for line in lines):
+                continue  # nothing left, or a table
             if all(line[0] in " \t" for line in lines):
                 if not _indented_prose(lines):
                     continue

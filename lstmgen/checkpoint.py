@@ -339,6 +339,19 @@ def _flatten(cfg: Config) -> dict:
     return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
 
 
+def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
+    """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
+    before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
+    parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
+    for section in ("model", "tokenizer"):
+        mine, theirs = getattr(cfg, section).__dict__, getattr(parent.config, section).__dict__
+        for key, value in mine.items():
+            if theirs.get(key) != value:
+                raise ConfigError(f"{section}.{key} is {value!r}, but train.init_from {parent_dir} has "
+                                  f"{theirs.get(key)!r}: a fine-tuned run keeps its parent's {section}")
+    return parent
+
+
 def check_resume_config(saved: Config, new: Config) -> list:
     """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
     old_flat, new_flat = _flatten(saved), _flatten(new)
@@ -364,8 +377,14 @@ def check_resumable(saved: Checkpoint, vocab_size: int, param_shapes: Dict[str, 
     check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays, optimizer_shapes, np.float32)
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    return (Path(run_dir) / "checkpoints" / "last.json").exists()
+def has_checkpoint(run_dir: Path, which: str = "last") -> bool:
+    """Whether ``run_dir`` has a ``which`` pointer at all (broken or not: reading it tells)."""
+    return (Path(run_dir) / "checkpoints" / f"{which}.json").exists()
+
+
+def best_or_last(run_dir: Path) -> str:
+    """``best``, or ``last`` for a run stopped before its first evaluation (no best pointer yet)."""
+    return "best" if has_checkpoint(run_dir, "best") or not has_checkpoint(run_dir, "last") else "last"
 
 
 def metrics_path(run_dir: Path) -> Path:

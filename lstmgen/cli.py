@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora``.
+"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -6,9 +6,13 @@ for the user or exits. Library errors become one line on stderr and an exit code
 problems, 130 after Ctrl-C.
 """
 
+import collections
+import contextlib
 import json
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -36,7 +40,7 @@ class LstmgenGroup(click.Group):
         except LstmgenError as e:
             if launched_rank() > 0:  # a rank of an MPI job: rank 0 says it (launch.py)
                 sys.exit(e.exit_code)
-            raise UserError(str(e), e.exit_code) from None
+            raise UserError(_name_options(str(e), ctx), e.exit_code) from None
         except BrokenPipeError:
             # the reader went away (``lstmgen sample ... | head``): stop quietly, like other tools
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -48,6 +52,23 @@ class LstmgenGroup(click.Group):
                 raise
             where = f"{e.filename}: " if e.filename else ""
             raise UserError(f"{where}{e.strerror}", 1) from None
+
+
+# config keys that a command also takes as an option: its errors name the option the user can type
+_KEY_OPTIONS = {"data.csv_column": "--csv-column", "data.json_field": "--json-field"}
+
+
+def _name_options(message: str, ctx) -> str:
+    """A library message names config keys; name the command's own option instead where it has one."""
+    name = ctx.invoked_subcommand
+    command = ctx.command.commands.get(name) if name else None
+    if command is None:
+        return message
+    options = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for key, option in _KEY_OPTIONS.items():
+        if option in options:
+            message = message.replace(key, option)
+    return message
 
 
 @click.group(cls=LstmgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,13 +85,52 @@ def cli():
 
 
 # ---- train --------------------------------------------------------------------------------------
+def _loss_text(nats: float, bits_per_char) -> str:
+    """1.2228 nats/token (1.780 bits/char): a loss with its unit, and the tokenizer-free figure."""
+    return f"{nats:.4f} nats/token" + (f" = {bits_per_char:.3f} bits/char" if bits_per_char is not None else "")
+
+
+def _threads_value(text: str):
+    """--threads N|auto -> N or 'auto', or a usage error."""
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise UserError(f"--threads is {text!r}; expected auto or a number of threads >= 1", 2)
+
+
+@contextlib.contextmanager
+def _threads_for(text):
+    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now."""
+    from .threads import resolve, thread_budget
+
+    with thread_budget(resolve(_threads_value(text or "auto"))[0]):
+        yield
+
+
+THREADS_OPTION = click.option("--threads", default=None, metavar="N|auto",
+                              help="Threads to compute with; default auto: the cores free at start.")
+
+
+def _run_name(source: str) -> str:
+    """runs/<name> for ``lstmgen train SOURCE``: notes.txt -> notes, builtin:kjv -> kjv."""
+    name = source.rsplit(":", 1)[-1] if source.startswith("builtin:") else Path(source.rstrip("/\\")).stem
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
+
+
+def _duration(seconds: float) -> str:
+    """3725 -> '1:02:05', 65 -> '1:05'."""
+    seconds = int(round(seconds))
+    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 class _TqdmReporter:
-    """Shows training as a tqdm bar: step, train loss, validation loss, tokens/s."""
+    """Shows training as a tqdm bar: step, train loss, validation loss, recent tokens/s, time left."""
+
+    RECENT_S = 30.0  # the rate and the time left are measured over this many seconds
 
     def __init__(self):
         self.bar = None
         self.postfix = {}
-        self.rate = None
         self.reading = None  # (stage, bar) while a corpus is tokenised into the token cache
 
     def progress(self, stage, done, total):
@@ -92,17 +152,38 @@ class _TqdmReporter:
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
-        total = info["total_steps"] if info["total_steps"] < 10**15 else None
-        self.bar = tqdm(total=total, initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr)
+        if "threads" in info:
+            click.echo(f"threads: {info['threads']}")
+        self.total = info["total_steps"] if info["total_steps"] < 10**15 else None
+        self.tokens_per_step = info["train_tokens"] / max(1, info["windows_per_epoch"])
+        # tqdm's own rate and ETA are long averages; ours (in the postfix) cover the last RECENT_S
+        fmt = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if self.total else \
+            "{n_fmt} steps [{elapsed}{postfix}]"
+        self.bar = tqdm(total=self.total, initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr,
+                        bar_format=fmt)
+        self.recent = collections.deque([(time.monotonic(), info["step"])])
 
     def update(self, step, stats):
         self.postfix["loss"] = f"{stats['loss']:.3f}"
         if "val_loss" in stats:
             self.postfix["val"] = f"{stats['val_loss']:.3f}"
-        # smoothed over about the last 20 steps, so the figure does not flicker
-        self.rate = stats["tokens_per_s"] if self.rate is None else 0.95 * self.rate + 0.05 * stats["tokens_per_s"]
-        self.postfix["tok/s"] = f"{self.rate:,.0f}"
-        self.bar.set_postfix(self.postfix, refresh=False)
+        self.postfix["unit"] = "nats/token"
+        # the rate and the time left from the steps of the last RECENT_S seconds (evaluations
+        # and checkpoints included), so that both follow the machine's load as it changes
+        now = time.monotonic()
+        self.recent.append((now, step))
+        while len(self.recent) > 2 and now - self.recent[1][0] > self.RECENT_S:
+            self.recent.popleft()
+        (t0, s0), seconds = self.recent[0], now - self.recent[0][0]
+        if step > s0 and seconds > 0:
+            steps_per_s = (step - s0) / seconds
+            self.postfix["tok/s"] = f"{steps_per_s * self.tokens_per_step:,.0f}"
+            if self.total:
+                self.postfix["eta"] = _duration((self.total - step) / steps_per_s)
+        p = self.postfix
+        text = f"loss {p['loss']}" + (f" val {p['val']}" if "val" in p else "") + f" {p['unit']}"
+        text += "".join(f", {p[k]} {k}" if k == "tok/s" else f", {k} {p[k]}" for k in ("tok/s", "eta") if k in p)
+        self.bar.set_postfix_str(text, refresh=False)
         self.bar.update(step - self.bar.n)
 
     def message(self, text):
@@ -117,28 +198,57 @@ class _TqdmReporter:
 
 
 @cli.command()
+@click.argument("source", required=False, metavar="[SOURCE]")
+@click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when SOURCE is a CSV file.")
+@click.option("--json-field", default=None, help="JSON-lines field holding the text when SOURCE is a .jsonl file.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="YAML config file (see configs/). Default: configs/default.yaml.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory for checkpoints and logs. Default: runs/<config file name>.")
+              help="Run directory for checkpoints and logs. Default: runs/<SOURCE's name>, else runs/<config name>.")
+@click.option("--init-from", "init_from", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Fine-tune: start from this run's weights, model and tokenizer, with a fresh optimiser.")
+@click.option("--threads", default=None, metavar="N|auto",
+              help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
                    "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
-def train(config_path, overrides, run_dir, resume, procs):
-    """Train a model; Ctrl-C saves a checkpoint and stops (continue later with --resume)."""
+def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs):
+    """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
+    builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
+    (continue later with --resume).
+
+    \b
+      lstmgen train notes.txt
+      lstmgen train quotes.csv --csv-column text
+      lstmgen train chats.jsonl --json-field body --out runs/chats
+      lstmgen train notes.txt --procs 2     # two processes, each half the batch (MPI)
+    """
     from . import launch
-    from .checkpoint import load_checkpoint
-    from .config import load_config
+    from .checkpoint import best_or_last, load_checkpoint
+    from .config import explicit_keys, inherit, load_config
     from .distributed import bcast_config, stream_slice
     from .train import train as run_training
 
     count, comm = _procs(procs)
+    # what the ranks of --procs P run: this command, less --procs
+    rank_args = ["train", *([source] if source is not None else []), *[a for o in overrides for a in ("--set", o)]]
+    for option, value in (("--csv-column", csv_column), ("--json-field", json_field), ("--config", config_path),
+                          ("--init-from", init_from), ("--threads", threads)):
+        rank_args += [option, str(value)] if value is not None else []
+    rank_args += ["--resume"] if resume else []
+    data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
+    if threads is not None:
+        overrides = (*overrides, f"train.threads={_threads_value(threads)}")
+    for key, value in data_options.items():
+        if value is not None and any(o.split("=", 1)[0].strip() == f"data.{key}" for o in overrides):
+            option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
+            raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
     if run_dir is None:
-        run_dir = Path("runs") / (config_path.stem if config_path else "default")
+        run_dir = Path("runs") / (_run_name(source) if source else config_path.stem if config_path else "default")
     cfg = None
     if comm.rank == 0:  # only rank 0 reads the config and the run directory; it sends the others the config
         if resume and config_path is None:
@@ -148,13 +258,23 @@ def train(config_path, overrides, run_dir, resume, procs):
         else:
             path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
             cfg = load_config(path, list(overrides))
+        for key, value in data_options.items():
+            if value is not None:
+                setattr(cfg.data, key, value)
+        init_from = init_from or (None if resume else cfg.train.init_from)
+        if init_from is not None:
+            if resume:
+                raise UserError("--init-from starts a new run from another one; --resume continues this one: "
+                                "give one", 2)
+            # fine-tuning: the parent's model and tokenizer, whatever the default config says
+            parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
+            cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
+            cfg.train.init_from = str(init_from)
     cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
         stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
-        args = [a for p in overrides for a in ("--set", p)] + ["--out", str(run_dir)]
-        args += (["--config", str(config_path)] if config_path else []) + (["--resume"] if resume else [])
-        _run_ranks(count, ["train", *args])
+        _run_ranks(count, [*rank_args, "--out", str(run_dir)])
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
                           comm=comm)
     if result.interrupted:
@@ -166,7 +286,17 @@ def train(config_path, overrides, run_dir, resume, procs):
         return
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
-    val = f", validation loss {result.last_val_loss:.4f} (best {result.best_val_loss:.4f})" \
+    if resume and result.step == result.first_step:
+        t = cfg.train
+        limit = f"train.max_steps = {t.max_steps}" if t.max_steps is not None and result.step >= t.max_steps \
+            else f"train.max_epochs = {t.max_epochs}"
+        key, more = ("max_steps", 2 * t.max_steps) if limit.startswith("train.max_steps") \
+            else ("max_epochs", 2 * (t.max_epochs or 1))
+        click.echo(f"nothing to do: the run in {run_dir} has reached {limit} (step {result.step}); to train on, "
+                   f"raise it: lstmgen train --out {run_dir} --resume --set train.{key}={more:g}")
+        return
+    val = f", validation loss {_loss_text(result.last_val_loss, result.last_val_bits_per_char)}; " \
+          f"best {_loss_text(result.best_val_loss, result.best_val_bits_per_char)}" \
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
     click.echo(f"next: lstmgen sample {run_dir}   |   lstmgen eval {run_dir}")
@@ -260,6 +390,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
     run = load_run(run_dir, which)
+    if run.note:
+        click.echo(f"note: {run.note}", err=True)
     unknown = run.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
@@ -371,10 +503,11 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@THREADS_OPTION
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Score on P processes of this machine, each a share of the streams (MPI: "
                    "pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
-def eval_cmd(run_dir, corpus, csv_column, which, as_json, procs):
+def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads, procs):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
     from . import launch
     from .evaluate import evaluate_run
@@ -383,8 +516,10 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json, procs):
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
         args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
+        args += (["--threads", str(threads)] if threads is not None else [])
         _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
-    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
+    with _threads_for(threads):
+        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
     if result is None:  # a rank other than 0: rank 0 reports
         return
     if as_json:
@@ -429,13 +564,19 @@ def corpora(as_json):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def score(run_dir, text_or_file, top, csv_column, which, as_json):
+@click.option("--html", is_flag=True,
+              help="Write a page instead (-o FILE): the text coloured by surprisal, hover for what the model expected.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --html: the page to write.")
+def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from .score import score_run
 
-    looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
-    if looks_like_a_path and not Path(text_or_file).is_file():
+    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
+    if html or output is not None:
+        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
+        return
     result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
@@ -453,6 +594,87 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json):
                f"loss: {result['loss']:.4f} nats/token")
     if result["unknown_characters"]:
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
+
+
+def _looks_like_a_path(text: str) -> bool:
+    return " " not in text and len(text) < 256 and bool(Path(text).suffix or "/" in text)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # too long, or a NUL byte, to be a path
+        return False
+
+
+def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
+    from .cells_view import write_surprise_page
+
+    if not html or output is None:
+        raise UserError("--html and -o FILE go together: score --html -o surprise.html", 2)
+    if as_json:
+        raise UserError("--html writes a page; drop --json", 2)
+    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column)
+    click.echo(f"wrote {output}: {page['summary'].split('. ')[0]}")
+
+
+# ---- cells --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("text_or_file")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the page (.html) here; with --saturation, the gate picture (.png, needs matplotlib).")
+@click.option("--layer", type=int, default=None,
+              help="Rank only this layer's units (0 = the lowest) and open the page on it. Default: all layers.")
+@click.option("--cell", "cells", type=int, multiple=True, metavar="K",
+              help="A unit to show and report (of --layer, default the last layer). Repeatable.")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Units listed per feature.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to use.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the ranking, the chosen units' correlations and the gate saturation as one JSON object.")
+@click.option("--saturation", is_flag=True,
+              help="Gate saturation instead of the page: a picture with -o FILE.png, else a table.")
+@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Read at most this many characters of the text.")
+def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, saturation, max_chars):
+    """See inside the model: the text coloured by one unit, and the units that track its structure.
+
+    \b
+    Runs the text through the model (as score does) and finds the units whose activation
+    (tanh(c) for LSTMs, h for GRUs and RNNs) follows simple features of the text: position
+    in the line, inside quotes, bracket depth, inside a word, indentation, distance to the end
+    of the sentence. Without -o or --json it prints that ranking.
+    """
+    from .cells_view import analyse, ranking_table, to_json, write_cells_page
+    from .gate_saturation import save_png, text_table
+    from .plot import INSTALL_HINT
+
+    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
+        raise UserError(f"there is no file '{text_or_file}'", 1)
+    analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
+    if analysis.reading.truncated:
+        click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)
+    if saturation and not analysis.saturation:
+        raise UserError(f"--saturation: a {analysis.cell} cell has no gates", 2)
+    if as_json:
+        click.echo(json.dumps(to_json(analysis)))
+    elif saturation and output is None:
+        click.echo(text_table(analysis.saturation))
+    elif not saturation:
+        click.echo(ranking_table(analysis))
+    if output is None:
+        return
+    if not saturation:
+        write_cells_page(analysis, output)
+    else:
+        try:
+            save_png(analysis.saturation, output, title=f"{run_dir}: {analysis.cell}, gate saturation")
+        except ImportError:
+            click.echo(text_table(analysis.saturation))
+            raise UserError(f"{INSTALL_HINT}; the table above shows the same figures", 1) from None
+    click.echo(f"wrote {output}", err=as_json)
 
 
 # ---- novelty ------------------------------------------------------------------------------------
@@ -512,10 +734,11 @@ def inspect_cmd(run_dir, which, as_json):
         info.pop("config_yaml")
         click.echo(json.dumps(info, ensure_ascii=False))
         return
-    fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     click.echo(f"run:            {info['run_dir']} ({info['checkpoint']}, step {info['step']:,}, "
                f"epoch {info['epoch']}, {info['elapsed_s'] or 0:.1f} s of training)")
-    click.echo(f"validation:     last {fmt(info['last_val_loss'])}, best {fmt(info['best_val_loss'])} "
+    loss = lambda k: "-" if info[f"{k}_val_loss"] is None else _loss_text(  # noqa: E731
+        info[f"{k}_val_loss"], info[f"{k}_val_bits_per_char"])
+    click.echo(f"validation:     last {loss('last')}, best {loss('best')} "
                f"(best checkpoint: {info['best_checkpoint']})")
     t = info["tokenizer"]
     click.echo(f"tokenizer:      {t['level']}, {t['vocab_size']} tokens: {' '.join(t['specials'])} "
@@ -539,18 +762,22 @@ def inspect_cmd(run_dir, which, as_json):
               help="Write a PNG here (needs matplotlib: pip install 'lstmgen[plot]'). Without it: a text chart.")
 @click.option("--x", "x_axis", default="step", show_default=True, type=click.Choice(["step", "tokens"]),
               help="The x axis: optimiser steps or training tokens seen.")
-def plot(run_dirs, output, x_axis):
+@click.option("--y", "y_axis", default=None, type=click.Choice(["loss", "bits-per-char"]),
+              help="The y axis: loss in nats per token, or validation bits per character (comparable across "
+                   "tokenizers). Default: loss, or bits-per-char when the runs' tokenizers differ.")
+def plot(run_dirs, output, x_axis, y_axis):
     """Training and validation loss (and learning rate) of one or more runs, overlaid."""
-    from .plot import INSTALL_HINT, read_curves, save_png, text_chart
+    from .plot import INSTALL_HINT, default_y, read_curves, save_png, text_chart
 
     runs = [read_curves(d) for d in run_dirs]
+    y_axis = y_axis or default_y(runs)
     if output is None:
-        click.echo(text_chart(runs, x_axis))
+        click.echo(text_chart(runs, x_axis, y=y_axis))
         return
     try:
-        save_png(runs, output, x_axis)
+        save_png(runs, output, x_axis, y_axis)
     except ImportError:
-        click.echo(text_chart(runs, x_axis))
+        click.echo(text_chart(runs, x_axis, y=y_axis))
         raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
     click.echo(f"wrote {output}")
 

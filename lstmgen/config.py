@@ -33,25 +33,36 @@ def _opt(default, help, **rules):
 
 @dataclass
 class DataConfig:
-    corpus: str = _opt("builtin:python-docs", "text file, folder, glob, CSV/TSV file, or builtin:NAME")
-    csv_column: Union[str, int, None] = _opt(None, "CSV column holding the text: header name or 0-based index")
+    corpus: str = _opt(
+        "builtin:python-docs", "a text file, a folder (every file in it, recursively, sorted), a glob, a CSV/TSV "
+        "or JSON-lines file, or builtin:NAME")
+    csv_column: Union[str, int, None] = _opt(
+        None, "the CSV column holding the text: a header name or a 0-based index (the first row is always the header)")
     val_fraction: float = _opt(0.1, "share of the corpus held out for validation", min=0.0, max_excl=1.0)
     encoding: str = _opt("utf-8", "text encoding of the corpus files")
-    encoding_errors: str = _opt("strict", "bytes invalid in the encoding: strict (an error) or replace (U+FFFD)",
-                                choices=["strict", "replace"])
-    csv_delimiter: Optional[str] = _opt(None, "CSV field delimiter, one character (null: ',' for .csv, tab for .tsv)")
-    json_field: Optional[str] = _opt(None, "JSON-lines (.jsonl) field holding the text")
-    template: Optional[str] = _opt(None, "join CSV columns / JSON fields into one document, e.g. '{title}: {body}'")
-    token_cache: Optional[str] = _opt(None, "folder for token files: tokenise once, stream from disk (null = in memory)")
+    encoding_errors: str = _opt(
+        "strict", "bytes not valid in the encoding: strict (an error naming the file and byte offset) or replace "
+        "(read as U+FFFD)", choices=["strict", "replace"])
+    csv_delimiter: Optional[str] = _opt(
+        None, "the CSV field delimiter, one character (null: ',' for .csv, tab for .tsv)")
+    json_field: Optional[str] = _opt(None, "in a JSON-lines file (.jsonl, .ndjson), the field holding the text")
+    template: Optional[str] = _opt(
+        None, "join several CSV columns or JSON fields into one document, e.g. '{title}: {body}' (names or 0-based "
+        "column indices; {{ and }} for braces); replaces csv_column and json_field")
+    token_cache: Optional[str] = _opt(
+        None, "a folder: tokenise the corpus once into token files there and stream training windows from disk "
+        "(null = in memory)")
 
 
 @dataclass
 class TokenizerConfig:
-    level: str = _opt("char", "what one token is: char, word, or bpe (byte-pair subwords)", choices=["char", "word", "bpe"])
-    max_vocab: int = _opt(8000, "word: vocabulary size, the two special tokens included", min=3)
-    min_freq: int = _opt(1, "word: keep only words seen at least this often in training", min=1)
+    level: str = _opt("char", "what one token is: char (a Unicode code point), word, or bpe (byte-pair subwords)",
+                      choices=["char", "word", "bpe"])
+    max_vocab: int = _opt(8000, "word: vocabulary size, <unk> and <eod> included; rarer words become <unk>", min=3)
+    min_freq: int = _opt(1, "word: keep only words seen at least this often in the training split", min=1)
     lowercase: bool = _opt(False, "word: lowercase the text before splitting it into words")
-    vocab_size: int = _opt(2000, "bpe: vocabulary size: 2 specials + 256 bytes + learnt merges (at most)", min=258)
+    vocab_size: int = _opt(2000, "bpe: vocabulary size, at most: <unk>, <eod>, the 256 bytes, then learnt merges",
+                           min=258)
 
 
 def _why_not_cell(value: str) -> Optional[str]:
@@ -65,22 +76,34 @@ def _why_not_cell(value: str) -> Optional[str]:
 
 @dataclass
 class ModelConfig:
-    cell: str = _opt("lstm", "recurrent cell", choices=["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"],
+    cell: str = _opt("lstm", "the recurrent cell of every layer (a bidirectional cell is refused: it would see the "
+                     "text it must predict)", choices=["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"],
                      explain=_why_not_cell)
-    embed_dim: int = _opt(64, "size of the token embedding (D of the first layer)", min=1)
+    embed_dim: int = _opt(64, "size of the token embedding (E, the input size of the first layer)", min=1)
     hidden_size: int = _opt(256, "hidden units per layer (H)", min=1)
     num_layers: int = _opt(2, "stacked recurrent layers", min=1, max=8)
-    dropout: float = _opt(0.2, "dropout between layers and before the head, training only", min=0.0, max_excl=1.0)
-    embed_dropout: float = _opt(0.0, "whole-token dropout: zero entire embedding rows, one mask per window",
-                                min=0.0, max_excl=1.0)
-    input_dropout: float = _opt(0.0, "locked dropout on the embedding output, one mask per stream and window",
-                                min=0.0, max_excl=1.0)
-    hidden_dropout: float = _opt(0.0, "locked dropout between layers, one mask per stream and window",
-                                 min=0.0, max_excl=1.0)
-    output_dropout: float = _opt(0.0, "locked dropout before the head, one mask per stream and window",
-                                 min=0.0, max_excl=1.0)
-    tie_weights: bool = _opt(False, "the head reuses the embedding (with a projection when embed_dim != hidden_size)")
-    init: str = _opt("uniform", "initialisation of the recurrent weights", choices=["uniform", "xavier", "orthogonal"])
+    dropout: float = _opt(
+        0.2, "standard dropout (a fresh mask for every element, time step and window) on the input of every layer "
+        "above the first and on the last layer's output; training only", min=0.0, max_excl=1.0)
+    embed_dropout: float = _opt(
+        0.0, "embedding (whole-token) dropout: each vocabulary entry is dropped for the whole window, its embedding "
+        "row zero wherever it occurs; training only", min=0.0, max_excl=1.0)
+    input_dropout: float = _opt(
+        0.0, "variational (locked) dropout on the embedding output, one mask per stream and window; training only",
+        min=0.0, max_excl=1.0)
+    hidden_dropout: float = _opt(
+        0.0, "variational (locked) dropout on the input of every layer above the first, one mask per stream and "
+        "window; combines with model.dropout; training only", min=0.0, max_excl=1.0)
+    output_dropout: float = _opt(
+        0.0, "variational (locked) dropout on the last layer's output before the head, one mask per stream and "
+        "window; training only", min=0.0, max_excl=1.0)
+    tie_weights: bool = _opt(
+        False, "the softmax head reuses the embedding matrix, through a learned projection head.proj when "
+        "embed_dim != hidden_size")
+    init: str = _opt(
+        "uniform", "initialisation of the recurrent weights: uniform (±1/√H, as PyTorch), xavier (Glorot uniform "
+        "per gate block) or orthogonal (orthogonal recurrent blocks, Xavier input blocks)",
+        choices=["uniform", "xavier", "orthogonal"])
 
 
 @dataclass
@@ -93,30 +116,46 @@ class TrainConfig:
     beta1: float = _opt(0.9, "Adam's first-moment decay", min=0.0, max_excl=1.0)
     beta2: float = _opt(0.999, "Adam's second-moment decay", min=0.0, max_excl=1.0)
     lr_schedule: str = _opt(
-        "plateau", "constant; plateau (multiply by lr_decay when val loss rises); cosine (to 0 at max_steps); "
-        "step (multiply by lr_decay every lr_decay_steps steps)",
-        choices=["constant", "plateau", "cosine", "step"],
-    )
-    lr_decay: float = _opt(0.5, "factor applied by the plateau and step schedules", min_excl=0.0, max=1.0)
+        "plateau", "constant; plateau (multiply by lr_decay whenever the validation loss comes out higher than at "
+        "the previous evaluation); cosine (down to 0 at max_steps); step (multiply by lr_decay every "
+        "lr_decay_steps steps)", choices=["constant", "plateau", "cosine", "step"])
+    lr_decay: float = _opt(0.5, "factor of the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
-    grad_clip: float = _opt(5.0, "clip gradients to this global L2 norm (0 = off)", min=0.0)
+    grad_clip: float = _opt(5.0, "clip all gradients together to this global L2 norm (0 = off)", min=0.0)
     max_steps: Optional[int] = _opt(5000, "stop after this many optimiser steps (null = no limit)", min=1)
-    max_epochs: Optional[float] = _opt(None, "stop after this many passes over the training split", min_excl=0.0)
-    eval_interval: int = _opt(250, "evaluate on the validation split and checkpoint every this many steps", min=1)
+    max_epochs: Optional[float] = _opt(
+        None, "stop after this many passes over the training split, may be fractional (null = no limit)",
+        min_excl=0.0)
+    eval_interval: int = _opt(
+        250, "evaluate on the validation split and write a checkpoint every this many steps (and at the end)", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
-    weight_decay: float = _opt(0.0, "decoupled (AdamW-style) weight decay of the weight matrices, per unit of lr",
-                               min=0.0)
-    seed: int = _opt(1234, "seed of initialisation and dropout; same seed, same numbers", min=0)
-    sample_interval: int = _opt(0, "show and store (samples.jsonl) a short sample every this many steps (0 = off)",
-                                min=0)
+    weight_decay: float = _opt(
+        0.0, "decoupled (AdamW-style, also with sgd) weight decay: before each update every weight matrix is "
+        "multiplied by 1 - learning_rate * weight_decay; biases and peepholes do not decay", min=0.0)
+    seed: int = _opt(1234, "seed of the initialisation and of dropout: the same config and seed give the same numbers",
+                     min=0)
+    sample_interval: int = _opt(
+        0, "every this many steps, print a short sample (160 tokens from <eod>, temperature 1) and append it to "
+        "samples.jsonl; training is unchanged (0 = off)", min=0)
     lr_decay_steps: int = _opt(1000, "the step schedule multiplies the rate by lr_decay every this many steps", min=1)
-    patience: Optional[int] = _opt(None, "stop after this many evaluations without a lower val loss (null = never)", min=1)
-    keep_every: Optional[int] = _opt(None, "also checkpoint and keep every this many steps (null = keep only best and last)", min=1)
+    patience: Optional[int] = _opt(
+        None, "early stopping: stop after this many evaluations in a row without a lower validation loss "
+        "(null = never; no effect without a validation split)", min=1)
+    keep_every: Optional[int] = _opt(
+        None, "also write a checkpoint every this many steps and keep it (null = keep only best and last)", min=1)
     divergence_threshold: float = _opt(
-        3.0, "a training loss above this times the lowest so far is divergence (0 = only NaN/inf)", min=0.0)
-    divergence_lr_factor: float = _opt(0.5, "on divergence: roll back and multiply the learning rate by this",
-                                       min_excl=0.0, max_excl=1.0)
-    max_divergences: int = _opt(3, "give up after this many rollbacks in one train command", min=0)
+        3.0, "a step whose training loss is above this many times the lowest so far has diverged "
+        "(0 = only NaN or infinity counts)", min=0.0)
+    divergence_lr_factor: float = _opt(
+        0.5, "after a divergence, roll back to the last checkpoint and multiply train.learning_rate by this",
+        min_excl=0.0, max_excl=1.0)
+    max_divergences: int = _opt(3, "give up (exit code 1) after this many rollbacks in one train command", min=0)
+    init_from: Optional[str] = _opt(
+        None, "fine-tune: start from this run directory's best checkpoint (its weights, model and tokenizer) "
+        "with a fresh optimiser and schedule (null = a new model)")
+    threads: Union[int, str] = _opt(
+        "auto", "threads to compute with: auto (the cores free at start, then the faster of 1 and all as the "
+        "machine's load changes) or a number; never changes the results", choices=["auto"], min=1)
 
 
 @dataclass
@@ -138,11 +177,34 @@ def all_keys() -> List[str]:
     return [f"{s}.{f.name}" for s, cls in SECTION_CLASSES.items() for f in dataclasses.fields(cls)]
 
 
-def key_help() -> Dict[str, str]:
-    """``section.key`` -> help text, for ``lstmgen train --help-config``."""
-    return {
-        f"{s}.{f.name}": f.metadata["help"] for s, cls in SECTION_CLASSES.items() for f in dataclasses.fields(cls)
-    }
+def _type_name(typ: Any) -> str:
+    """``Optional[int]`` -> ``'int or null'``; ``Union[str, int, None]`` -> ``'str or int or null'``."""
+    options = getattr(typ, "__args__", (typ,)) if getattr(typ, "__origin__", None) is Union else (typ,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in options)
+
+
+def _allowed(rules: Dict[str, Any]) -> str:
+    """The rules of one field in words: ``'one of: adam, sgd'``, ``'>= 1'``, ``'>= 0 and < 1'``; '' if any."""
+    if "choices" in rules:
+        return "one of: " + ", ".join(rules["choices"])
+    signs = [("min", ">="), ("min_excl", ">"), ("max", "<="), ("max_excl", "<")]
+    return " and ".join(f"{sign} {rules[name]:g}" for name, sign in signs if name in rules)
+
+
+def describe_keys() -> List[Dict[str, Any]]:
+    """Every config key with its default, type, allowed values and meaning, in declaration order.
+
+    One dict per key: ``{"key": "train.batch_size", "default": 32, "type": "int", "allowed": ">= 1",
+    "help": "parallel streams per step (N)"}``. ``allowed`` is '' where any value of the type is
+    valid. The one source of ``lstmgen config`` and of docs/configuration.md.
+    """
+    out = []
+    for section, cls in SECTION_CLASSES.items():
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            out.append({"key": f"{section}.{f.name}", "default": f.default, "type": _type_name(hints[f.name]),
+                        "allowed": _allowed(f.metadata), "help": f.metadata["help"]})
+    return out
 
 
 def _unknown_key(where: str, key: str, candidates: List[str]) -> ConfigError:
@@ -185,8 +247,9 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
     why = rules["explain"](out) if "explain" in rules else None
     if why:
         raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
-    if "choices" in rules and out not in rules["choices"]:
-        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}")
+    if "choices" in rules and isinstance(out, str) and out not in rules["choices"]:
+        numbers = " or a number" if int in options or float in options else ""
+        raise ConfigError(f"{where}: '{key}' is {out!r}; expected one of: {', '.join(rules['choices'])}{numbers}")
     if isinstance(out, (int, float)) and not isinstance(out, bool):
         bounds = [
             ("min", lambda v, b: v >= b, ">="), ("max", lambda v, b: v <= b, "<="),
@@ -282,6 +345,35 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
         _apply(cfg, f"--set {text}", key, value)
     validate(cfg)
     return cfg
+
+
+INHERITED = ("model", "tokenizer")  # the sections a fine-tuned run takes from its parent
+
+
+def inherit(cfg: Config, parent: Config, explicit: List[str], parent_dir) -> Config:
+    """``cfg`` with the parent run's model and tokenizer sections (fine-tuning). A key of those
+    sections in ``explicit`` (set on purpose: --set, a --config file) that differs from the
+    parent's is a ConfigError: the weights fix the architecture and the vocabulary."""
+    cfg = copy.deepcopy(cfg)
+    for section in INHERITED:
+        mine, theirs = getattr(cfg, section), getattr(parent, section)
+        for f in dataclasses.fields(mine):
+            key = f"{section}.{f.name}"
+            if key in explicit and getattr(mine, f.name) != getattr(theirs, f.name):
+                raise ConfigError(
+                    f"{key} is {getattr(mine, f.name)!r}, but --init-from {parent_dir} has {getattr(theirs, f.name)!r}: "
+                    f"a fine-tuned run keeps its parent's {section}; drop that setting")
+        setattr(cfg, section, copy.deepcopy(theirs))
+    return cfg
+
+
+def explicit_keys(path: Optional[Union[str, Path]], overrides: Optional[List[str]]) -> List[str]:
+    """The keys a config file and ``--set`` overrides name (what the user chose on purpose)."""
+    keys = [parse_override(text)[0] for text in overrides or []]
+    if path is not None:
+        data = _read_yaml(Path(path))
+        keys += [f"{section}.{k}" for section, values in data.items() if isinstance(values, dict) for k in values]
+    return keys
 
 
 def validate(cfg: Config) -> None:

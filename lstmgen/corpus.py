@@ -62,6 +62,8 @@ class Corpus:
     source: str  # as the user wrote it (path, glob, or builtin:NAME)
     train: list[str]  # documents of the training split
     val: list[str]  # documents of the validation split (empty when val_fraction == 0)
+    records: int = 0  # files, CSV rows and JSON objects read
+    skipped: int = 0  # of those, the ones without text (an empty or missing field, a blank file)
 
 
 def corpus_options(data) -> dict:
@@ -77,13 +79,18 @@ def load_configured_corpus(data) -> "Corpus":
 
 def read_documents(source: str, *, csv_column: str | int | None = None, encoding: str = "utf-8",
                    encoding_errors: str = "strict", csv_delimiter: str | None = None,
-                   json_field: str | None = None, template: str | None = None) -> list[str]:
-    """Every document of ``source``, in order (python-docs is one document)."""
+                   json_field: str | None = None, template: str | None = None,
+                   counts: dict | None = None) -> list[str]:
+    """Every document of ``source``, in order (python-docs is one document). ``counts``, when
+    given, gets ``records`` (files, CSV rows, JSON objects read) and ``skipped`` (those
+    without text)."""
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
-        if name in DOCUMENT_CORPORA:
-            return list(DOCUMENT_CORPORA[name]())
-        return ["\n\n".join(_builtin_paragraphs(name))]
+        documents = list(DOCUMENT_CORPORA[name]()) if name in DOCUMENT_CORPORA else \
+            ["\n\n".join(_builtin_paragraphs(name))]
+        if counts is not None:
+            counts.update(records=len(documents), skipped=0)
+        return documents
     check_encoding(encoding)
     if encoding_errors not in ("strict", "replace"):
         raise ConfigError(f"data.encoding_errors is '{encoding_errors}'; expected strict or replace")
@@ -91,10 +98,12 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
         raise ConfigError(f"data.csv_delimiter must be one character, got {csv_delimiter!r}")
     fields = _template_fields(template) if template is not None else None
     fmt = {"column": csv_column, "delimiter": csv_delimiter, "json_field": json_field, "template": template,
-           "fields": fields}
-    documents = [doc for path in source_files(source)
-                 for doc in _file_documents(path, fmt, encoding, encoding_errors)]
-    return keep_text(source, documents)
+           "fields": fields, "records": 0}
+    documents = keep_text(source, [doc for path in source_files(source)
+                                   for doc in _file_documents(path, fmt, encoding, encoding_errors)])
+    if counts is not None:
+        counts.update(records=fmt["records"], skipped=fmt["records"] - len(documents))
+    return documents
 
 
 def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
@@ -106,8 +115,9 @@ def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
         # python-docs is split by paragraph, then each split becomes one document.
         train, val = split_documents(_builtin_paragraphs(source[len(BUILTIN_PREFIX):]), val_fraction)
         return Corpus(source, ["\n\n".join(train)], ["\n\n".join(val)] if val else [])
-    train, val = split_corpus(source, read_documents(source, **options), val_fraction)
-    return Corpus(source, train, val)
+    counts = {}
+    train, val = split_corpus(source, read_documents(source, counts=counts, **options), val_fraction)
+    return Corpus(source, train, val, **counts)
 
 
 def list_corpora() -> list[dict]:
@@ -165,12 +175,37 @@ def check_encoding(encoding):
         raise ConfigError(f"data.encoding: unknown text encoding '{encoding}' (try utf-8 or latin-1)") from None
 
 
+_MAGIC = (  # how common binary files begin
+    (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive (or a .docx/.xlsx/.epub inside one)"),
+    (b"\x1f\x8b", "a gzip file"), (b"BZh", "a bzip2 file"), (b"\xfd7zXZ", "an xz file"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"), (b"\x7fELF", "a program (ELF)"), (b"SQLite format 3", "an SQLite database"),
+    (b"RIFF", "a RIFF file (WAV/AVI/WebP)"), (b"ID3", "an MP3 file"), (b"OggS", "an Ogg file"),
+    (b"\x93NUMPY", "a NumPy array"), (b"\xd0\xcf\x11\xe0", "an old Office document"),
+)
+_ZERO_BYTE_ENCODINGS = ("utf-16", "utf16", "utf-32", "utf32", "utf_16", "utf_32")
+
+
+def check_text(path, head: bytes, encoding: str) -> None:
+    """Refuse a file whose first bytes show that it is not text (a known binary format, or a
+    NUL byte, which text in an 8-bit or UTF-8 encoding never holds)."""
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise DataError(f"corpus file '{path}' is not text: it looks like {what}; "
+                            "lstmgen trains on plain text, CSV or JSON-lines files")
+    if b"\x00" in head and not encoding.lower().replace("-", "_").startswith(tuple(
+            e.replace("-", "_") for e in _ZERO_BYTE_ENCODINGS)):
+        raise DataError(f"corpus file '{path}' is not text: it holds NUL bytes (offset {head.index(0)}); "
+                        "lstmgen trains on plain text, CSV or JSON-lines files")
+
+
 def _read_text(path, encoding, errors="strict"):
-    """The decoded text of one file; a bad byte is reported with its offset."""
+    """The decoded text of one file; a binary file is refused, a bad byte reported with its offset."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read corpus file '{path}': {e.strerror or e}") from None
+    check_text(path, data[:8192], encoding)
     try:
         text = data.decode(encoding, errors)
     except UnicodeDecodeError as e:
@@ -190,6 +225,7 @@ def _file_documents(path, fmt, encoding, errors):
         return _csv_documents(path, text, fmt, fmt["delimiter"] or ("\t" if suffix == ".tsv" else ","))
     if suffix in (".jsonl", ".ndjson"):
         return _jsonl_documents(path, text, fmt)
+    fmt["records"] += 1
     return [text]
 
 
@@ -228,11 +264,12 @@ def _jsonl_documents(path, text, fmt):
             raise DataError(f"JSON-lines file '{path}' line {number} is not valid JSON: {e}") from None
         if not isinstance(record, dict):
             raise DataError(f"JSON-lines file '{path}' line {number} is not a JSON object")
+        fmt["records"] += 1
         if seen_keys is None:
             seen_keys = list(record)
         if names is None:
             raise DataError(f"JSON-lines file '{path}' holds objects with fields {', '.join(map(repr, seen_keys))}; "
-                            f"set data.json_field to the one holding the text (or data.template)")
+                            f"say which one holds the text with data.json_field (or data.template)")
         values = {}
         for name in names:
             value = record.get(name)
@@ -262,6 +299,7 @@ def _csv_documents(path, text, fmt, delimiter):
     if not rows:
         raise DataError(f"CSV file '{path}' is empty; expected a header row and one row per document")
     header, body = rows[0], rows[1:]
+    fmt["records"] += len(body)
     if fmt["template"] is None:
         index = _csv_column_index(path, header, fmt["column"])
         return [row[index] for row in body if index < len(row) and row[index].strip()]
@@ -281,7 +319,7 @@ def _csv_column_index(path, header, csv_column, key="data.csv_column"):
             return 0
         raise DataError(
             f"CSV file '{path}' has {len(header)} columns ({columns}); "
-            f"set data.csv_column to the one holding the text (a name or 0-based index)"
+            f"say which one holds the text with data.csv_column (a name or 0-based index)"
         )
     if isinstance(csv_column, str) and csv_column.isascii() and csv_column.isdigit():
         csv_column = int(csv_column)

@@ -4,6 +4,7 @@
 (``distributed.py`` has the picture of the stream split and the communicators). What each
 hook of the step (``train.py``) does here:
 
+    _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
     forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
                        gradients are the streams' share of the batch's mean (already x N_r/N)
@@ -42,7 +43,10 @@ class DataParallelTrainer(Trainer):
 
     # ---- restore or start: rank 0 reads, the others receive --------------------------------------
     def _open_run(self, resume: bool):
+        self.parent = None
         saved, changes = super()._open_run(resume) if self.lead else (None, [])
+        if self.comm.bcast_json(self.parent is not None if self.lead else None):  # fine-tuning: its weights
+            self.parent = bcast_checkpoint(self.comm, self.parent)
         return (bcast_checkpoint(self.comm, saved) if resume else None), changes
 
     def _load_data(self, saved):

@@ -45,16 +45,21 @@ class RunLock:
     """Hold ``RUN_DIR/train.lock`` exclusively, or refuse with a ``CheckpointError``.
 
     ``create=False`` (resuming) does not create a missing run directory: loading the
-    checkpoint reports that better.
+    checkpoint reports that better. A run that ends before its first checkpoint (a data or
+    config error) leaves nothing behind: the lock file goes, and the run directory too if the
+    lock made it.
     """
 
     def __init__(self, run_dir, create: bool = True):
         self.run_dir, self.create, self.fd = Path(run_dir), create, None
+        self.made = []  # the folders the lock created, innermost last
 
     def __enter__(self):
         if fcntl is None or not (self.create or self.run_dir.is_dir()):
             return self
+        missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.made = missing[::-1]
         path = self.run_dir / LOCK_NAME
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -72,9 +77,17 @@ class RunLock:
         return self
 
     def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor releases the lock
-            self.fd = None
+        if self.fd is None:
+            return
+        if not ckpt.has_checkpoint(self.run_dir):  # nothing trained: leave nothing behind
+            (self.run_dir / LOCK_NAME).unlink(missing_ok=True)
+            for folder in reversed(self.made):
+                try:
+                    folder.rmdir()  # only if empty
+                except OSError:
+                    break
+        os.close(self.fd)  # closing the descriptor releases the lock
+        self.fd = None
 
 
 def guard(train_fn):

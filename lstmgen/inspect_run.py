@@ -30,7 +30,7 @@ def inspect_run(run_dir, which: str = "last") -> dict:
         layers[group] = layers.get(group, 0) + int(arr.size)
     best = ckpt.optional_pointer(run_dir, "best")
     tok = run.tokenizer
-    chars = [t for t in tok.vocab[2:]]
+    tokens = [t for t in tok.vocab[2:]]
     return {
         "run_dir": str(run_dir),
         "checkpoint": run.path.name,
@@ -40,11 +40,13 @@ def inspect_run(run_dir, which: str = "last") -> dict:
         "best_checkpoint": best.name if best is not None else None,
         "best_val_loss": trainer.get("best_val_loss"),
         "last_val_loss": trainer.get("last_val_loss"),
+        "best_val_bits_per_char": trainer.get("best_val_bits_per_char"),  # absent before issue 13
+        "last_val_bits_per_char": trainer.get("last_val_bits_per_char"),
         "num_params": int(sum(layers.values())),
         "params_per_layer": layers,
         "param_shapes": {k: list(v.shape) for k, v in run.params.items()},
         "tokenizer": {"level": tok.level, "vocab_size": tok.vocab_size,
-                      "specials": tok.vocab[:2], "first_tokens": chars[:40]},
+                      "specials": tok.vocab[:2], "first_tokens": tokens[:40]},
         "disk_bytes": _size(run_dir),
         "checkpoint_bytes": {p.name: _size(p) for p in sorted((run_dir / "checkpoints").glob("step-*"))},
         "config": run.config.to_dict(),

@@ -5,6 +5,7 @@ Everything comes from the checkpoint folder alone; the training data is not need
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -24,12 +25,18 @@ class Run:
     model: LanguageModel
     params: dict
     step: int
+    note: Optional[str] = None  # worth telling the user (e.g. 'best' asked for, 'last' given)
 
 
 def load_run(run_dir: Path, which: str = "best") -> Run:
     """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config."""
     if which not in ckpt.POINTERS:
         raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
+    note = None
+    if which == "best" and ckpt.best_or_last(run_dir) == "last":
+        # a run before its first evaluation has no best checkpoint yet: its latest is the one there is
+        which, note = "last", (f"'{run_dir}' has no 'best' checkpoint yet (no evaluation has run); "
+                               "using 'last'")
     saved = ckpt.load_checkpoint(Path(run_dir), which, with_training_state=False)
     try:
         tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
@@ -40,4 +47,4 @@ def load_run(run_dir: Path, which: str = "best") -> Run:
     ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes())
     params = {k: v.astype(np.float32, copy=False) for k, v in saved.params.items()}
     step = saved.trainer.get("step")
-    return Run(saved.path, saved.config, tokenizer, model, params, step if isinstance(step, int) else 0)
+    return Run(saved.path, saved.config, tokenizer, model, params, step if isinstance(step, int) else 0, note)

@@ -4,11 +4,16 @@
 character grid for the terminal (no dependency); ``save_png`` draws them with matplotlib, the
 optional extra ``lstmgen[plot]``, and raises ``ImportError`` when it is missing. The x axis
 is the optimiser step, or the training tokens seen (step x batch_size x seq_len).
+
+The y axis is the loss in nats per token, or (``y="bits-per-char"``) the validation loss in
+bits per character, which does not depend on the tokenizer: runs with different tokenizers are
+compared on it (a word model's nats per word and a character model's nats per character are
+not comparable). Training loss is logged per token only, so that view shows validation alone.
 """
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Sequence
 
@@ -27,6 +32,8 @@ class Curves:
     train_loss: List[float]
     val_loss: List[float]  # NaN where the line has no evaluation
     learning_rate: List[float]
+    val_bits_per_char: List[float] = field(default_factory=list)  # NaN where not evaluated (or an older run)
+    level: str = "?"  # the tokenizer level, from the run's config
 
 
 def read_curves(run_dir) -> Curves:
@@ -36,10 +43,10 @@ def read_curves(run_dir) -> Curves:
         raise CheckpointError(f"'{run_dir}' has no {path.name}; is it a run directory?")
     try:
         cfg = read_saved_config(run_dir / "config.yaml")
-        per_step = cfg.train.batch_size * cfg.train.seq_len
+        per_step, level = cfg.train.batch_size * cfg.train.seq_len, cfg.tokenizer.level
     except Exception:  # an unreadable config only costs the tokens axis
-        per_step = 0
-    c = Curves(str(run_dir), [], [], [], [], [])
+        per_step, level = 0, "?"
+    c = Curves(str(run_dir), [], [], [], [], [], [], level)
     for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
         try:
             r = json.loads(line)
@@ -51,6 +58,8 @@ def read_curves(run_dir) -> Curves:
         c.train_loss.append(train)
         c.val_loss.append(float(val) if val is not None else math.nan)
         c.learning_rate.append(float(lr) if lr is not None else math.nan)
+        bpc = r.get("val_bits_per_char")
+        c.val_bits_per_char.append(float(bpc) if isinstance(bpc, (int, float)) else math.nan)
     if not c.step:
         raise CheckpointError(f"{path} is empty: the run has not logged a step yet")
     return c
@@ -60,16 +69,38 @@ def _x(c: Curves, x: str) -> List[float]:
     return c.tokens if x == "tokens" else c.step
 
 
-def text_chart(runs: Sequence[Curves], x: str = "step", width: int = 64, height: int = 16) -> str:
+def default_y(runs: Sequence[Curves]) -> str:
+    """bits-per-char when the runs' tokenizers differ (their losses per token do not compare)."""
+    return "bits-per-char" if len({c.level for c in runs}) > 1 else "loss"
+
+
+def _series(c: Curves, y: str):
+    """(train, validation) values of one run on the y axis; train is None in bits per char."""
+    if y == "bits-per-char":
+        if all(math.isnan(v) for v in c.val_bits_per_char):
+            raise CheckpointError(f"'{c.name}' logged no validation bits per character (a run without "
+                                  "evaluations, or from an older lstmgen); plot it with --y loss")
+        return None, c.val_bits_per_char
+    return c.train_loss, c.val_loss
+
+
+Y_LABELS = {"loss": "loss (nats/token)", "bits-per-char": "validation bits per character"}
+
+
+def text_chart(runs: Sequence[Curves], x: str = "step", width: int = 64, height: int = 16, y: str = "loss") -> str:
     """The losses on a ``height`` x ``width`` grid of characters: run k's train loss is the
     k-th lower-case letter, its validation loss the upper-case one (a later mark wins a cell)."""
     points = []  # (x, loss, mark)
     for k, c in enumerate(runs):
         lower = "abcdefghijklmnopqrstuvwxyz"[k % 26]
-        for xv, tr, va in zip(_x(c, x), c.train_loss, c.val_loss):
-            points.append((xv, tr, lower))
+        train, val = _series(c, y)
+        for i, (xv, va) in enumerate(zip(_x(c, x), val)):
+            if train is not None:
+                points.append((xv, train[i], lower))
             if not math.isnan(va):
                 points.append((xv, va, lower.upper()))
+    if not points:
+        raise CheckpointError("nothing to plot: the runs logged no validation loss yet")
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
     grid = [[" "] * width for _ in range(height)]
@@ -86,16 +117,17 @@ def text_chart(runs: Sequence[Curves], x: str = "step", width: int = 64, height:
     lines.append(" " * label + " +" + "-" * width)
     left, right = f"{x0:,}", f"{x1:,}"
     lines.append(" " * (label + 2) + left + " " * max(1, width - len(left) - len(right)) + right)
-    lines.append(" " * (label + 2) + f"loss against {'training tokens' if x == 'tokens' else 'step'}")
+    lines.append(" " * (label + 2) + f"{Y_LABELS[y]} against {'training tokens' if x == 'tokens' else 'step'}")
     for k, c in enumerate(runs):
         lower = "abcdefghijklmnopqrstuvwxyz"[k % 26]
         lr = [v for v in c.learning_rate if not math.isnan(v)]
         lr_text = f"; learning rate {lr[0]:.3g} -> {lr[-1]:.3g}" if lr else ""
-        lines.append(f"  {lower} train, {lower.upper()} validation: {c.name}{lr_text}")
+        marks = f"{lower.upper()} validation" if y == "bits-per-char" else f"{lower} train, {lower.upper()} validation"
+        lines.append(f"  {marks}: {c.name} ({c.level} tokens){lr_text}")
     return "\n".join(lines)
 
 
-def save_png(runs: Sequence[Curves], path, x: str = "step") -> None:
+def save_png(runs: Sequence[Curves], path, x: str = "step", y: str = "loss") -> None:
     """Loss (train solid, validation dashed, one colour per run) above the learning rate."""
     import matplotlib
 
@@ -106,13 +138,15 @@ def save_png(runs: Sequence[Curves], path, x: str = "step") -> None:
     for k, c in enumerate(runs):
         color = f"C{k % 10}"
         xs = _x(c, x)
-        ax_loss.plot(xs, c.train_loss, color=color, label=f"{c.name} train")
-        val = [(xv, v) for xv, v in zip(xs, c.val_loss) if not math.isnan(v)]
+        train, val_values = _series(c, y)
+        if train is not None:
+            ax_loss.plot(xs, train, color=color, label=f"{c.name} train")
+        val = [(xv, v) for xv, v in zip(xs, val_values) if not math.isnan(v)]
         if val:
             ax_loss.plot(*zip(*val), color=color, linestyle="--", marker="o", markersize=3,
                          label=f"{c.name} validation")
         ax_lr.plot(xs, c.learning_rate, color=color)
-    ax_loss.set_ylabel("loss (nats/token)")
+    ax_loss.set_ylabel(Y_LABELS[y])
     ax_loss.legend(fontsize="small")
     ax_loss.grid(alpha=0.3)
     ax_lr.set_ylabel("learning rate")

@@ -261,11 +261,11 @@ class Completion:
 
 
 def top_tokens(logits: np.ndarray, tokenizer, k: int, banned: Sequence[int] = ()) -> list:
-    """The k most likely next tokens after logits (1, V): ``[(token_text, probability)]``."""
+    """The k most likely next tokens after logits (1, V): ``[(token_name, probability)]``."""
     logp = log_softmax(logits)[0]  # (V,)
     logp[list(banned)] = -np.inf
     order = np.argsort(-logp, kind="stable")[:k]
-    return [(tokenizer.token_text(int(i)), float(np.exp(logp[i]))) for i in order]
+    return [(tokenizer.token_name(int(i)), float(np.exp(logp[i]))) for i in order]
 
 
 def ends_sample(tokenizer, rules: StopRules, ids: List[int]) -> bool:

@@ -60,12 +60,16 @@ def score_ids(model, params, ids: np.ndarray, top: int = 0) -> Scores:
 def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> List[str]:
     """The documents of ``source``: the file's if it names an existing file (one per row of a
     CSV file), else the text itself."""
-    if Path(source).is_dir():
-        raise DataError(f"'{source}' is a folder; score takes one text or one file (eval scores folders)")
-    if Path(source).is_file():
-        return read_documents(source, csv_column=csv_column, encoding=encoding)
     if not source:
         raise DataError("nothing to score: the text is empty")
+    try:
+        kind = "folder" if Path(source).is_dir() else "file" if Path(source).is_file() else None
+    except (OSError, ValueError):  # too long, or a NUL byte, for a path: it is text
+        kind = None
+    if kind == "folder":
+        raise DataError(f"'{source}' is a folder; score takes one text or one file (eval scores folders)")
+    if kind == "file":
+        return read_documents(source, csv_column=csv_column, encoding=encoding)
     return [source]
 
 
@@ -80,9 +84,9 @@ def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_co
     surprisal = -scores.logprobs / math.log(2)  # (t,) bits
     rows = []
     for i, (target, logprob, bits) in enumerate(zip(targets, scores.logprobs, surprisal)):
-        row = {"token": tok.token_text(int(target)), "logprob": float(logprob), "surprisal_bits": float(bits)}
+        row = {"token": tok.token_name(int(target)), "logprob": float(logprob), "surprisal_bits": float(bits)}
         if top:
-            row["top"] = [{"token": tok.token_text(int(j)), "prob": float(math.exp(lp))}
+            row["top"] = [{"token": tok.token_name(int(j)), "prob": float(math.exp(lp))}
                           for j, lp in zip(scores.top_ids[i], scores.top_logprobs[i])]
         rows.append(row)
     chars = tok.num_chars(targets)

@@ -31,6 +31,7 @@ Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never pri
 """
 
 import json
+import math
 import signal
 import threading
 import time
@@ -41,10 +42,10 @@ from typing import Optional
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import token_cache
+from . import threads, token_cache
 from .config import Config, dump_config
 from .corpus import load_configured_corpus
-from .data import Batches
+from .data import Batches, eval_windows
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ids
 from .guard import Diverged, guard
@@ -83,6 +84,9 @@ class TrainResult:
     checkpoint: Path
     interrupted: bool
     early_stopped: bool = False
+    last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
+    best_val_bits_per_char: Optional[float] = None
+    first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
 
 
 class _StopFlag:
@@ -133,9 +137,13 @@ class Trainer:
             self.total_steps = min(self.total_steps, int(np.ceil(t.max_epochs * self.batches.num_windows)))
         self.last_path = None  # the checkpoint written last
         self.early_stopped = False
+        # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
+        self.threads, self.adaptive_threads, self.threads_why = threads.resolve(t.threads)
 
     def _open_run(self, resume: bool):
-        """The checkpoint to resume from (None for a new run) and the config changes it allows."""
+        """The checkpoint to resume from (None for a new run) and the config changes it allows;
+        a fine-tuned run (``train.init_from``) also opens its parent's checkpoint."""
+        self.parent = None
         if resume:
             saved = ckpt.load_checkpoint(self.run_dir, "last")
             return saved, ckpt.check_resume_config(saved.config, self.cfg)
@@ -143,20 +151,28 @@ class Trainer:
             raise ConfigError(
                 f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
             )
+        if self.cfg.train.init_from is not None:
+            self.parent = ckpt.load_parent(self.cfg.train.init_from, self.cfg)
         return None, []
 
     def _load_data(self, saved):
         """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
         cfg, t = self.cfg, self.cfg.train
         tokenizer = None
-        if saved is not None:
-            try:
-                tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
-            except CheckpointError as e:
-                raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
+        for source in (saved, self.parent):  # a resumed run, or a fine-tuned one, keeps its tokenizer
+            if source is not None:
+                try:
+                    tokenizer = tokenizer_from_dict(source.tokenizer_dict)
+                except CheckpointError as e:
+                    raise CheckpointError(f"{source.path / 'tokenizer.json'}: {e}") from None
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
             return token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
+        if corpus.records > 1:
+            skipped = f"; {corpus.skipped:,} skipped: no text in them (an empty or missing field, a blank file)" \
+                if corpus.skipped else ""
+            self.reporter.message(f"corpus: {corpus.records - corpus.skipped:,} documents of {corpus.records:,} read "
+                                  f"({len(corpus.train):,} training, {len(corpus.val):,} validation){skipped}")
         if tokenizer is None:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
         batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
@@ -170,6 +186,9 @@ class Trainer:
         init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
         self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
         self.params = self.model.init_params(init_rng)
+        if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
+            ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
+            self.params = {k: v.astype(np.float32) for k, v in self.parent.params.items()}
         self.optimizer = make_optimizer(t, self.params)
         self.schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
                                    t.lr_decay_steps)
@@ -178,6 +197,7 @@ class Trainer:
         self.best_val = self.last_val = None
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
         self.acc = _new_accumulator()
+        self.val_chars_per_token = None  # measured at the first ``bits_per_char``
 
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
@@ -259,7 +279,7 @@ class Trainer:
         self.acc["loss_count"] += 1
         self.acc["tokens"] += count
         self.acc["seconds"] += seconds
-        return {"loss": loss, "learning_rate": lr, "tokens_per_s": count / max(seconds, 1e-9)}
+        return {"loss": loss, "learning_rate": lr, "tokens_per_s": count / max(seconds, 1e-9), "seconds": seconds}
 
     # ---- evaluate -----------------------------------------------------------------------------
     def evaluate(self) -> Optional[float]:
@@ -270,6 +290,20 @@ class Trainer:
         nll, n = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len)
         return nll / n
 
+    def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
+        """A validation loss (nats per token) in bits per character of the scored text: the
+        same on every tokenizer, so runs with different tokenizers compare."""
+        if val_loss is None:
+            return None
+        if self.val_chars_per_token is None:
+            t = self.cfg.train
+            lengths = self.tokenizer.char_lengths()  # (V,) characters each token stands for
+            targets = chars = 0
+            for _, y in eval_windows(self.val_ids, t.batch_size, t.seq_len):
+                targets, chars = targets + y.size, chars + int(lengths[y].sum())
+            self.val_chars_per_token = chars / max(1, targets)
+        return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
+
     def judge_eval(self, stats: dict) -> list:
         """Evaluate, then follow the validation loss: schedule, best checkpoint, patience.
         Returns the pointers the checkpoint after it gets (``last``, and ``best`` when lower)."""
@@ -279,7 +313,7 @@ class Trainer:
             self.last_val = val
             if not np.isfinite(val):
                 raise Diverged(self.step, f"validation loss {val}")
-            stats["val_loss"] = val
+            stats["val_loss"], stats["val_bits_per_char"] = val, self.bits_per_char(val)
             if self.schedule.on_eval(val):
                 self.reporter.message(f"step {self.step}: validation loss rose; learning rate now "
                                       f"{self.schedule.lr(self.step):.3g}")
@@ -306,6 +340,8 @@ class Trainer:
             "rng": self.dropout_rng.bit_generator.state, "optimizer": self.optimizer.state_dict(),
             "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
             "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
+            "best_val_bits_per_char": self.bits_per_char(self.best_val),
+            "last_val_bits_per_char": self.bits_per_char(self.last_val),
         }
 
     def save(self, pointers: list, keep: bool = False) -> Path:
@@ -322,7 +358,8 @@ class Trainer:
         acc = self.acc
         record = {"step": self.step, "epoch": round(self.epoch + self.window / self.batches.num_windows, 4),
                   "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
-                  "val_loss": stats.get("val_loss"), "learning_rate": stats["learning_rate"],
+                  "val_loss": stats.get("val_loss"), "val_bits_per_char": stats.get("val_bits_per_char"),
+                  "learning_rate": stats["learning_rate"],
                   "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
         with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -339,7 +376,8 @@ class Trainer:
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
                 "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
                 "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
-                "config": dump_config(self.cfg), "resumed": self.resumed}
+                "config": dump_config(self.cfg), "resumed": self.resumed,
+                "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
     # ---- stop rules ---------------------------------------------------------------------------
     def should_stop(self) -> bool:
@@ -363,13 +401,25 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
         t = self.cfg.train
+        first_step = self.step
         self.reporter.start(self._start_info())
+        if self.parent is not None:
+            self.reporter.message(f"fine-tuning from {self.cfg.train.init_from} ({self.parent.path.name}): its "
+                                  "weights, model and tokenizer; a fresh optimiser and schedule")
+        unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
+        if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
+            self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "
+                                  "outside the vocabulary); they make the validation loss look lower than it is")
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
-        with _StopFlag() as self.stop_flag:
+        governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
+        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
+                # threads: keep the faster count as the machine's load changes
+                if governor is not None and (change := governor.step_done(stats["seconds"])):
+                    self.reporter.message(f"step {self.step}: {change}")
                 # evaluate every eval_interval steps and at the very end
                 evaluated = self.step % t.eval_interval == 0 or self.step == self.total_steps
                 pointers = self.judge_eval(stats) if evaluated else ["last"]
@@ -391,7 +441,8 @@ class Trainer:
         if self.last_path is None:  # nothing to do (resumed a finished run)
             self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
-                           self.interrupted(), self.early_stopped)
+                           self.interrupted(), self.early_stopped, self.bits_per_char(self.last_val),
+                           self.bits_per_char(self.best_val), first_step)
 
 
 @guard  # the run-directory lock, and rollback on divergence

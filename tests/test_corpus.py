@@ -1,5 +1,7 @@
 """Corpus sources (file, folder, glob, CSV/TSV, built-in), their train/val split, their errors."""
 
+import re
+
 import pytest
 
 from lstmgen.corpus import BUILTIN_CORPORA, Corpus, load_corpus, read_documents
@@ -236,6 +238,8 @@ def test_python_docs_is_prose(python_docs):
         assert paragraph == paragraph.strip() and paragraph
         assert not all(line.startswith((" ", "\t")) for line in lines)
         assert not any(line.strip() and set(line.strip()) <= set("*=-~^") for line in lines)
+        # no table: grid borders (+---+), grid rows (| a | b |), simple tables' rules (=== ===)
+        assert not any(re.fullmatch(r"\s*(\+[-=+]+\+|\|.*\||=+( +=+)+)\s*", line) for line in lines), paragraph
 
 
 def test_python_docs_read_documents_is_one_document(python_docs):

@@ -222,7 +222,7 @@ JOB_TIMEOUT = 120  # seconds: a hung job fails the test instead of hanging the s
 
 def tiny(corpus, steps, *extra):
     """A small model with every kind of dropout on, 50 steps in about a second."""
-    settings = [f"data.corpus={corpus}", "model.embed_dim=8", "model.hidden_size=16", "model.num_layers=2",
+    settings = [f"data.corpus={corpus}"] * (corpus is not None) + ["model.embed_dim=8", "model.hidden_size=16", "model.num_layers=2",
                 "model.dropout=0.2", "model.embed_dropout=0.1", "model.input_dropout=0.1",
                 "model.hidden_dropout=0.1", "model.output_dropout=0.1", "train.batch_size=4", "train.seq_len=8",
                 f"train.max_steps={steps}", "train.eval_interval=10", "train.log_interval=1", *extra]
@@ -396,4 +396,18 @@ def test_two_processes_read_the_token_cache_on_rank_0_alone(tmp_path, text_file)
     for procs, out in ((1, "one"), (2, "two")):
         run = lstmgen("train", "--procs", procs, *tiny(text_file, 20, cache), "--out", tmp_path / out)
         assert run.returncode == 0, run.stderr[-2000:]
+    assert_same_numbers(tmp_path / "one", tmp_path / "two")
+
+
+@needs_mpi
+def test_fine_tuning_on_two_processes_starts_every_rank_from_the_parent(tmp_path, text_file):
+    """--init-from: rank 0 opens the parent run and sends its weights; SOURCE and the other
+    options reach the ranks as given."""
+    parent = lstmgen("train", *tiny(text_file, 10), "--out", tmp_path / "parent")
+    assert parent.returncode == 0, parent.stderr[-2000:]
+    for procs, out in ((1, "one"), (2, "two")):
+        run = lstmgen("train", text_file, "--init-from", tmp_path / "parent", "--procs", procs,
+                      *tiny(None, 10), "--out", tmp_path / out)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "fine-tuning from" in run.stderr
     assert_same_numbers(tmp_path / "one", tmp_path / "two")

@@ -35,7 +35,7 @@ def test_read_curves_and_tokens_axis(trained):
     assert c.step[-1] == 12 and c.tokens == [s * 8 * 32 for s in c.step]  # tiny: batch 8, seq_len 32
     assert not math.isnan(c.val_loss[-1])
     result = run("plot", trained, trained, "--x", "tokens")
-    assert result.exit_code == 0 and "loss against training tokens" in result.output and "3,072" in result.output
+    assert result.exit_code == 0 and "loss (nats/token) against training tokens" in result.output and "3,072" in result.output
 
 
 def test_png_is_written(trained, tmp_path):
@@ -52,9 +52,24 @@ def test_without_matplotlib_a_text_chart_and_a_clear_message(trained, tmp_path, 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
     result = run("plot", trained, "-o", tmp_path / "curves.png")
     assert result.exit_code == 1 and "pip install 'lstmgen[plot]'" in result.output
-    assert "loss against step" in result.output and not (tmp_path / "curves.png").exists()
+    assert "loss (nats/token) against step" in result.output and not (tmp_path / "curves.png").exists()
 
 
 def test_plot_of_a_folder_that_is_no_run(tmp_path):
     result = run("plot", tmp_path)
     assert result.exit_code == 1 and "metrics.jsonl" in result.output and "Traceback" not in result.output
+
+
+def test_bits_per_char_axis_shows_validation_only_and_is_the_default_across_tokenizers():
+    from lstmgen.plot import default_y
+
+    a = Curves("a", [0, 10, 20], [0, 1, 2], [4.0, 3.0, 2.0], [math.nan, 1.5, 1.2], [1e-3] * 3,
+               [math.nan, 2.0, 1.8], "char")
+    w = Curves("w", [0, 10, 20], [0, 1, 2], [9.0, 8.0, 7.0], [math.nan, 6.0, 5.5], [1e-3] * 3,
+               [math.nan, 1.9, 1.7], "word")
+    assert default_y([a, w]) == "bits-per-char" and default_y([a, a]) == "loss"
+    chart = text_chart([a, w], y="bits-per-char")
+    assert "validation bits per character" in chart and "a train" not in chart
+    marks = "".join(line.split("|", 1)[1] for line in chart.splitlines() if "|" in line)
+    assert sorted(ch for ch in marks if ch.strip()) == ["A", "A", "B", "B"]  # validation points only
+    assert "2.000" in chart and "1.700" in chart  # the axis spans the bits, not the losses

@@ -62,7 +62,7 @@ def test_score_command_text_and_json(trained):
     result = run("score", run_dir, "red fish", "--json", "--top", "2")
     assert result.exit_code == 0, result.output
     s = json.loads(result.output)
-    assert [row["token"] for row in s["tokens"]] == list("red fish") + ["\n"]
+    assert [row["token"] for row in s["tokens"]] == list("red fish") + ["<eod>"]  # special tokens by name
     assert s["total_bits"] == pytest.approx(sum(row["surprisal_bits"] for row in s["tokens"]))
     assert s["bits_per_char"] == pytest.approx(s["total_bits"] / 9)
     assert all(len(row["top"]) == 2 for row in s["tokens"])
@@ -76,7 +76,7 @@ def test_score_reads_csv_rows_and_refuses_a_folder(trained, tmp_path):
     csv = tmp_path / "rows.csv"
     csv.write_text("text,n\nred fish,1\nblue fish,2\n")
     s = json.loads(run("score", run_dir, csv, "--csv-column", "text", "--json").output)
-    assert "".join(row["token"] for row in s["tokens"]) == "red fish\nblue fish\n"  # each row ends in <eod>
+    assert "".join(row["token"] for row in s["tokens"]) == "red fish<eod>blue fish<eod>"  # each row ends in <eod>
     folder = run("score", run_dir, tmp_path)
     assert folder.exit_code == 1 and "is a folder" in folder.output and "Traceback" not in folder.output
     note = run("score", run_dir, "notes.txt")

@@ -4,7 +4,9 @@ NumPy releases the GIL inside its loops, so threads working on disjoint blocks o
 array use several cores for the softmax and the optimiser, which would otherwise run on one
 core while BLAS uses them all. Each block's work is independent and written in place, so the
 results do not depend on how many threads there are (sums over rows are left to the caller).
-Threads are made per call and joined before it returns: no pool, no global state.
+Threads are made per call and joined before it returns: no pool. The one piece of state is an
+optional cap on their number, which ``lstmgen.threads`` sets with the BLAS thread count (a busy
+machine: fewer threads than cores); results never depend on it.
 """
 
 import os
@@ -19,11 +21,26 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+_limit = [None]  # at most this many threads; None: one per core
+
+
+def set_thread_limit(n):
+    """Cap the threads of ``for_blocks`` at n (None: one per core); returns the previous cap."""
+    previous, _limit[0] = _limit[0], n
+    return previous
+
+
+def workers() -> int:
+    """Threads ``for_blocks`` may use: the cores, or the cap when it is lower."""
+    n = cores()
+    return n if _limit[0] is None else max(1, min(n, _limit[0]))
+
+
 def for_blocks(fn, n: int, min_block: int) -> None:
     """Call fn(start, stop) on consecutive blocks covering range(n), one block per thread, with
-    at most ``cores()`` blocks and none smaller than ``min_block`` (small n: one call, inline).
+    at most ``workers()`` blocks and none smaller than ``min_block`` (small n: one call, inline).
     The first error raised in any block is raised here, after every block has finished."""
-    k = max(1, min(cores(), n // max(1, min_block)))
+    k = max(1, min(workers(), n // max(1, min_block)))
     bounds = [n * j // k for j in range(k + 1)]
     if k == 1:
         fn(0, n)

@@ -70,15 +70,25 @@ class Tokenizer(ABC):
             return "\n"
         return self.vocab[id]
 
+    def token_name(self, id: int) -> str:
+        """How a token is shown in a table: ``<eod>`` and ``<unk>`` by name, others as their text."""
+        if id == self.unk_id:
+            return self.UNK
+        if id == self.eod_id:
+            return self.EOD
+        return self.vocab[id]
+
     def decode(self, ids) -> str:
         """The text of a sequence of ids; <eod> becomes a newline, <unk> U+FFFD."""
         return "".join(self.token_text(int(i)) for i in self._check_ids(ids))
 
+    def char_lengths(self) -> np.ndarray:
+        """(V,) the characters of original text each token stands for (<eod>, <unk>: 1)."""
+        return np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
+
     def num_chars(self, ids) -> int:
         """Characters of original text the ids stand for (<eod> and <unk> count 1 each)."""
-        ids = self._check_ids(ids)
-        lengths = np.array([len(self.token_text(i)) for i in range(self.vocab_size)], dtype=np.int64)
-        return int(lengths[ids].sum())
+        return int(self.char_lengths()[self._check_ids(ids)].sum())
 
     def num_bytes(self, ids) -> int:
         """UTF-8 bytes of original text the ids stand for (<eod> and <unk> count 1 each)."""
