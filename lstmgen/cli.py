@@ -20,6 +20,7 @@ import numpy as np
 
 from . import __version__
 from .errors import LstmgenError
+from .launch import launched_rank
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -37,6 +38,8 @@ class LstmgenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LstmgenError as e:
+            if launched_rank() > 0:  # a rank of an MPI job: rank 0 says it (launch.py)
+                sys.exit(e.exit_code)
             raise UserError(_name_options(str(e), ctx), e.exit_code) from None
         except BrokenPipeError:
             # the reader went away (``lstmgen sample ... | head``): stop quietly, like other tools
@@ -210,7 +213,10 @@ class _TqdmReporter:
               help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
-def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume):
+@click.option("--procs", default="1", show_default=True, metavar="P|auto",
+              help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
+                   "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
+def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs):
     """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
     builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
     (continue later with --resume).
@@ -219,11 +225,21 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
       lstmgen train notes.txt
       lstmgen train quotes.csv --csv-column text
       lstmgen train chats.jsonl --json-field body --out runs/chats
+      lstmgen train notes.txt --procs 2     # two processes, each half the batch (MPI)
     """
+    from . import launch
     from .checkpoint import best_or_last, load_checkpoint
     from .config import explicit_keys, inherit, load_config
+    from .distributed import bcast_config, stream_slice
     from .train import train as run_training
 
+    count, comm = _procs(procs)
+    # what the ranks of --procs P run: this command, less --procs
+    rank_args = ["train", *([source] if source is not None else []), *[a for o in overrides for a in ("--set", o)]]
+    for option, value in (("--csv-column", csv_column), ("--json-field", json_field), ("--config", config_path),
+                          ("--init-from", init_from), ("--threads", threads)):
+        rank_args += [option, str(value)] if value is not None else []
+    rank_args += ["--resume"] if resume else []
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
     if threads is not None:
         overrides = (*overrides, f"train.threads={_threads_value(threads)}")
@@ -233,29 +249,41 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
             raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
     if run_dir is None:
         run_dir = Path("runs") / (_run_name(source) if source else config_path.stem if config_path else "default")
-    if resume and config_path is None:
-        # continue with the run's own config; --set may still change training-only keys
-        base = load_checkpoint(run_dir, "last", with_training_state=False).config
-        cfg = load_config(None, list(overrides), base=base)
-    else:
-        path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-        cfg = load_config(path, list(overrides))
-    for key, value in data_options.items():
-        if value is not None:
-            setattr(cfg.data, key, value)
-    init_from = init_from or (None if resume else cfg.train.init_from)
-    if init_from is not None:
-        if resume:
-            raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
-        # fine-tuning: the parent's model and tokenizer, whatever the default config says
-        parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
-        cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
-        cfg.train.init_from = str(init_from)
-    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())
+    cfg = None
+    if comm.rank == 0:  # only rank 0 reads the config and the run directory; it sends the others the config
+        if resume and config_path is None:
+            # continue with the run's own config; --set may still change training-only keys
+            base = load_checkpoint(run_dir, "last", with_training_state=False).config
+            cfg = load_config(None, list(overrides), base=base)
+        else:
+            path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+            cfg = load_config(path, list(overrides))
+        for key, value in data_options.items():
+            if value is not None:
+                setattr(cfg.data, key, value)
+        init_from = init_from or (None if resume else cfg.train.init_from)
+        if init_from is not None:
+            if resume:
+                raise UserError("--init-from starts a new run from another one; --resume continues this one: "
+                                "give one", 2)
+            # fine-tuning: the parent's model and tokenizer, whatever the default config says
+            parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
+            cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
+            cfg.train.init_from = str(init_from)
+    cfg = bcast_config(comm, cfg)
+    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
+        count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
+        stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
+        _run_ranks(count, [*rank_args, "--out", str(run_dir)])
+    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
+                          comm=comm)
     if result.interrupted:
-        click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
-                   f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
-        sys.exit(130)
+        if comm.rank == 0:  # rank 0 speaks for the job
+            click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
+                       f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
+        _exit(comm, 130)
+    if comm.rank != 0:
+        return
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
     if resume and result.step == result.first_step:
@@ -272,6 +300,39 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         if result.last_val_loss is not None else ""
     click.echo(f"done: step {result.step}{val}; checkpoints in {run_dir / 'checkpoints'}")
     click.echo(f"next: lstmgen sample {run_dir}   |   lstmgen eval {run_dir}")
+
+
+def _procs(text: str):
+    """``--procs`` as a count (None: auto), and this process's communicator: MPI's world when
+    mpiexec started it (then --procs, if given, must be that many)."""
+    from .distributed import world
+    from .launch import parse_procs
+
+    count = parse_procs(text)
+    comm = world()
+    if comm.size > 1 and count not in (1, comm.size):
+        raise UserError(f"--procs {text} does not match the {comm.size} processes mpiexec started; "
+                        "drop --procs when you start lstmgen with mpiexec yourself", 2)
+    return count, comm
+
+
+def _run_ranks(count: int, args):
+    """Run ``lstmgen ARGS`` on ``count`` processes through mpiexec (launch.py) and exit as it does."""
+    from . import launch
+
+    if count > 1:
+        sys.exit(launch.run(launch.command(launch.find_mpiexec(), count, args, launch.cores()), count, launch.cores()))
+
+
+def _exit(comm, code: int):
+    """Exit with ``code``; the ranks of an MPI job leave together (an exit status other than 0
+    would otherwise make each rank call MPI_Abort, which kills the others and says so)."""
+    if comm.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.finish()
+        os._exit(code)
+    sys.exit(code)
 
 
 # ---- sample -------------------------------------------------------------------------------------
@@ -443,12 +504,24 @@ def _interactive(run, settings, rules, length, rng, carry):
               help="Which checkpoint of the run to use.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @THREADS_OPTION
-def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads):
+@click.option("--procs", default="1", show_default=True, metavar="P|auto",
+              help="Score on P processes of this machine, each a share of the streams (MPI: "
+                   "pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
+def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads, procs):
     """Score text: loss (nats per token), perplexity, bits per character and per byte."""
+    from . import launch
     from .evaluate import evaluate_run
 
+    count, comm = _procs(procs)
+    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
+        args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
+        args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
+        args += (["--threads", str(threads)] if threads is not None else [])
+        _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
     with _threads_for(threads):
-        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
+        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
+    if result is None:  # a rank other than 0: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(result))
         return

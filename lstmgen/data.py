@@ -87,19 +87,30 @@ class FileBatches:
         return x, y
 
 
-def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int):
+def share(n: int, procs: int, rank: int) -> slice:
+    """Rank ``rank``'s run of ``n`` items split as evenly as possible (some may get none):
+    evaluation streams, whose number depends on the text, not on the config."""
+    return slice(n * rank // procs, n * (rank + 1) // procs)
+
+
+def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
     """Every (x, y) window of an evaluation split, the last one possibly shorter.
 
     Uses at most ``batch_size`` streams but fewer when the text is short, so that even a
-    short text is scored; at most N - 1 trailing tokens are left out.
+    short text is scored; at most N - 1 trailing tokens are left out. ``part = (rank, P)``
+    keeps rank's ``share`` of the streams (data-parallel evaluation: the P parts together
+    score exactly the targets of ``part=(0, 1)``; a part may be empty).
     """
     n_targets = len(ids) - 1
     if n_targets < 1:
         return
     N = max(1, min(batch_size, n_targets // max(1, seq_len)))
     L = n_targets // N
-    x_all = ids[: N * L].reshape(N, L)  # (N, L)
-    y_all = ids[1 : N * L + 1].reshape(N, L)  # (N, L)
+    streams = share(N, part[1], part[0])
+    if streams.start == streams.stop:
+        return
+    x_all = ids[: N * L].reshape(N, L)[streams]  # (N_r, L)
+    y_all = ids[1 : N * L + 1].reshape(N, L)[streams]  # (N_r, L)
     for t0 in range(0, L, seq_len):
         yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T, dtype=np.int32),  # (T', N)
                np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T, dtype=np.int32))  # (T', N)

@@ -21,14 +21,16 @@ import numpy as np
 
 from .corpus import corpus_options, load_configured_corpus, read_documents
 from .data import eval_windows
+from .distributed import SingleProcess, bcast_model
 from .errors import DataError
 from .loading import load_run
 
 
-def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int):
-    """Summed NLL (nats) over every target of ``ids``, and the targets scored."""
+def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
+    """Summed NLL (nats) over every target of ``ids``, and the targets scored. ``part = (rank,
+    P)``: only rank's share of the streams (``data.eval_windows``); the P parts sum to the whole."""
     total, count, state = 0.0, 0, None
-    for x, y in eval_windows(ids, batch_size, seq_len):
+    for x, y in eval_windows(ids, batch_size, seq_len, part):
         if state is None:
             state = model.init_state(x.shape[1])
         nll, state = model.nll(params, x, y, state)
@@ -37,10 +39,8 @@ def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int):
     return total, count
 
 
-def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
-                 csv_column=None, batch_size: Optional[int] = None) -> dict:
-    """Evaluate a run directory on ``corpus`` (default: the run's own validation split)."""
-    run = load_run(Path(run_dir), which)
+def _read_text(run, corpus: Optional[str], csv_column):
+    """The documents to score, where they come from, and their ids."""
     cfg = run.config
     if corpus is None:
         docs = load_configured_corpus(cfg.data).val
@@ -52,7 +52,35 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
         docs = read_documents(corpus, **options)
         source = corpus
     ids = run.tokenizer.encode_documents(docs) if docs else np.zeros(0, np.int32)
-    nll, tokens = evaluate_ids(run.model, run.params, ids, batch_size or cfg.train.batch_size, cfg.train.seq_len)
+    return docs, source, ids
+
+
+def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
+                 csv_column=None, batch_size: Optional[int] = None, comm=None) -> Optional[dict]:
+    """Evaluate a run directory on ``corpus`` (default: the run's own validation split).
+
+    ``comm`` (``distributed.world()``, ``lstmgen eval --procs``) with several ranks: rank 0
+    reads the run and the text and sends the others the model and the ids; each rank scores
+    its share of the streams; rank 0 returns the figures, the others None."""
+    comm = comm or SingleProcess()
+    lead = comm.rank == 0
+    run = ids = None
+    if lead:
+        run = load_run(Path(run_dir), which)
+        docs, source, ids = _read_text(run, corpus, csv_column)
+        N, T = batch_size or run.config.train.batch_size, run.config.train.seq_len
+    if comm.size > 1:
+        model, params = bcast_model(comm, run)
+        ids = comm.bcast_array(ids if lead else None)
+        N, T = comm.bcast_json([N, T] if lead else None)
+    else:
+        model, params = run.model, run.params
+    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size))
+    if comm.size > 1:
+        nll, tokens = comm.allreduce_(np.array([nll, tokens], np.float64))
+        tokens = int(tokens)
+    if not lead:
+        return None
     if tokens == 0:
         raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")
     # the characters and bytes of the scored targets: the whole text less the unscored tokens

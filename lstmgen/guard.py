@@ -3,7 +3,8 @@
 ``guard`` wraps ``train.train``:
 
 - **The lock.** ``RUN_DIR/train.lock`` is held with ``fcntl.flock`` for as long as the run
-  trains, so a second ``train`` into the same directory is refused. The operating system
+  trains (by rank 0 alone when several processes train one run: ``distributed.py``), so a
+  second ``train`` into the same directory is refused. The operating system
   drops the lock when the process ends, however it ends (SIGKILL included), so a crashed run
   never leaves it stuck; the file itself stays, holding the last owner's process id for the
   message. Where ``fcntl`` does not exist (Windows) there is no lock.
@@ -15,6 +16,7 @@
   rollbacks in one call it gives up with a ``TrainingError``.
 """
 
+import contextlib
 import copy
 import functools
 import os
@@ -94,7 +96,9 @@ def guard(train_fn):
     @functools.wraps(train_fn)
     def train(cfg, run_dir, *, resume: bool = False, reporter=None, **kwargs):
         run_dir = Path(run_dir)
-        with RunLock(run_dir, create=not resume):
+        comm = kwargs.get("comm")
+        lead = comm is None or comm.rank == 0  # with several ranks (distributed.py), rank 0 holds the lock
+        with RunLock(run_dir, create=not resume) if lead else contextlib.nullcontext():
             rollbacks = 0
             while True:
                 try:

@@ -164,13 +164,26 @@ class LanguageModel:
 
     # ---- training: forward and backward over one window ------------------------------------
     def loss_and_grads(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays,
-                       rng: Optional[np.random.Generator] = None) -> Tuple[float, Arrays, Arrays]:
+                       rng: Optional[np.random.Generator] = None,
+                       streams: Optional[slice] = None) -> Tuple[float, Arrays, Arrays]:
         """Mean cross-entropy (nats per token) of targets y (T, N) given ids x (T, N).
 
         Returns the loss, gradients keyed like ``params``, and the state after the window
         (gradients do not flow into earlier windows: truncated BPTT). Dropout needs ``rng``.
+
+        ``streams`` (data parallelism, ``distributed.py``): compute only streams a:b of the
+        batch; ``state`` holds those streams. The dropout masks are drawn for all N streams
+        (the same random numbers as without ``streams``) and cut to a:b, and the loss and
+        gradients are those streams' share of the whole batch's mean (divided by T*N, not
+        T*(b-a)), so the shares of the parts of a partition of the streams sum to the whole.
         """
         T, N = x.shape
+        if streams is not None:
+            x, y = x[:, streams], y[:, streams]  # (T, N_r) each
+
+        def cut(mask):  # a mask drawn for all N streams -> the streams computed here
+            return mask[:, streams] if streams is not None and mask is not None else mask
+
         train = rng is not None
         p = self.dropout if train else 0.0
         E, H = self.embed_dim, self.hidden_size
@@ -178,7 +191,7 @@ class LanguageModel:
         # forward: embedding (token and locked dropout), cells (standard and locked dropout on
         # inputs above the first layer), standard and locked dropout on the output, head
         emb_mask = token_mask(rng, self.vocab_size, self.embed_dropout, self.dtype) if train else None
-        in_mask = locked_mask(rng, N, E, self.input_dropout, self.dtype) if train else None
+        in_mask = cut(locked_mask(rng, N, E, self.input_dropout, self.dtype)) if train else None
         h = embedding_forward(params["embed.W"], x)  # (T, N, E)
         if emb_mask is not None:
             h = h * emb_mask[x][..., None]  # whole rows of dropped tokens are zero
@@ -186,18 +199,18 @@ class LanguageModel:
             h = h * in_mask
         caches, masks = [], []
         for l, cell in enumerate(self.cells):
-            mask = dropout_mask(rng, h.shape, p, self.dtype) if l > 0 else None
+            mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype)) if l > 0 else None
             if l > 0 and train and self.hidden_dropout > 0:
-                locked = locked_mask(rng, N, H, self.hidden_dropout, self.dtype)  # (1, N, H)
+                locked = cut(locked_mask(rng, N, H, self.hidden_dropout, self.dtype))  # (1, N_r, H)
                 mask = locked if mask is None else mask * locked
             h_in = h * mask if mask is not None else h
             h, st, cache = cell.forward(self._layer(params, l), h_in, self._layer_state(state, l))  # (T, N, H)
             self._store_state(new_state, l, st)
             caches.append(cache)
             masks.append(mask)
-        out_mask = dropout_mask(rng, h.shape, p, self.dtype)
+        out_mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype))
         if train and self.output_dropout > 0:
-            locked = locked_mask(rng, N, H, self.output_dropout, self.dtype)  # (1, N, H)
+            locked = cut(locked_mask(rng, N, H, self.output_dropout, self.dtype))  # (1, N_r, H)
             out_mask = locked if out_mask is None else out_mask * locked
         h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
         logits = self._head(params, h_top)  # (T*N, V)

@@ -13,7 +13,7 @@ How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop)
     evaluate           evaluate (the validation loss), judge_eval (best, schedule, patience)
     checkpoint         save, _trainer_state (what trainer.json holds)
     log                log (metrics.jsonl), sample (samples.jsonl)
-    stop rules         should_stop, check_divergence, patience in judge_eval
+    stop rules         should_stop, interrupted, check_divergence, patience in judge_eval
 
 The hooks for data-parallel training (a subclass, passed as ``train(..., trainer_class=)``):
 
@@ -90,8 +90,8 @@ class TrainResult:
 
 
 class _StopFlag:
-    """Ctrl-C sets the flag; the loop finishes its step, saves and returns. A second Ctrl-C
-    interrupts at once (the last checkpoint is still there)."""
+    """Ctrl-C (or SIGTERM) sets the flag; the loop finishes its step, saves and returns. A
+    second one interrupts at once (the last checkpoint is still there)."""
 
     def __init__(self):
         self.set = False
@@ -99,7 +99,7 @@ class _StopFlag:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum, frame):
@@ -108,8 +108,8 @@ class _StopFlag:
         self.set = True
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for s, handler in (self._previous or {}).items():
+            signal.signal(s, handler)
 
 
 def _new_accumulator() -> dict:
@@ -130,8 +130,7 @@ class Trainer:
         self._build()
         if saved is not None:
             self._restore(saved, changes)
-        else:
-            ckpt.write_run_files(self.run_dir, cfg, self.tokenizer.to_dict())
+        self.prepare_run_dir()
         t = cfg.train
         self.total_steps = t.max_steps if t.max_steps is not None else 10**18
         if t.max_epochs is not None:
@@ -203,7 +202,8 @@ class Trainer:
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
         shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
-        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(), shapes(self.state),
+        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
+                             shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
                              shapes(self.optimizer.state_arrays()))
         tr = saved.trainer
         try:
@@ -224,12 +224,17 @@ class Trainer:
         t, s = self.cfg.train, self.schedule
         s.base_lr, s.lr_decay, s.warmup_steps, s.max_steps = t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps
         s.lr_decay_steps = t.lr_decay_steps
-        ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
-        ckpt.truncate_metrics(self.run_dir, self.step)
-        truncate_samples(self.run_dir, self.step)
-        ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
         for key, old, new in changes:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
+
+    def prepare_run_dir(self) -> None:
+        """A resumed run drops what was written after its checkpoint; every run writes the
+        human-facing copies of its config and vocabulary."""
+        if self.resumed:
+            ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
+            ckpt.truncate_metrics(self.run_dir, self.step)
+            truncate_samples(self.run_dir, self.step)
+        ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
 
     # ---- one step -----------------------------------------------------------------------------
     def zero_state(self):
@@ -375,9 +380,13 @@ class Trainer:
                 "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
     # ---- stop rules ---------------------------------------------------------------------------
-    def should_stop(self, stop: _StopFlag) -> bool:
+    def should_stop(self) -> bool:
         """The last step is done, Ctrl-C was pressed, or patience ran out."""
-        return self.step >= self.total_steps or stop.set or self.early_stopped
+        return self.step >= self.total_steps or self.interrupted() or self.early_stopped
+
+    def interrupted(self) -> bool:
+        """Ctrl-C or SIGTERM: finish the step, save, return."""
+        return self.stop_flag.set
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
         """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
@@ -404,8 +413,8 @@ class Trainer:
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
-        with _StopFlag() as stop, threads.thread_budget(self.threads):
-            while not self.should_stop(stop):
+        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
+            while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
                 # threads: keep the faster count as the machine's load changes
@@ -426,18 +435,25 @@ class Trainer:
                     self.sample()
                 self.reporter.update(self.step, stats)
             # Ctrl-C: save where the loop stopped; --resume continues from there
-            if stop.set:
+            if self.interrupted():
                 self.save(["last"])
         self.reporter.close()
         if self.last_path is None:  # nothing to do (resumed a finished run)
             self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
-                           stop.set, self.early_stopped, self.bits_per_char(self.last_val),
+                           self.interrupted(), self.early_stopped, self.bits_per_char(self.last_val),
                            self.bits_per_char(self.best_val), first_step)
 
 
 @guard  # the run-directory lock, and rollback on divergence
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
-          trainer_class: type = Trainer) -> TrainResult:
-    """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued)."""
+          trainer_class: type = Trainer, comm=None) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).
+
+    ``comm`` (``distributed.world()``) with more than one process: this process is one rank of
+    a data-parallel run (``data_parallel.DataParallelTrainer``)."""
+    if comm is not None and comm.size > 1:
+        from .data_parallel import DataParallelTrainer
+
+        return DataParallelTrainer(cfg, run_dir, resume=resume, reporter=reporter, comm=comm).run()
     return trainer_class(cfg, run_dir, resume=resume, reporter=reporter).run()
