@@ -1,5 +1,5 @@
-"""``python -m lstmgen`` runs the command line."""
+"""``python -m lstmgen`` runs the command line, through the same entry point as ``lstmgen``."""
 
-from .cli import main
+from ._entry import main
 
 main()

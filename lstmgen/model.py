@@ -51,6 +51,7 @@ from .nn.init import fused_weight
 from .nn.lstm import LSTM
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
+from .nn.workspace import Workspace
 
 _TABLE_FLOATS = 2**20  # sampling looks up layer 0's x W_x + b in a (V, 4H) table up to this size
 
@@ -73,6 +74,7 @@ class LanguageModel:
         self.tie_weights, self.init = tie_weights, init
         cls = CELLS[cell]
         self.cells = [cls(embed_dim if l == 0 else hidden_size, hidden_size) for l in range(num_layers)]
+        self._workspace = Workspace()  # the (T*N, V) logits and (T*N, H) dh, kept between windows
 
     @classmethod
     def from_config(cls, model_cfg, vocab_size: int, dtype=np.float32) -> "LanguageModel":
@@ -137,20 +139,27 @@ class LanguageModel:
             state[f"layers.{l}.{name}"] = v
 
     # ---- the head: separate, or tied to the embedding -----------------------------------------
-    def _head(self, params: Arrays, h: np.ndarray) -> np.ndarray:
-        """h (..., H) -> logits (M, V), M = the product of the leading axes."""
+    def _head(self, params: Arrays, h: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """h (..., H) -> logits (M, V), M = the product of the leading axes (into ``out`` if given)."""
         if not self.tie_weights:
-            return head_forward(params["head.W"], params["head.b"], h)
+            return head_forward(params["head.W"], params["head.b"], h, out)
         hp = h.reshape(-1, self.hidden_size)  # (M, H)
         if "head.proj" in params:
             hp = hp @ params["head.proj"]  # (M, E)
-        return hp @ params["embed.W"].T + params["head.b"]  # (M, V)
+        logits = np.matmul(hp, params["embed.W"].T, out=out)  # (M, V)
+        logits += params["head.b"]
+        return logits
+
+    def _kept(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
+        """A buffer kept between calls (no page faults for the large logits of every window)."""
+        return self._workspace.buffer(name, shape, self.dtype)
 
     def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays) -> np.ndarray:
         """Backprop of ``_head``: fills the head's grads (tied: ``grads["head.embed.W"]``, to be
         added to the embedding's) and returns dh shaped like h."""
         if not self.tie_weights:
-            dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits)
+            dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits,
+                                                                 self._kept("dh", h.shape))
             return dh
         hflat = h.reshape(-1, self.hidden_size)  # (M, H)
         hp = hflat @ params["head.proj"] if "head.proj" in params else hflat  # (M, E)
@@ -200,7 +209,7 @@ class LanguageModel:
             locked = locked_mask(rng, N, H, self.output_dropout, self.dtype)  # (1, N, H)
             out_mask = locked if out_mask is None else out_mask * locked
         h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
-        logits = self._head(params, h_top)  # (T*N, V)
+        logits = self._head(params, h_top, self._kept("logits", (T * N, self.vocab_size)))  # (T*N, V)
         nll, probs = cross_entropy_forward(logits, y.reshape(-1))
         loss = nll / (T * N)
 
@@ -225,18 +234,19 @@ class LanguageModel:
         return loss, grads, new_state
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
-    def logits(self, params: Arrays, x: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
-        """Logits (T*N, V) for ids x (T, N), and the state after the window."""
+    def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None
+               ) -> Tuple[np.ndarray, Arrays]:
+        """Logits (T*N, V) for ids x (T, N) (written into ``out`` if given), and the state after."""
         h = embedding_forward(params["embed.W"], x)  # (T, N, E)
         new_state = {}
         for l, cell in enumerate(self.cells):
             h, st = cell.forward_inference(self._layer(params, l), h, self._layer_state(state, l))
             self._store_state(new_state, l, st)
-        return self._head(params, h), new_state
+        return self._head(params, h, out), new_state
 
     def nll(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays) -> Tuple[float, Arrays]:
         """Summed negative log-likelihood (nats) of y (T, N) given x, and the state after."""
-        logits, new_state = self.logits(params, x, state)
+        logits, new_state = self.logits(params, x, state, self._kept("eval_logits", (x.size, self.vocab_size)))
         nll, _ = cross_entropy_forward(logits, y.reshape(-1))
         return nll, new_state
 

@@ -5,6 +5,8 @@ PyTorch's nn.GRU / nn.RNN where PyTorch has the cell.
 Comparisons run in float64 on a small problem: N=3 streams, T=4 steps, D=5 inputs, H=6 units.
 """
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -265,6 +267,44 @@ def test_float32_in_float32_out(name):
     ref_out, _ = CASES[name][1]({k: v.astype(np.float64) for k, v in params.items()},
                                 x.astype(np.float64), *(s.astype(np.float64) for s in state))
     assert np.abs(out - ref_out).max() < 1e-5
+
+
+# ---- workspaces: the (T, N, ·) buffers a cell keeps between calls ----------------------------
+@every_cell
+def test_a_second_step_reuses_the_buffers_and_computes_the_same_numbers(name):
+    rng = np.random.default_rng(0)
+    cell = CLASSES[name](D, 32)
+    params = cell.init_params(rng, np.float64)
+    x, dout = rng.standard_normal((64, 8, D)), rng.standard_normal((64, 8, 32))
+    state = cell.init_state(8, np.float64)
+
+    def step():
+        tracemalloc.start()
+        out, new_state, cache = cell.forward(params, x, state)
+        dx, dstate, grads = cell.backward(params, dout, None, cache)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, [out.copy(), *new_state, dx.copy(), *dstate, *grads.values()]
+
+    peak1, first = step()
+    peak2, second = step()
+    assert peak2 < peak1 / 2, (peak1, peak2)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+@every_cell
+def test_a_live_cache_is_never_overwritten_by_the_next_forward(name):
+    cell, params, x, state = problem(name)
+    dout, _ = upstream(cell)
+    _, _, cache = cell.forward(params, x, state)
+    cell.forward(params, 2 * x, state)  # its cache is dropped at once
+    cell.forward_inference(params, -x, state)
+    dx, dstate, grads = cell.backward(params, dout, None, cache)
+    fresh = CLASSES[name](D, H)
+    ref_dx, ref_dstate, ref_grads = fresh.backward(params, dout, None, fresh.forward(params, x, state)[2])
+    for a, b in zip([dx, *dstate, *grads.values()], [ref_dx, *ref_dstate, *ref_grads.values()]):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---- PyTorch as an independent implementation ----------------------------------------------

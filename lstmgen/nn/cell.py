@@ -8,11 +8,17 @@ A cell holds only its sizes, never weights: every method takes ``params``, a dic
 shaped by ``param_shapes()``, and ``backward`` returns gradients in a dict with the same keys.
 ``forward`` returns an opaque ``cache`` that ``backward`` consumes. The dtype of every result
 follows the params and inputs (float32 to train, float64 to gradcheck).
+
+A cell keeps its large (T, N, ·) buffers between calls in workspaces (nn/workspace.py): the
+``out`` of ``forward`` or ``forward_inference`` and the ``dx`` of ``backward`` are valid until
+the next call of the same method on the same cell; new states are always fresh arrays.
 """
 
 from typing import ClassVar, Dict, Tuple
 
 import numpy as np
+
+from .workspace import Workspace
 
 Params = Dict[str, np.ndarray]
 State = Tuple[np.ndarray, ...]
@@ -27,6 +33,13 @@ class Cell:
     def __init__(self, input_size: int, hidden_size: int):
         self.input_size = input_size  # D
         self.hidden_size = hidden_size  # H
+        self._workspaces: Dict[str, Workspace] = {}
+
+    def workspace(self, role: str) -> Workspace:
+        """The buffers kept for ``role``: "forward" (lent to its cache), "backward", "inference"."""
+        if role not in self._workspaces:
+            self._workspaces[role] = Workspace()
+        return self._workspaces[role]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
@@ -59,8 +72,8 @@ class Cell:
         """A function (x (N, D), state) -> out (N, H), new_state: one time step for sampling,
         with params bound (cells may also make their buffers once, here)."""
         def step(x, state):
-            out, new_state = self.forward_inference(params, x[None], state)
-            return out[0], new_state
+            _, new_state = self.forward_inference(params, x[None], state)
+            return new_state[0], new_state  # the output is h_t, the fresh copy in the state
         return step
 
     def step(self, params: Params, x: np.ndarray, state: State):

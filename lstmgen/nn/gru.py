@@ -43,9 +43,12 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from functools import partial
+
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight)
+from .workspace import Cache
 
 
 class GRU(Cell):
@@ -70,13 +73,15 @@ class GRU(Cell):
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
         Wh_ru, Wh_n = Wh[:, :2 * H], Wh[:, 2 * H:]  # (H, 2H), (H, H)
-        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
-        rhs = np.empty((T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
-        ah = np.empty((N, 2 * H), dtype)  # (N, 2H)
-        an = np.empty((N, H), dtype)  # (N, H)
+        rhs = buf("rh", (T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
+        ah = buf("ah", (N, 2 * H), dtype)  # (N, 2H)
+        an = buf("an", (N, H), dtype)  # (N, H)
         for t in range(T):
             h_prev = hs[t]
             ru, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
@@ -89,7 +94,7 @@ class GRU(Cell):
             h = np.subtract(n, h_prev, out=hs[t + 1])  # h_t = h_{t-1} + u ⊙ (n - h_{t-1})
             h *= u
             h += h_prev
-        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "rh": rhs}
+        return hs[1:], (hs[T].copy(),), workspace.lend(Cache(x=x, a=a, h=hs, rh=rhs), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): two GEMVs
@@ -134,13 +139,15 @@ class GRU(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_ru = backward_product(Wh[:, :2 * H], N, dtype)  # [da_r | da_u] -> [da_r | da_u] W_h,ru^T
-        drh_n = backward_product(Wh[:, 2 * H:], N, dtype)  # da_n -> da_n W_hn^T
-        dgates = np.empty((N, H), dtype)  # (N, H)
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_ru = backward_product(Wh[:, :2 * H], N, dtype, partial(buf, "WhT_ru"))  # [da_r | da_u] W_h,ru^T
+        drh_n = backward_product(Wh[:, 2 * H:], N, dtype, partial(buf, "WhT_n"))  # da_n -> da_n W_hn^T
+        dgates = buf("dgates", (N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
-        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
-        dn = np.empty((N, H), dtype)  # (N, H)
-        drh = np.empty((N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
+        dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
+        dn = buf("dn", (N, H), dtype)  # (N, H)
+        drh = buf("drh", (N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
         for t in reversed(range(T)):
             h_prev = hs[t]
             a_t = a[t]  # (N, 3H)
@@ -159,12 +166,14 @@ class GRU(Cell):
             r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
             dnext_h += dh_ru(a_t[:, :2 * H], dgates)  # dh_{t-1}, through the gates' recurrent GEMM
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         dW[D:, :2 * H] = hs[:-1].reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
         dW[D:, 2 * H:] = rhs.reshape(T * N, H).T @ da[:, 2 * H:]  # (r ⊙ H_prev)^T da_n
-        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
 
 
 class GRUCuDNN(Cell):
@@ -189,12 +198,14 @@ class GRUCuDNN(Cell):
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
-        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
-        hns = np.empty((T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
-        ah = np.empty((N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h, one GEMM for all three
+        hns = buf("hn", (T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
+        ah = buf("ah", (N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h, one GEMM for all three
         for t in range(T):
             h_prev = hs[t]
             rz, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
@@ -208,7 +219,7 @@ class GRUCuDNN(Cell):
             h = np.subtract(h_prev, n, out=hs[t + 1])  # h_t = n + z ⊙ (h_{t-1} - n)
             h *= z
             h += n
-        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "hn": hns}
+        return hs[1:], (hs[T].copy(),), workspace.lend(Cache(x=x, a=a, h=hs, hn=hns), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): the input
@@ -252,11 +263,13 @@ class GRUCuDNN(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_prev = backward_product(Wh, N, dtype)  # dah -> dah W_h^T
-        dgates = np.empty((N, H), dtype)  # (N, H)
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # dah -> dah W_h^T
+        dgates = buf("dgates", (N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
-        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
-        dah = np.empty((N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
+        dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
+        dah = buf("dah", (N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
         for t in reversed(range(T)):
             h_prev = hs[t]
             a_t, hn = a[t], hns[t]  # (N, 3H), (N, H)
@@ -276,11 +289,13 @@ class GRUCuDNN(Cell):
             dah[:, 2 * H:] = hn
             dnext_h += dh_prev(dah, dgates)  # dh_{t-1}, through the recurrent GEMM
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         dhn = hns.reshape(T * N, H)  # (T*N, H)
         hprev = hs[:-1].reshape(T * N, H)  # (T*N, H)
         dW[D:, :2 * H] = hprev.T @ da[:, :2 * H]  # H_prev^T [da_r | da_z]
         dW[D:, 2 * H:] = hprev.T @ dhn  # H_prev^T dhn
-        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}

@@ -39,9 +39,12 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from functools import partial
+
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight)
+from .workspace import Cache
 
 
 class PeepholeLSTM(Cell):
@@ -68,12 +71,14 @@ class PeepholeLSTM(Cell):
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         p_if, p_o = p[:2 * H], p[2 * H:]  # (2H,), (H,)
-        a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
-        cs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) cs[0] = c0, cs[t+1] = c_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        cs = buf("c", (T + 1, N, H), dtype)  # (T+1, N, H) cs[0] = c0, cs[t+1] = c_t
         hs[0], cs[0] = state
-        ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        ah = buf("ah", (N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
         for t in range(T):
             a_t = a[t]
             a_t += np.matmul(hs[t], Wh, out=ah)  # the linear part of all four gates
@@ -88,7 +93,7 @@ class PeepholeLSTM(Cell):
             sigmoid_(o)  # o
             h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
             h *= o
-        return hs[1:], (hs[T].copy(), cs[T].copy()), {"x": x, "a": a, "h": hs, "c": cs}
+        return hs[1:], (hs[T].copy(), cs[T].copy()), workspace.lend(Cache(x=x, a=a, h=hs, c=cs), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once, as ``LSTM.stepper``: one GEMV over
@@ -135,7 +140,9 @@ class PeepholeLSTM(Cell):
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         p_i, p_f, p_o = p[:H], p[H:2 * H], p[2 * H:]
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
@@ -161,7 +168,8 @@ class PeepholeLSTM(Cell):
             dnext_c += i * p_i + f * p_f  # backprop through the peepholes p_i, p_f ⊙ c_{t-1}
             dh_prev(a_t, dnext_h)  # dh_{t-1} = da W_h^T
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
@@ -170,4 +178,5 @@ class PeepholeLSTM(Cell):
             (a[..., H:2 * H] * cs[:-1]).sum(axis=(0, 1)),  # dp_f = Σ da_f ⊙ c_{t-1}
             (a[..., 3 * H:] * cs[1:]).sum(axis=(0, 1)),  # dp_o = Σ da_o ⊙ c_t
         ])
-        return dx, (dnext_h, dnext_c), {"W": dW, "b": da.sum(axis=0), "p": dp}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h, dnext_c), {"W": dW, "b": da.sum(axis=0), "p": dp}
