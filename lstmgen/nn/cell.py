@@ -54,8 +54,10 @@ class Cell:
         """The zero state for N streams: one (N, H) array per name in ``state_names``."""
         return tuple(np.zeros((N, self.hidden_size), dtype) for _ in self.state_names)
 
-    def forward(self, params: Params, x: np.ndarray, state: State):
-        """x (T, N, D), state -> out (T, N, H), new_state (after the last step), cache."""
+    def forward(self, params: Params, x: np.ndarray, state: State, keep=None):
+        """x (T, N, D), state, keep (T, N, 1) or None -> out (T, N, H), new_state (after the last
+        step), cache. Where keep[t, n] is 0, stream n reads a zero state at step t (it starts a
+        new document there); backward passes no gradient through that reset."""
         raise NotImplementedError
 
     def backward(self, params: Params, dout: np.ndarray, dnew_state, cache):
@@ -63,9 +65,9 @@ class Cell:
         dx (T, N, D), dstate (gradient w.r.t. the initial state), grads (keys of params)."""
         raise NotImplementedError
 
-    def forward_inference(self, params: Params, x: np.ndarray, state: State):
+    def forward_inference(self, params: Params, x: np.ndarray, state: State, keep=None):
         """Like ``forward`` without a cache, for evaluation: -> out (T, N, H), new_state."""
-        out, new_state, _ = self.forward(params, x, state)
+        out, new_state, _ = self.forward(params, x, state, keep)
         return out, new_state
 
     def stepper(self, params: Params, N: int):

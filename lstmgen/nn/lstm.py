@@ -82,7 +82,7 @@ class LSTM(Cell):
         return {"W": W, "b": b}
 
     # ---- forward ------------------------------------------------------------------------
-    def _run(self, params, x, state, keep_cache):
+    def _run(self, params, x, state, keep, keep_cache):
         W, b = params["W"], params["b"]
         T, N, D = x.shape
         H = self.hidden_size
@@ -100,13 +100,18 @@ class LSTM(Cell):
         cs[0] = c0
         ah = buf("ah", (N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
         ig = buf("ig", (N, H), dtype)  # (N, H) i ⊙ g
+        if keep is not None:  # the states each step reads: keep_t ⊙ h_{t-1}, keep_t ⊙ c_{t-1}
+            h_in, c_in = buf("h_in", (T, N, H), dtype), buf("c_in", (T, N, H), dtype)  # (T, N, H) each
         scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
         shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
         for t in range(T):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
-            c_prev, c = cs[t % nc], cs[(t + 1) % nc]
-            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            h_prev, c_prev, c = hs[t], cs[t % nc], cs[(t + 1) % nc]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
+                c_prev = np.multiply(c_prev, keep[t], out=c_in[t])
+            a_t += np.matmul(h_prev, Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
             a_t *= scale  # ½a on i, f, o; a on g
             np.tanh(a_t, out=a_t)  # all four gates in one contiguous pass
             a_t *= scale  # i, f, o = σ(a) = ½ tanh(½a) + ½
@@ -117,19 +122,23 @@ class LSTM(Cell):
             h *= o
         out = hs[1:]  # (T, N, H)
         new_state = (hs[T].copy(), cs[T % nc].copy())
-        cache = workspace.lend(Cache(x=x, a=a, h=hs, c=cs), buf) if keep_cache else None
+        cache = None
+        if keep_cache:
+            cache = Cache(x=x, a=a, h=hs, c=cs, keep=keep)
+            if keep is not None:
+                cache.update(h_in=h_in, c_in=c_in)
+            workspace.lend(cache, buf)
         return out, new_state, cache
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0, c0) -> out (T, N, H), new_state (h_T, c_T), cache.
-
-        ``out`` is part of the cache: do not modify it in place before ``backward``.
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0, c0), keep (T, N, 1) or None -> out (T, N, H), new_state
+        (h_T, c_T), cache. ``out`` is part of the cache: do not modify it before ``backward``.
         """
-        return self._run(params, x, state, keep_cache=True)
+        return self._run(params, x, state, keep, keep_cache=True)
 
-    def forward_inference(self, params, x, state):
+    def forward_inference(self, params, x, state, keep=None):
         """Like ``forward`` but keeps no cell-state history and returns no cache."""
-        out, new_state, _ = self._run(params, x, state, keep_cache=False)
+        out, new_state, _ = self._run(params, x, state, keep, keep_cache=False)
         return out, new_state
 
     def stepper(self, params, N, projected=False):
@@ -185,7 +194,8 @@ class LSTM(Cell):
         Consumes the cache: da is written over the cached gates, tanh(c_t) over the c_t.
         """
         a = take_from_cache(cache, "a", "LSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
-        x, hs, cs = cache["x"], cache["h"], cache["c"]
+        x, hs, cs, keep = cache["x"], cache["h"], cache["c"], cache["keep"]
+        h_in, c_in = (hs[:-1], cs[:-1]) if keep is None else (cache["h_in"], cache["c_in"])  # (T, N, H) each
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
@@ -205,7 +215,7 @@ class LSTM(Cell):
         for t in reversed(range(T)):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
-            c_prev = cs[t]
+            c_prev = c_in[t]
             dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
             tanh_c = np.tanh(cs[t + 1], out=cs[t + 1])  # recompute tanh(c_t) over c_t (spent)
             np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
@@ -223,12 +233,15 @@ class LSTM(Cell):
             np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
             a_t *= dy  # = da (N, 4H)
             dprev_h = dh_prev(a_t, dnext_h)  # (N, H) da W_h^T
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dprev_h *= keep[t]
+                dprev_c *= keep[t]
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
         np.matmul(da, Wx.T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
+        np.matmul(h_in.reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
         db = da.sum(axis=0)  # (4H,)
         self.workspace("forward").give_back(cache)
         return workspace.lend(dx, buf), (dprev_h, dprev_c), {"W": dW, "b": db}
