@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                       # all reference configurations, a table
     python benchmarks/speed.py --config char_h256 --repeats 3 --json
+    python benchmarks/speed.py --process-tuning      # with the `lstmgen` command's process settings
 
 For each reference configuration (V vocab, E embed, H hidden, L layers, N batch, T seq_len)
 it measures, after warm-up:
@@ -12,7 +13,14 @@ it measures, after warm-up:
 and the peak memory: the process's resident-set high-water mark above what it held before
 the first measured step (both sides), and for lstmgen the exact peak of NumPy allocations in
 one training step (tracemalloc), plus one layer's activation memory against the formula in
-``lstmgen/nn/lstm.py``.
+``lstmgen/nn/lstm.py``, and the minor page faults per training step (memory the allocator gave
+back to the system and took again).
+
+The workers are plain processes: ``import lstmgen`` changes nothing in them. With
+``--process-tuning`` the lstmgen worker (and with ``--torch-tuned`` the PyTorch one) first makes
+the settings of the ``lstmgen`` command's entry point (``lstmgen/_entry.py``), before NumPy loads,
+so the figures match what the command line gets. Allocator settings can be tried through
+glibc's own variables, e.g. ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``.
 
 PyTorch, when installed, runs the same model (Embedding -> nn.LSTM -> Linear, same shapes,
 Adam, clipping) and the ratio lstmgen / PyTorch is printed per configuration. Each side runs

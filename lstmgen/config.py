@@ -81,6 +81,8 @@ class ModelConfig:
                                  min=0.0, max_excl=1.0)
     tie_weights: bool = _opt(False, "the head reuses the embedding (with a projection when embed_dim != hidden_size)")
     init: str = _opt("uniform", "initialisation of the recurrent weights", choices=["uniform", "xavier", "orthogonal"])
+    reset_at_eod: bool = _opt(True, "a stream reads each <eod> from a zero state, so every document starts as "
+                                    "sampling starts one (false: the state carries from one document into the next)")
 
 
 @dataclass
@@ -294,8 +296,12 @@ def validate(cfg: Config) -> None:
 
 
 def read_saved_config(path: Path) -> Config:
-    """A run directory's resolved ``config.yaml`` (errors are the caller's to word)."""
-    return config_from_dict(_read_yaml(path), str(path))
+    """A run directory's resolved ``config.yaml`` (errors are the caller's to word). A run saved
+    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so."""
+    data = _read_yaml(path)
+    if isinstance(data.get("model"), dict) and "reset_at_eod" not in data["model"]:
+        data["model"] = {**data["model"], "reset_at_eod": False}
+    return config_from_dict(data, str(path))
 
 
 def dump_config(cfg: Config) -> str:

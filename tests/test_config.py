@@ -91,3 +91,15 @@ def test_readme_documents_every_key():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     missing = [key for key in all_keys() if f"`{key}`" not in readme]
     assert not missing, f"README lacks {missing}"
+
+
+def test_a_run_saved_before_reset_at_eod_keeps_carrying_its_state(tmp_path):
+    from lstmgen.config import dump_config, load_config, read_saved_config
+
+    new = tmp_path / "new.yaml"
+    new.write_text(dump_config(load_config()), "utf-8")
+    assert read_saved_config(new).model.reset_at_eod is True
+    old = tmp_path / "old.yaml"
+    old.write_text(new.read_text("utf-8").replace("  reset_at_eod: true\n", ""), "utf-8")
+    assert "reset_at_eod" not in old.read_text("utf-8")
+    assert read_saved_config(old).model.reset_at_eod is False
