@@ -38,6 +38,7 @@ from both ends, and is initialised uniform(±1/√E) instead of N(0, 1) so that 
 logits are small.
 """
 
+import threading
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -81,7 +82,7 @@ class LanguageModel:
         self.reset_at_eod, self.eod_id = reset_at_eod, eod_id  # eod_id: the tokenizers' <eod> (Tokenizer.eod_id)
         cls = CELLS[cell]
         self.cells = [cls(embed_dim if l == 0 else hidden_size, hidden_size) for l in range(num_layers)]
-        self._workspace = Workspace()  # the (T*N, V) logits and (T*N, H) dh, kept between windows
+        self._local = threading.local()  # per thread: the (T*N, V) logits and (T*N, H) dh, kept between windows
 
     @classmethod
     def from_config(cls, model_cfg, vocab_size: int, dtype=np.float32) -> "LanguageModel":
@@ -168,7 +169,8 @@ class LanguageModel:
 
     def _kept(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
         """A buffer kept between calls (no page faults for the large logits of every window)."""
-        return self._workspace.buffer(name, shape, self.dtype)
+        workspace = self._local.__dict__.setdefault("workspace", Workspace())
+        return workspace.buffer(name, shape, self.dtype)
 
     def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays) -> np.ndarray:
         """Backprop of ``_head``: fills the head's grads (tied: ``grads["head.embed.W"]``, to be

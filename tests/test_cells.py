@@ -5,6 +5,7 @@ PyTorch's nn.GRU / nn.RNN where PyTorch has the cell.
 Comparisons run in float64 on a small problem: N=3 streams, T=4 steps, D=5 inputs, H=6 units.
 """
 
+import threading
 import tracemalloc
 
 import numpy as np
@@ -368,6 +369,27 @@ def test_a_live_cache_is_never_overwritten_by_the_next_forward(name):
     ref_dx, ref_dstate, ref_grads = fresh.backward(params, dout, None, fresh.forward(params, x, state)[2])
     for a, b in zip([dx, *dstate, *grads.values()], [ref_dx, *ref_dstate, *ref_grads.values()]):
         np.testing.assert_array_equal(a, b)
+
+
+@every_cell
+def test_threads_sharing_a_cell_do_not_share_its_buffers(name):
+    cell, params, x, state = problem(name, T=32)
+    inputs = [x, -x, 2 * x, 0.5 * x]
+    expected = [CLASSES[name](D, H).forward_inference(params, xi, state)[0].copy() for xi in inputs]
+    failures = []
+
+    def worker(k):
+        for _ in range(30):
+            out, _ = cell.forward_inference(params, inputs[k], state)
+            if not np.array_equal(out, expected[k]):
+                failures.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(inputs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures
 
 
 # ---- PyTorch as an independent implementation ----------------------------------------------

@@ -11,9 +11,11 @@ follows the params and inputs (float32 to train, float64 to gradcheck).
 
 A cell keeps its large (T, N, ·) buffers between calls in workspaces (nn/workspace.py): the
 ``out`` of ``forward`` or ``forward_inference`` and the ``dx`` of ``backward`` are valid until
-the next call of the same method on the same cell; new states are always fresh arrays.
+the next call of the same method on the same cell in the same thread; new states are
+always fresh arrays. Threads have workspaces of their own, so they may share a cell.
 """
 
+import threading
 from typing import ClassVar, Dict, Tuple
 
 import numpy as np
@@ -33,13 +35,15 @@ class Cell:
     def __init__(self, input_size: int, hidden_size: int):
         self.input_size = input_size  # D
         self.hidden_size = hidden_size  # H
-        self._workspaces: Dict[str, Workspace] = {}
+        self._local = threading.local()  # workspaces per thread: threads may share one model
 
     def workspace(self, role: str) -> Workspace:
-        """The buffers kept for ``role``: "forward" (lent to its cache), "backward", "inference"."""
-        if role not in self._workspaces:
-            self._workspaces[role] = Workspace()
-        return self._workspaces[role]
+        """This thread's buffers kept for ``role``: "forward" (lent to its cache), "backward",
+        "inference"."""
+        workspaces: Dict[str, Workspace] = self._local.__dict__.setdefault("workspaces", {})
+        if role not in workspaces:
+            workspaces[role] = Workspace()
+        return workspaces[role]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"

@@ -19,7 +19,7 @@ def embedding_backward(W, x, demb):
     """Sum ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat.
 
     Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (faster than np.add.at,
-    one row at a time, on the reference configurations: benchmarks/RESULTS.md).
+    one row at a time, on the reference configurations: benchmarks/RESULTS.md, issue 11 §1).
     """
     ids = x.reshape(-1)  # (T*N,)
     order = np.argsort(ids, kind="stable")  # (T*N,) rows of each id together, in their order
