@@ -39,11 +39,10 @@ with N ≤ 32, an (H, N) buffer: ``ops.backward_product``) and a few (N, 3H) buf
 also an N·T·3H recurrent-side gradient). The cache can be backpropagated only once.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
-
-from functools import partial
 
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,

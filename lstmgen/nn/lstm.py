@@ -39,7 +39,9 @@ the gates and tanh(c_t) over the cell states, so a cache can be backpropagated o
 Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H, or with N ≤ 32,
 N·T·D + 6·N·T·H + 9·N·H + 4·H² + 4·D·H + 12·H. The cache's buffers, dx and the per-step
 buffers are kept by the cell between calls (``forward_inference`` has its own set, sized by
-its T and N), so they are held, not made, by each window after the first.
+its T and N), so they are held, not made, by each window after the first. With a keep mask
+(a stream starting a new document, ``Cell.forward``) the cache also holds the states each step
+read, keep_t ⊙ h_{t-1} and keep_t ⊙ c_{t-1}: 2·N·T·H more.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -48,11 +50,10 @@ stops at the window's start: its dstate is the gradient w.r.t. (h0, c0), which t
 drops (truncation) or feeds back as dnew_state of the previous window (full BPTT).
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
-
-from functools import partial
 
 from .cell import Cell
 from .ops import alternate, backward_product, own, project_inputs, step_product, take_from_cache, uniform_weight

@@ -35,11 +35,10 @@ dW 4·(D+H)·H, a contiguous W_h^T 4·H² (or with N ≤ 32 an (H, N) buffer) an
 buffers; it writes da over the gates.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
-
-from functools import partial
 
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,

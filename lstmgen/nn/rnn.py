@@ -22,11 +22,10 @@ Truncated BPTT works as in lstm.py: new_state is a fresh copy, and backward's ds
 gradient w.r.t. h0.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
-
-from functools import partial
 
 from .cell import Cell
 from .ops import backward_product, own, project_inputs, uniform_weight
