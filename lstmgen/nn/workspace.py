@@ -4,7 +4,9 @@ A training step makes the same (T, N, ·) arrays every window: gates, hidden and
 gradients. Freed and made again, each costs page faults when the allocator has handed the
 memory back to the system (glibc does, for blocks this large). Like torch-rnn's modules, a
 cell keeps them instead, in a ``Workspace``: named buffers, made again only when a shape or
-dtype changes (evaluation runs other T and N than training, so it has a workspace of its own).
+dtype changes. Evaluation runs other T and N than training: the cells with a
+``forward_inference`` of their own (LSTM, RNN) keep a second set for it; the others evaluate
+in their training set, remade when the shape changes.
 
 The buffers of ``forward`` belong to the cache it returns until ``backward`` consumes it: a
 ``forward`` called while a live, unconsumed cache still holds them (two windows of full BPTT)
