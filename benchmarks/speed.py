@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py                       # all reference configurations, a table
     python benchmarks/speed.py --config char_h256 --repeats 3 --json
+    python benchmarks/speed.py --process-tuning      # with the `lstmgen` command's process settings
 
 For each reference configuration (V vocab, E embed, H hidden, L layers, N batch, T seq_len)
 it measures, after warm-up:
@@ -12,7 +13,14 @@ it measures, after warm-up:
 and the peak memory: the process's resident-set high-water mark above what it held before
 the first measured step (both sides), and for lstmgen the exact peak of NumPy allocations in
 one training step (tracemalloc), plus one layer's activation memory against the formula in
-``lstmgen/nn/lstm.py``.
+``lstmgen/nn/lstm.py``, and the minor page faults per training step (memory the allocator gave
+back to the system and took again).
+
+The workers are plain processes: ``import lstmgen`` changes nothing in them. With
+``--process-tuning`` the lstmgen worker (and with ``--torch-tuned`` the PyTorch one) first makes
+the settings of the ``lstmgen`` command's entry point (``lstmgen/_entry.py``), before NumPy loads,
+so the figures match what the command line gets. Allocator settings can be tried through
+glibc's own variables, e.g. ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``.
 
 PyTorch, when installed, runs the same model (Embedding -> nn.LSTM -> Linear, same shapes,
 Adam, clipping) and the ratio lstmgen / PyTorch is printed per configuration. Each side runs
@@ -42,10 +50,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SIDE = sys.argv[sys.argv.index("--worker") + 1] if "--worker" in sys.argv else None
-if SIDE == "lstmgen" or (SIDE == "torch" and "--torch-tuned" in sys.argv):
-    # as the command line does, before NumPy loads: OpenBLAS's thread timeout, and glibc's
-    # malloc keeping freed memory (lstmgen/__init__.py); PyTorch gets them only if asked
-    import lstmgen  # noqa: F401
+if "--process-tuning" in sys.argv and (SIDE == "lstmgen" or (SIDE == "torch" and "--torch-tuned" in sys.argv)):
+    # as the command line's entry point does, before NumPy loads (lstmgen/_entry.py); `import
+    # lstmgen` alone changes nothing. PyTorch gets the settings only if asked.
+    from lstmgen._entry import tune_process
+
+    tune_process()
 import numpy as np  # noqa: E402
 
 CONFIGS = {  # V, E, H, L, N, T
@@ -154,6 +164,13 @@ class LstmgenSide:
         formula = N * T * D + 6 * N * T * H + 8 * N * H + 8 * H * H + 8 * D * H + 9 * H
         return peak / 4, formula
 
+    def train_step_faults(self, steps=10):
+        """Minor page faults per training step (memory the allocator handed back and took again)."""
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(steps):
+            self.train()
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / steps
+
     def train_step_peak_mb(self):
         tracemalloc.start()
         self.train()
@@ -237,6 +254,7 @@ def worker(side, name, streams, seconds, threads):
     if side == "lstmgen":
         extra["gemm_s"] = obj.gemm_seconds()
         extra["layer_floats"], extra["formula_floats"] = obj.layer_memory()
+        extra["step_faults"] = obj.train_step_faults()
         extra["step_peak_mb"] = obj.train_step_peak_mb()
     print(json.dumps({"ready": True, **extra}), flush=True)
     for line in sys.stdin:
@@ -252,8 +270,7 @@ class Worker:
     def __init__(self, side, name, args):
         cmd = [sys.executable, __file__, "--worker", side, "--config", name,
                "--streams", str(args.streams), "--seconds", str(args.seconds), "--threads", str(args.threads)]
-        if args.torch_tuned:
-            cmd.append("--torch-tuned")
+        cmd += ["--process-tuning"] * args.process_tuning + ["--torch-tuned"] * args.torch_tuned
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._read()
 
@@ -297,6 +314,7 @@ def measure(name, args, with_torch):
     floor_tok_s = c["T"] * c["N"] / (3 * info["gemm_s"])
     result["lstmgen"]["gemm_floor_fraction"] = result["lstmgen"]["train"]["median"] / floor_tok_s
     result["lstmgen"]["train_step_peak_mb"] = info["step_peak_mb"]
+    result["lstmgen"]["train_step_faults"] = info["step_faults"]
     result["lstmgen"]["layer_activation_floats"] = info["layer_floats"]
     result["lstmgen"]["layer_formula_floats"] = info["formula_floats"]
     if with_torch:
@@ -344,7 +362,8 @@ def print_table(results, env):
             print(f"{r['config']:<11} {p:<9} {fmt(r['lstmgen'][p]):>26} {torch_s:>26} {ratio:>6}")
         g = r["lstmgen"]
         torch_rss = f"{r['torch']['rss_peak_mb']:.0f}" if "torch" in r else "-"
-        print(f"{'':<11} GEMM floor fraction {g['gemm_floor_fraction']:.2f}; peak MB: lstmgen train step "
+        print(f"{'':<11} GEMM floor fraction {g['gemm_floor_fraction']:.2f}; page faults per train step "
+              f"{g['train_step_faults']:.0f}; peak MB: lstmgen train step "
               f"{g['train_step_peak_mb']:.1f} (tracemalloc), RSS rise lstmgen {g['rss_peak_mb']:.0f} / torch "
               f"{torch_rss}; layer-0 activations {g['layer_activation_floats'] / 1e6:.2f}M floats "
               f"(formula {g['layer_formula_floats'] / 1e6:.2f}M)")
@@ -361,8 +380,10 @@ def main(argv=None):
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
                     help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")
+    ap.add_argument("--process-tuning", action="store_true",
+                    help="make the process settings of the `lstmgen` entry point (lstmgen/_entry.py) in the workers")
     ap.add_argument("--torch-tuned", action="store_true",
-                    help="give the PyTorch worker the process settings `import lstmgen` makes (allocator, OpenBLAS)")
+                    help="with --process-tuning, make them in the PyTorch worker too")
     ap.add_argument("--no-torch", action="store_true", help="lstmgen only, even if PyTorch is installed")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--worker", choices=["lstmgen", "torch"], help=argparse.SUPPRESS)
@@ -383,6 +404,8 @@ def main(argv=None):
     results = [measure(name, args, with_torch) for name in args.config or CONFIGS]
     env = versions()
     env["threads"] = args.threads or "default"
+    env["process_tuning"] = args.process_tuning
+    env["malloc_env"] = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     if args.json:
         print(json.dumps({"env": env, "results": results}, indent=1))
     else:

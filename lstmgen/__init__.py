@@ -1,37 +1,8 @@
-"""lstmgen: train your own small text generator with a NumPy LSTM."""
+"""lstmgen: train your own small text generator with a NumPy LSTM.
 
-import ctypes
-import os
-import sys
-
-# OpenBLAS's idle threads spin for 2^28 cycles (about 0.1 s) after each call, taking a core
-# from the threads of nn/blocks.py (softmax, Adam) that run between GEMMs: up to 2x slower
-# there. 2^22 cycles (about 1.5 ms) still spans the gap between the per-step GEMMs of a time
-# loop. Only a default (your own setting wins), and only if NumPy is not loaded yet.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "22")
-
-
-def _keep_freed_memory():
-    """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the OS.
-
-    A training step frees and re-allocates the same (T, N, ·) buffers every window; by default
-    glibc gives blocks back (mmap over its threshold, trimming of the heap's top), and each
-    reuse then page-faults afresh: about 3,500 faults per step of char_h256 training and 5,000
-    of char_h512 (a few with this setting), 4-10% of the time. Skipped when any MALLOC_*
-    variable is set (yours wins) and off glibc.
-    """
-    if not sys.platform.startswith("linux") or any(k.startswith("MALLOC_") for k in os.environ):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
-    mallopt(M_MMAP_THRESHOLD, 32 * 2**20)  # blocks up to 32 MB come from the reusable heap
-    mallopt(M_TRIM_THRESHOLD, 2**30)  # keep up to 1 GB of free space at the heap's top
-    mallopt(M_TOP_PAD, 64 * 2**20)  # and grow it 64 MB at a time
-
-
-_keep_freed_memory()
+Importing lstmgen (or any of its modules) changes nothing outside it: no environment
+variables, no allocator settings. The process settings that help training are made only by
+the command line's entry point (``lstmgen._entry``), which owns its process.
+"""
 
 __version__ = "0.1.0"

@@ -104,6 +104,8 @@ class ModelConfig:
         "uniform", "initialisation of the recurrent weights: uniform (±1/√H, as PyTorch), xavier (Glorot uniform "
         "per gate block) or orthogonal (orthogonal recurrent blocks, Xavier input blocks)",
         choices=["uniform", "xavier", "orthogonal"])
+    reset_at_eod: bool = _opt(True, "a stream reads each <eod> from a zero state, so every document starts as "
+                                    "sampling starts one (false: the state carries from one document into the next)")
 
 
 @dataclass
@@ -386,8 +388,12 @@ def validate(cfg: Config) -> None:
 
 
 def read_saved_config(path: Path) -> Config:
-    """A run directory's resolved ``config.yaml`` (errors are the caller's to word)."""
-    return config_from_dict(_read_yaml(path), str(path))
+    """A run directory's resolved ``config.yaml`` (errors are the caller's to word). A run saved
+    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so."""
+    data = _read_yaml(path)
+    if isinstance(data.get("model"), dict) and "reset_at_eod" not in data["model"]:
+        data["model"] = {**data["model"], "reset_at_eod": False}
+    return config_from_dict(data, str(path))
 
 
 def dump_config(cfg: Config) -> str:

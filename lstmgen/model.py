@@ -25,6 +25,12 @@ Dropout, training only, each kind its own key (0 = off), in the order applied:
     output_dropout  locked: the last layer's output before the head, one (1, N, H) mask
 All masks are drawn per window from the ``rng`` passed to ``loss_and_grads``.
 
+Documents and the carried state (``reset_at_eod``): every document in a token stream is
+followed by ``<eod>``, so the next document's first input is that ``<eod>``. With
+reset_at_eod, a stream that reads ``<eod>`` reads it from a zero state, as sampling starts a
+document; training, evaluation, scoring and sampling all apply the rule (``_keep``), and no
+gradient flows back through a reset. Without it the state of one document carries into the next.
+
 Weight tying (``tie_weights``, Press & Wolf 2017; Inan et al. 2017) makes the head reuse
 the embedding: logits = (h head.proj) embed.W^T + head.b, where head.proj (H, E) exists only
 when E != H (otherwise logits = h embed.W^T + head.b). The tied embed.W then gets gradient
@@ -32,6 +38,7 @@ from both ends, and is initialised uniform(±1/√E) instead of N(0, 1) so that 
 logits are small.
 """
 
+import threading
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -51,6 +58,7 @@ from .nn.init import fused_weight
 from .nn.lstm import LSTM
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
+from .nn.workspace import Workspace
 
 _TABLE_FLOATS = 2**20  # sampling looks up layer 0's x W_x + b in a (V, 4H) table up to this size
 
@@ -65,21 +73,24 @@ class LanguageModel:
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
                  dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
                  input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
-                 tie_weights: bool = False, init: str = "uniform"):
+                 tie_weights: bool = False, init: str = "uniform", reset_at_eod: bool = False, eod_id: int = 1):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
         self.embed_dropout, self.input_dropout = embed_dropout, input_dropout
         self.hidden_dropout, self.output_dropout = hidden_dropout, output_dropout
         self.tie_weights, self.init = tie_weights, init
+        self.reset_at_eod, self.eod_id = reset_at_eod, eod_id  # eod_id: the tokenizers' <eod> (Tokenizer.eod_id)
         cls = CELLS[cell]
         self.cells = [cls(embed_dim if l == 0 else hidden_size, hidden_size) for l in range(num_layers)]
+        self._local = threading.local()  # per thread: the (T*N, V) logits and (T*N, H) dh, kept between windows
 
     @classmethod
     def from_config(cls, model_cfg, vocab_size: int, dtype=np.float32) -> "LanguageModel":
         m = model_cfg
         return cls(m.cell, vocab_size, m.embed_dim, m.hidden_size, m.num_layers, m.dropout, dtype,
                    embed_dropout=m.embed_dropout, input_dropout=m.input_dropout, hidden_dropout=m.hidden_dropout,
-                   output_dropout=m.output_dropout, tie_weights=m.tie_weights, init=m.init)
+                   output_dropout=m.output_dropout, tie_weights=m.tie_weights, init=m.init,
+                   reset_at_eod=m.reset_at_eod)
 
     # ---- parameters and state -------------------------------------------------------------
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
@@ -136,21 +147,37 @@ class LanguageModel:
         for name, v in zip(self.cells[l].state_names, values):
             state[f"layers.{l}.{name}"] = v
 
+    def _keep(self, x: np.ndarray) -> Optional[np.ndarray]:
+        """For ids x (T, N): the cells' (T, N, 1) keep mask, 0 where a stream reads <eod> (it
+        starts that step from a zero state), or None when nothing is reset."""
+        if not self.reset_at_eod:
+            return None
+        reset = x == self.eod_id  # (T, N)
+        return (~reset)[..., None].astype(self.dtype) if reset.any() else None
+
     # ---- the head: separate, or tied to the embedding -----------------------------------------
-    def _head(self, params: Arrays, h: np.ndarray) -> np.ndarray:
-        """h (..., H) -> logits (M, V), M = the product of the leading axes."""
+    def _head(self, params: Arrays, h: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """h (..., H) -> logits (M, V), M = the product of the leading axes (into ``out`` if given)."""
         if not self.tie_weights:
-            return head_forward(params["head.W"], params["head.b"], h)
+            return head_forward(params["head.W"], params["head.b"], h, out)
         hp = h.reshape(-1, self.hidden_size)  # (M, H)
         if "head.proj" in params:
             hp = hp @ params["head.proj"]  # (M, E)
-        return hp @ params["embed.W"].T + params["head.b"]  # (M, V)
+        logits = np.matmul(hp, params["embed.W"].T, out=out)  # (M, V)
+        logits += params["head.b"]
+        return logits
+
+    def _kept(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
+        """A buffer kept between calls (no page faults for the large logits of every window)."""
+        workspace = self._local.__dict__.setdefault("workspace", Workspace())
+        return workspace.buffer(name, shape, self.dtype)
 
     def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays) -> np.ndarray:
         """Backprop of ``_head``: fills the head's grads (tied: ``grads["head.embed.W"]``, to be
         added to the embedding's) and returns dh shaped like h."""
         if not self.tie_weights:
-            dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits)
+            dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits,
+                                                                 self._kept("dh", h.shape))
             return dh
         hflat = h.reshape(-1, self.hidden_size)  # (M, H)
         hp = hflat @ params["head.proj"] if "head.proj" in params else hflat  # (M, E)
@@ -198,13 +225,14 @@ class LanguageModel:
         if in_mask is not None:
             h = h * in_mask
         caches, masks = [], []
+        keep = self._keep(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
             mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype)) if l > 0 else None
             if l > 0 and train and self.hidden_dropout > 0:
                 locked = cut(locked_mask(rng, N, H, self.hidden_dropout, self.dtype))  # (1, N_r, H)
                 mask = locked if mask is None else mask * locked
             h_in = h * mask if mask is not None else h
-            h, st, cache = cell.forward(self._layer(params, l), h_in, self._layer_state(state, l))  # (T, N, H)
+            h, st, cache = cell.forward(self._layer(params, l), h_in, self._layer_state(state, l), keep)  # (T, N, H)
             self._store_state(new_state, l, st)
             caches.append(cache)
             masks.append(mask)
@@ -213,13 +241,13 @@ class LanguageModel:
             locked = cut(locked_mask(rng, N, H, self.output_dropout, self.dtype))  # (1, N_r, H)
             out_mask = locked if out_mask is None else out_mask * locked
         h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
-        logits = self._head(params, h_top)  # (T*N, V)
+        logits = self._head(params, h_top, self._kept("logits", (x.size, self.vocab_size)))  # (T*N_r, V)
         nll, probs = cross_entropy_forward(logits, y.reshape(-1))
         loss = nll / (T * N)
 
         # backward: the same steps in reverse
         grads = {}
-        dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N, V)
+        dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N_r, V), the whole batch's mean
         dh = self._head_backward(params, h_top, dlogits, grads)
         if out_mask is not None:
             dh *= out_mask  # backprop through output dropout
@@ -238,18 +266,20 @@ class LanguageModel:
         return loss, grads, new_state
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
-    def logits(self, params: Arrays, x: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
-        """Logits (T*N, V) for ids x (T, N), and the state after the window."""
+    def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None
+               ) -> Tuple[np.ndarray, Arrays]:
+        """Logits (T*N, V) for ids x (T, N) (written into ``out`` if given), and the state after."""
         h = embedding_forward(params["embed.W"], x)  # (T, N, E)
         new_state = {}
+        keep = self._keep(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
-            h, st = cell.forward_inference(self._layer(params, l), h, self._layer_state(state, l))
+            h, st = cell.forward_inference(self._layer(params, l), h, self._layer_state(state, l), keep)
             self._store_state(new_state, l, st)
-        return self._head(params, h), new_state
+        return self._head(params, h, out), new_state
 
     def nll(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays) -> Tuple[float, Arrays]:
         """Summed negative log-likelihood (nats) of y (T, N) given x, and the state after."""
-        logits, new_state = self.logits(params, x, state)
+        logits, new_state = self.logits(params, x, state, self._kept("eval_logits", (x.size, self.vocab_size)))
         nll, _ = cross_entropy_forward(logits, y.reshape(-1))
         return nll, new_state
 
@@ -265,6 +295,9 @@ class LanguageModel:
             steps[0] = self.cells[0].stepper(self._layer(params, 0), N, projected=True)
 
         def step(ids, state):
+            keep = self._keep(ids[None])  # (1, N, 1) or None
+            if keep is not None:  # streams that read <eod> start from a zero state
+                state = {k: v * keep[0] for k, v in state.items()}
             h = embed[ids]  # (N, E)
             new_state = {}
             for layer_step, keys in zip(steps, names):

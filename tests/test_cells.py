@@ -5,6 +5,9 @@ PyTorch's nn.GRU / nn.RNN where PyTorch has the cell.
 Comparisons run in float64 on a small problem: N=3 streams, T=4 steps, D=5 inputs, H=6 units.
 """
 
+import threading
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from lstmgen.nn.lstm import LSTM
 from lstmgen.nn.peephole_lstm import PeepholeLSTM
 from lstmgen.nn.rnn import RNN
 from tests.conftest import numeric_grad, rel_error
+from tests.test_lstm import naive_lstm
 
 N, T, D, H = 3, 4, 5, 6
 TOL = 1e-7  # largest accepted norm-wise relative error of a gradient
@@ -265,6 +269,127 @@ def test_float32_in_float32_out(name):
     ref_out, _ = CASES[name][1]({k: v.astype(np.float64) for k, v in params.items()},
                                 x.astype(np.float64), *(s.astype(np.float64) for s in state))
     assert np.abs(out - ref_out).max() < 1e-5
+
+
+# ---- resetting a stream's state where a new document starts (keep mask) --------------------
+def naive_lstm_ref(params, x, h, c):
+    out, h, c = naive_lstm(params["W"], params["b"], x, h, c)
+    return out, (h, c)
+
+
+REFERENCES = {"lstm": naive_lstm_ref, **{name: ref for name, (_, ref) in CASES.items()}}
+
+
+def naive_with_reset(name, params, x, state, keep):
+    """The reference one step at a time, each step reading keep[t] ⊙ the state before it."""
+    outs = []
+    for t in range(len(x)):
+        out, state = REFERENCES[name](params, x[t:t + 1], *(s * keep[t] for s in state))
+        outs.append(out[0])
+    return np.stack(outs), state
+
+
+def reset_mask(T=T):
+    """(T, N, 1): stream 0 restarts at steps 1 and 3, stream 2 at step 0 (its first), stream 1 never."""
+    keep = np.ones((T, N, 1))
+    keep[1, 0] = keep[3, 0] = keep[0, 2] = 0.0
+    return keep
+
+
+@every_cell
+def test_reset_matches_the_naive_reference(name):
+    cell, params, x, state = problem(name)
+    keep = reset_mask()
+    out, new_state, _ = cell.forward(params, x, state, keep)
+    ref_out, ref_state = naive_with_reset(name, params, x, state, keep)
+    assert rel_error(out, ref_out) < 1e-12
+    for a, b in zip(new_state, ref_state):
+        assert rel_error(a, b) < 1e-12
+    out_inf, state_inf = cell.forward_inference(params, x, state, keep)
+    np.testing.assert_array_equal(out_inf, out)
+    for a, b in zip(state_inf, new_state):
+        np.testing.assert_array_equal(a, b)
+    plain, _, _ = cell.forward(params, x, state)
+    assert rel_error(plain, out) > 1e-3  # the mask really changed something
+
+
+@every_cell
+def test_reset_backward_matches_numeric_gradient(name):
+    cell, params, x, state = problem(name)
+    state = tuple(s.copy() for s in state)
+    dout, dnew_state = upstream(cell)
+    keep = reset_mask()
+
+    def loss():
+        out, new_state, _ = cell.forward(params, x, state, keep)
+        return np.sum(dout * out) + sum(np.sum(d * s) for d, s in zip(dnew_state, new_state))
+
+    _, _, cache = cell.forward(params, x, state, keep)
+    dx, dstate, grads = cell.backward(params, dout, dnew_state, cache)
+    analytic = {"x": dx, **{f"state.{n}": d for n, d in zip(cell.state_names, dstate)}, **grads}
+    arrays = {"x": x, **{f"state.{n}": s for n, s in zip(cell.state_names, state)}, **params}
+    for key, arr in arrays.items():
+        assert rel_error(analytic[key], numeric_grad(loss, arr)) <= TOL, key
+    assert np.all(dstate[0][2] == 0)  # stream 2 restarted at step 0: its initial state has no effect
+
+
+# ---- workspaces: the (T, N, ·) buffers a cell keeps between calls ----------------------------
+@every_cell
+def test_a_second_step_reuses_the_buffers_and_computes_the_same_numbers(name):
+    rng = np.random.default_rng(0)
+    cell = CLASSES[name](D, 32)
+    params = cell.init_params(rng, np.float64)
+    x, dout = rng.standard_normal((64, 8, D)), rng.standard_normal((64, 8, 32))
+    state = cell.init_state(8, np.float64)
+
+    def step():
+        tracemalloc.start()
+        out, new_state, cache = cell.forward(params, x, state)
+        dx, dstate, grads = cell.backward(params, dout, None, cache)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak, [out.copy(), *new_state, dx.copy(), *dstate, *grads.values()]
+
+    peak1, first = step()
+    peak2, second = step()
+    assert peak2 < peak1 / 2, (peak1, peak2)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+@every_cell
+def test_a_live_cache_is_never_overwritten_by_the_next_forward(name):
+    cell, params, x, state = problem(name)
+    dout, _ = upstream(cell)
+    _, _, cache = cell.forward(params, x, state)
+    cell.forward(params, 2 * x, state)  # its cache is dropped at once
+    cell.forward_inference(params, -x, state)
+    dx, dstate, grads = cell.backward(params, dout, None, cache)
+    fresh = CLASSES[name](D, H)
+    ref_dx, ref_dstate, ref_grads = fresh.backward(params, dout, None, fresh.forward(params, x, state)[2])
+    for a, b in zip([dx, *dstate, *grads.values()], [ref_dx, *ref_dstate, *ref_grads.values()]):
+        np.testing.assert_array_equal(a, b)
+
+
+@every_cell
+def test_threads_sharing_a_cell_do_not_share_its_buffers(name):
+    cell, params, x, state = problem(name, T=32)
+    inputs = [x, -x, 2 * x, 0.5 * x]
+    expected = [CLASSES[name](D, H).forward_inference(params, xi, state)[0].copy() for xi in inputs]
+    failures = []
+
+    def worker(k):
+        for _ in range(30):
+            out, _ = cell.forward_inference(params, inputs[k], state)
+            if not np.array_equal(out, expected[k]):
+                failures.append(k)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(inputs))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures
 
 
 # ---- PyTorch as an independent implementation ----------------------------------------------

@@ -118,3 +118,15 @@ def test_describe_keys_bounds_are_the_enforced_ones(row):
             bad = int(bad)
         with pytest.raises(ConfigError, match=row["key"]):
             load_config(None, [f"{row['key']}={bad}"])
+
+
+def test_a_run_saved_before_reset_at_eod_keeps_carrying_its_state(tmp_path):
+    from lstmgen.config import dump_config, load_config, read_saved_config
+
+    new = tmp_path / "new.yaml"
+    new.write_text(dump_config(load_config()), "utf-8")
+    assert read_saved_config(new).model.reset_at_eod is True
+    old = tmp_path / "old.yaml"
+    old.write_text(new.read_text("utf-8").replace("  reset_at_eod: true\n", ""), "utf-8")
+    assert "reset_at_eod" not in old.read_text("utf-8")
+    assert read_saved_config(old).model.reset_at_eod is False

@@ -8,17 +8,18 @@ from lstmgen.model import LanguageModel
 from tests.conftest import numeric_grad, rel_error
 
 
-def small_model(num_layers=2, dropout=0.0):
+def small_model(num_layers=2, dropout=0.0, reset_at_eod=False):
     return LanguageModel("lstm", vocab_size=7, embed_dim=4, hidden_size=5, num_layers=num_layers,
-                         dropout=dropout, dtype=np.float64)
+                         dropout=dropout, dtype=np.float64, reset_at_eod=reset_at_eod)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_gradient_check_every_parameter(dropout):
-    model = small_model(dropout=dropout)
+@pytest.mark.parametrize("dropout,reset_at_eod", [(0.0, False), (0.3, False), (0.0, True)])
+def test_gradient_check_every_parameter(dropout, reset_at_eod):
+    model = small_model(dropout=dropout, reset_at_eod=reset_at_eod)
     rng = np.random.default_rng(0)
     params = model.init_params(rng)
     x = rng.integers(0, 7, (4, 3))  # (T, N)
+    x[2, 0] = x[1, 2] = model.eod_id  # two streams start a document inside the window
     y = rng.integers(0, 7, (4, 3))
     state = {k: rng.standard_normal(v.shape) * 0.5 for k, v in model.init_state(3).items()}
 
@@ -84,3 +85,25 @@ def test_float32_model_stays_float32():
     assert all(s.dtype == np.float32 for s in state.values())
     # an untrained model predicts roughly uniformly
     assert abs(loss - np.log(11)) < 0.5
+
+
+def test_reset_at_eod_starts_each_document_from_a_zero_state():
+    """With reset_at_eod, what follows an <eod> is scored as if read from a zero state, in the
+    window (training and evaluation) and one token at a time (sampling, scoring)."""
+    model, carry = small_model(reset_at_eod=True), small_model()
+    rng = np.random.default_rng(4)
+    params = model.init_params(rng)
+    x = rng.integers(2, 7, (7, 2))  # (T, N), no <eod> yet
+    x[3, 0] = model.eod_id  # stream 0 starts a document at step 3
+    state = {k: rng.standard_normal(v.shape) for k, v in model.init_state(2).items()}
+    logits = model.logits(params, x, state)[0].reshape(7, 2, 7)
+    fresh = model.logits(params, x[3:, :1], model.init_state(1))[0]  # stream 0 from step 3, zero state
+    np.testing.assert_allclose(logits[3:, 0], fresh, rtol=1e-12)
+    carried = carry.logits(params, x, state)[0].reshape(7, 2, 7)
+    np.testing.assert_array_equal(carried[:3], logits[:3])  # before the <eod> nothing differs
+    np.testing.assert_array_equal(carried[:, 1], logits[:, 1])  # nor in the stream without one
+    assert rel_error(carried[3:, 0], logits[3:, 0]) > 1e-3
+    step = model.stepper(params, 2)
+    for t in range(7):
+        step_logits, state = step(x[t], state)
+        np.testing.assert_allclose(step_logits, logits[t], rtol=1e-10, atol=1e-12)

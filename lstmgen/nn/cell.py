@@ -8,11 +8,19 @@ A cell holds only its sizes, never weights: every method takes ``params``, a dic
 shaped by ``param_shapes()``, and ``backward`` returns gradients in a dict with the same keys.
 ``forward`` returns an opaque ``cache`` that ``backward`` consumes. The dtype of every result
 follows the params and inputs (float32 to train, float64 to gradcheck).
+
+A cell keeps its large (T, N, ·) buffers between calls in workspaces (nn/workspace.py): the
+``out`` of ``forward`` or ``forward_inference`` and the ``dx`` of ``backward`` are valid until
+the next call of the same method on the same cell in the same thread; new states are
+always fresh arrays. Threads have workspaces of their own, so they may share a cell.
 """
 
+import threading
 from typing import ClassVar, Dict, Tuple
 
 import numpy as np
+
+from .workspace import Workspace
 
 Params = Dict[str, np.ndarray]
 State = Tuple[np.ndarray, ...]
@@ -27,6 +35,15 @@ class Cell:
     def __init__(self, input_size: int, hidden_size: int):
         self.input_size = input_size  # D
         self.hidden_size = hidden_size  # H
+        self._local = threading.local()  # workspaces per thread: threads may share one model
+
+    def workspace(self, role: str) -> Workspace:
+        """This thread's buffers kept for ``role``: "forward" (lent to its cache), "backward",
+        "inference"."""
+        workspaces: Dict[str, Workspace] = self._local.__dict__.setdefault("workspaces", {})
+        if role not in workspaces:
+            workspaces[role] = Workspace()
+        return workspaces[role]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
@@ -41,8 +58,10 @@ class Cell:
         """The zero state for N streams: one (N, H) array per name in ``state_names``."""
         return tuple(np.zeros((N, self.hidden_size), dtype) for _ in self.state_names)
 
-    def forward(self, params: Params, x: np.ndarray, state: State):
-        """x (T, N, D), state -> out (T, N, H), new_state (after the last step), cache."""
+    def forward(self, params: Params, x: np.ndarray, state: State, keep=None):
+        """x (T, N, D), state, keep (T, N, 1) or None -> out (T, N, H), new_state (after the last
+        step), cache. Where keep[t, n] is 0, stream n reads a zero state at step t (it starts a
+        new document there); backward passes no gradient through that reset."""
         raise NotImplementedError
 
     def backward(self, params: Params, dout: np.ndarray, dnew_state, cache):
@@ -50,17 +69,17 @@ class Cell:
         dx (T, N, D), dstate (gradient w.r.t. the initial state), grads (keys of params)."""
         raise NotImplementedError
 
-    def forward_inference(self, params: Params, x: np.ndarray, state: State):
+    def forward_inference(self, params: Params, x: np.ndarray, state: State, keep=None):
         """Like ``forward`` without a cache, for evaluation: -> out (T, N, H), new_state."""
-        out, new_state, _ = self.forward(params, x, state)
+        out, new_state, _ = self.forward(params, x, state, keep)
         return out, new_state
 
     def stepper(self, params: Params, N: int):
         """A function (x (N, D), state) -> out (N, H), new_state: one time step for sampling,
         with params bound (cells may also make their buffers once, here)."""
         def step(x, state):
-            out, new_state = self.forward_inference(params, x[None], state)
-            return out[0], new_state
+            _, new_state = self.forward_inference(params, x[None], state)
+            return new_state[0], new_state  # the output is h_t, the fresh copy in the state
         return step
 
     def step(self, params: Params, x: np.ndarray, state: State):

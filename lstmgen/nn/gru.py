@@ -39,6 +39,7 @@ with N ≤ 32, an (H, N) buffer: ``ops.backward_product``) and a few (N, 3H) buf
 also an N·T·3H recurrent-side gradient). The cache can be backpropagated only once.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
@@ -46,6 +47,7 @@ import numpy as np
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight)
+from .workspace import Cache
 
 
 class GRU(Cell):
@@ -62,23 +64,28 @@ class GRU(Cell):
         D, H = self.input_size, self.hidden_size
         return {"W": uniform_weight(rng, (D + H, 3 * H), H, dtype), "b": np.zeros(3 * H, dtype)}
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0,), keep (T, N, 1) or None -> out (T, N, H), new_state (h_T,), cache."""
         W, b = params["W"], params["b"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
         Wh_ru, Wh_n = Wh[:, :2 * H], Wh[:, 2 * H:]  # (H, 2H), (H, H)
-        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, u, n
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
-        rhs = np.empty((T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
-        ah = np.empty((N, 2 * H), dtype)  # (N, 2H)
-        an = np.empty((N, H), dtype)  # (N, H)
+        rhs = buf("rh", (T, N, H), dtype)  # (T, N, H) r ⊙ h_{t-1}, for dW of the candidate
+        ah = buf("ah", (N, 2 * H), dtype)  # (N, 2H)
+        an = buf("an", (N, H), dtype)  # (N, H)
+        h_in = hs[:-1] if keep is None else buf("h_in", (T, N, H), dtype)  # (T, N, H) keep_t ⊙ h_{t-1}
         for t in range(T):
             h_prev = hs[t]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
             ru, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
             r, u = ru[:, :H], ru[:, H:]
             ru += np.matmul(h_prev, Wh_ru, out=ah)  # [a_r | a_u]
@@ -89,7 +96,7 @@ class GRU(Cell):
             h = np.subtract(n, h_prev, out=hs[t + 1])  # h_t = h_{t-1} + u ⊙ (n - h_{t-1})
             h *= u
             h += h_prev
-        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "rh": rhs}
+        return hs[1:], (hs[T].copy(),), workspace.lend(Cache(x=x, a=a, h=hs, rh=rhs, h_in=h_in, keep=keep), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): two GEMVs
@@ -128,21 +135,23 @@ class GRU(Cell):
         Consumes the cache: da is written over the cached gates.
         """
         a = take_from_cache(cache, "a", "GRU")  # (T, N, 3H) gates r, u, n; becomes da
-        x, hs, rhs = cache["x"], cache["h"], cache["rh"]
+        x, hs, rhs, h_in, keep = cache["x"], cache["h"], cache["rh"], cache["h_in"], cache["keep"]
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_ru = backward_product(Wh[:, :2 * H], N, dtype)  # [da_r | da_u] -> [da_r | da_u] W_h,ru^T
-        drh_n = backward_product(Wh[:, 2 * H:], N, dtype)  # da_n -> da_n W_hn^T
-        dgates = np.empty((N, H), dtype)  # (N, H)
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_ru = backward_product(Wh[:, :2 * H], N, dtype, partial(buf, "WhT_ru"))  # [da_r | da_u] W_h,ru^T
+        drh_n = backward_product(Wh[:, 2 * H:], N, dtype, partial(buf, "WhT_n"))  # da_n -> da_n W_hn^T
+        dgates = buf("dgates", (N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
-        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
-        dn = np.empty((N, H), dtype)  # (N, H)
-        drh = np.empty((N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
+        dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
+        dn = buf("dn", (N, H), dtype)  # (N, H)
+        drh = buf("drh", (N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
         for t in reversed(range(T)):
-            h_prev = hs[t]
+            h_prev = h_in[t]
             a_t = a[t]  # (N, 3H)
             r, u, n = a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:]  # gates; each becomes its da
             np.add(dout[t], dnext_h, out=dh)  # dh_t: from out and from step t+1
@@ -158,13 +167,17 @@ class GRU(Cell):
             dr = drh * h_prev
             r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
             dnext_h += dh_ru(a_t[:, :2 * H], dgates)  # dh_{t-1}, through the gates' recurrent GEMM
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dnext_h *= keep[t]
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        dW[D:, :2 * H] = hs[:-1].reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
+        dW[D:, :2 * H] = h_in.reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
         dW[D:, 2 * H:] = rhs.reshape(T * N, H).T @ da[:, 2 * H:]  # (r ⊙ H_prev)^T da_n
-        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
 
 
 class GRUCuDNN(Cell):
@@ -182,21 +195,26 @@ class GRUCuDNN(Cell):
         return {"W": uniform_weight(rng, (D + H, 3 * H), H, dtype), "b": np.zeros(3 * H, dtype),
                 "b_hn": np.zeros(H, dtype)}
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0,), keep (T, N, 1) or None -> out (T, N, H), new_state (h_T,), cache."""
         W, b, b_hn = params["W"], params["b"], params["b_hn"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 3H), (H, 3H) views
-        a = np.empty((T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 3 * H), dtype)  # (T, N, 3H) pre-activations, then gates r, z, n
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
-        hns = np.empty((T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
-        ah = np.empty((N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h, one GEMM for all three
+        hns = buf("hn", (T, N, H), dtype)  # (T, N, H) h_{t-1} W_hn + b_hn
+        ah = buf("ah", (N, 3 * H), dtype)  # (N, 3H) h_{t-1} W_h, one GEMM for all three
+        h_in = hs[:-1] if keep is None else buf("h_in", (T, N, H), dtype)  # (T, N, H) keep_t ⊙ h_{t-1}
         for t in range(T):
             h_prev = hs[t]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
             rz, n = a[t, :, :2 * H], a[t, :, 2 * H:]  # (N, 2H), (N, H) views
             r, z = rz[:, :H], rz[:, H:]
             np.matmul(h_prev, Wh, out=ah)
@@ -208,7 +226,7 @@ class GRUCuDNN(Cell):
             h = np.subtract(h_prev, n, out=hs[t + 1])  # h_t = n + z ⊙ (h_{t-1} - n)
             h *= z
             h += n
-        return hs[1:], (hs[T].copy(),), {"x": x, "a": a, "h": hs, "hn": hns}
+        return hs[1:], (hs[T].copy(),), workspace.lend(Cache(x=x, a=a, h=hs, hn=hns, h_in=h_in, keep=keep), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once (see ``LSTM.stepper``): the input
@@ -246,19 +264,21 @@ class GRUCuDNN(Cell):
         Consumes the cache: da is written over the gates, dL/d(h_{t-1} W_hn) over the hn.
         """
         a = take_from_cache(cache, "a", "GRUCuDNN")  # (T, N, 3H) gates r, z, n; becomes da
-        x, hs, hns = cache["x"], cache["h"], cache["hn"]
+        x, hs, hns, h_in, keep = cache["x"], cache["h"], cache["hn"], cache["h_in"], cache["keep"]
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_prev = backward_product(Wh, N, dtype)  # dah -> dah W_h^T
-        dgates = np.empty((N, H), dtype)  # (N, H)
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # dah -> dah W_h^T
+        dgates = buf("dgates", (N, H), dtype)  # (N, H)
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
-        dh = np.empty((N, H), dtype)  # (N, H) dL/dh_t
-        dah = np.empty((N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
+        dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
+        dah = buf("dah", (N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
         for t in reversed(range(T)):
-            h_prev = hs[t]
+            h_prev = h_in[t]
             a_t, hn = a[t], hns[t]  # (N, 3H), (N, H)
             r, z, n = a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:]  # gates; each becomes its da
             np.add(dout[t], dnext_h, out=dh)  # dh_t: from out and from step t+1
@@ -275,12 +295,16 @@ class GRUCuDNN(Cell):
             dah[:, :2 * H] = a_t[:, :2 * H]
             dah[:, 2 * H:] = hn
             dnext_h += dh_prev(dah, dgates)  # dh_{t-1}, through the recurrent GEMM
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dnext_h *= keep[t]
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         dhn = hns.reshape(T * N, H)  # (T*N, H)
-        hprev = hs[:-1].reshape(T * N, H)  # (T*N, H)
+        hprev = h_in.reshape(T * N, H)  # (T*N, H)
         dW[D:, :2 * H] = hprev.T @ da[:, :2 * H]  # H_prev^T [da_r | da_z]
         dW[D:, 2 * H:] = hprev.T @ dhn  # H_prev^T dhn
-        return dx, (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}

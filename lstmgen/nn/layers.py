@@ -18,8 +18,8 @@ def embedding_forward(W, x):
 def embedding_backward(W, x, demb):
     """Sum ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat.
 
-    Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (np.add.at, one row
-    at a time, was 1.3-3.5x slower on the reference configurations).
+    Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (faster than np.add.at,
+    one row at a time, on the reference configurations: benchmarks/RESULTS.md, issue 11 §1).
     """
     ids = x.reshape(-1)  # (T*N,)
     order = np.argsort(ids, kind="stable")  # (T*N,) rows of each id together, in their order
@@ -38,17 +38,19 @@ def dropout_mask(rng, shape, p, dtype):
     return keep.astype(dtype) / dtype.type(1.0 - p)
 
 
-def head_forward(W, b, h):
-    """Linear head: h (T, N, H) -> logits (T*N, V)."""
-    return h.reshape(-1, W.shape[0]) @ W + b  # (T*N, V)
+def head_forward(W, b, h, out=None):
+    """Linear head: h (T, N, H) -> logits (T*N, V), written into ``out`` when given."""
+    logits = np.matmul(h.reshape(-1, W.shape[0]), W, out=out)  # (T*N, V)
+    logits += b
+    return logits
 
 
-def head_backward(W, h, dlogits):
-    """Backprop of the head: returns dh (T, N, H), dW (H, V), db (V,)."""
+def head_backward(W, h, dlogits, dh=None):
+    """Backprop of the head: returns dh (T, N, H) (written into ``dh`` when given), dW (H, V), db (V,)."""
     hflat = h.reshape(-1, W.shape[0])  # (T*N, H)
     dW = hflat.T @ dlogits  # (H, V)
     db = dlogits.sum(axis=0)  # (V,)
-    dh = (dlogits @ W.T).reshape(h.shape)  # (T, N, H)
+    dh = np.matmul(dlogits, W.T, out=None if dh is None else dh.reshape(hflat.shape)).reshape(h.shape)  # (T, N, H)
     return dh, dW, db
 
 

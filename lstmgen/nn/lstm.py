@@ -20,10 +20,11 @@ One step, one line per equation:
 W is initialised uniform(-1/√H, 1/√H) like PyTorch; b is zero except the forget slice, set
 to 1 so that early in training the cell keeps its memory and gradients flow back in time.
 
-Speed: the input projection of all T steps is one GEMM into a preallocated (T, N, 4H)
-buffer; each step adds only h_{t-1} W_h and applies the activations in place, so the buffer
-ends up holding the post-activation gates i, f, g, o, which is all backward needs (it
-recomputes only tanh(c_t)). The activations (and in backward their derivatives) run over
+Speed: the input projection of all T steps is one GEMM into a (T, N, 4H) buffer that the
+cell keeps between calls (nn/workspace.py: a training step allocates nothing large); each
+step adds only h_{t-1} W_h and applies the activations in place, so the buffer ends up
+holding the post-activation gates i, f, g, o, which is all backward needs (it recomputes
+only tanh(c_t)). The activations (and in backward their derivatives) run over
 the whole contiguous (N, 4H) row with per-gate scale vectors, not gate by gate: strided
 (N, H) slices cost about twice as much per element. Backward writes da over the gates and
 computes dx and the weight gradients after the time loop as large GEMMs over all T·N rows.
@@ -36,7 +37,11 @@ product da W_h^T either a contiguous copy of W_h^T 4·H² (N > 32) or an (H, N) 
 (``ops.backward_product``), 6·N·H of per-step buffers and 12·H of vectors; it writes da over
 the gates and tanh(c_t) over the cell states, so a cache can be backpropagated only once.
 Peak, during backward: N·T·D + 6·N·T·H + 8·N·H + 8·H² + 4·D·H + 12·H, or with N ≤ 32,
-N·T·D + 6·N·T·H + 9·N·H + 4·H² + 4·D·H + 12·H.
+N·T·D + 6·N·T·H + 9·N·H + 4·H² + 4·D·H + 12·H. The cache's buffers, dx and the per-step
+buffers are kept by the cell between calls (``forward_inference`` has its own set, sized by
+its T and N), so they are held, not made, by each window after the first. With a keep mask
+(a stream starting a new document, ``Cell.forward``) the cache also holds the states each step
+read, keep_t ⊙ h_{t-1} and keep_t ⊙ c_{t-1}: 2·N·T·H more.
 
 Truncated BPTT: a long stream is cut into windows of T steps. ``forward`` returns new_state
 (h_T, c_T) as fresh arrays (copies, not views of the cache); the caller passes them as the
@@ -45,12 +50,14 @@ stops at the window's start: its dstate is the gradient w.r.t. (h0, c0), which t
 drops (truncation) or feeds back as dnew_state of the previous window (full BPTT).
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
 
 from .cell import Cell
 from .ops import alternate, backward_product, own, project_inputs, step_product, take_from_cache, uniform_weight
+from .workspace import Cache
 
 
 def _per_gate(values, H, dtype):
@@ -76,29 +83,36 @@ class LSTM(Cell):
         return {"W": W, "b": b}
 
     # ---- forward ------------------------------------------------------------------------
-    def _run(self, params, x, state, keep_cache):
+    def _run(self, params, x, state, keep, keep_cache):
         W, b = params["W"], params["b"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         h0, c0 = state
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
-        a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
+        workspace = self.workspace("forward" if keep_cache else "inference")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = h0
         nc = T + 1 if keep_cache else 2  # all cell states for backward, else a ping-pong pair
-        cs = np.empty((nc, N, H), dtype)  # (T+1 or 2, N, H) cs[(t+1) % nc] = c_t
+        cs = buf("c", (nc, N, H), dtype)  # (T+1 or 2, N, H) cs[(t+1) % nc] = c_t
         cs[0] = c0
-        ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
-        ig = np.empty((N, H), dtype)  # (N, H) i ⊙ g
+        ah = buf("ah", (N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        ig = buf("ig", (N, H), dtype)  # (N, H) i ⊙ g
+        if keep is not None:  # the states each step reads: keep_t ⊙ h_{t-1}, keep_t ⊙ c_{t-1}
+            h_in, c_in = buf("h_in", (T, N, H), dtype), buf("c_in", (T, N, H), dtype)  # (T, N, H) each
         scale = _per_gate((0.5, 0.5, 1.0, 0.5), H, dtype)  # (4H,)
         shift = _per_gate((0.5, 0.5, 0.0, 0.5), H, dtype)  # (4H,)
         for t in range(T):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
-            c_prev, c = cs[t % nc], cs[(t + 1) % nc]
-            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            h_prev, c_prev, c = hs[t], cs[t % nc], cs[(t + 1) % nc]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
+                c_prev = np.multiply(c_prev, keep[t], out=c_in[t])
+            a_t += np.matmul(h_prev, Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
             a_t *= scale  # ½a on i, f, o; a on g
             np.tanh(a_t, out=a_t)  # all four gates in one contiguous pass
             a_t *= scale  # i, f, o = σ(a) = ½ tanh(½a) + ½
@@ -109,19 +123,23 @@ class LSTM(Cell):
             h *= o
         out = hs[1:]  # (T, N, H)
         new_state = (hs[T].copy(), cs[T % nc].copy())
-        cache = {"x": x, "a": a, "h": hs, "c": cs} if keep_cache else None
+        cache = None
+        if keep_cache:
+            cache = Cache(x=x, a=a, h=hs, c=cs, keep=keep)
+            if keep is not None:
+                cache.update(h_in=h_in, c_in=c_in)
+            workspace.lend(cache, buf)
         return out, new_state, cache
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0, c0) -> out (T, N, H), new_state (h_T, c_T), cache.
-
-        ``out`` is part of the cache: do not modify it in place before ``backward``.
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0, c0), keep (T, N, 1) or None -> out (T, N, H), new_state
+        (h_T, c_T), cache. ``out`` is part of the cache: do not modify it before ``backward``.
         """
-        return self._run(params, x, state, keep_cache=True)
+        return self._run(params, x, state, keep, keep_cache=True)
 
-    def forward_inference(self, params, x, state):
+    def forward_inference(self, params, x, state, keep=None):
         """Like ``forward`` but keeps no cell-state history and returns no cache."""
-        out, new_state, _ = self._run(params, x, state, keep_cache=False)
+        out, new_state, _ = self._run(params, x, state, keep, keep_cache=False)
         return out, new_state
 
     def stepper(self, params, N, projected=False):
@@ -177,17 +195,20 @@ class LSTM(Cell):
         Consumes the cache: da is written over the cached gates, tanh(c_t) over the c_t.
         """
         a = take_from_cache(cache, "a", "LSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
-        x, hs, cs = cache["x"], cache["h"], cache["c"]
+        x, hs, cs, keep = cache["x"], cache["h"], cache["c"], cache["keep"]
+        h_in, c_in = (hs[:-1], cs[:-1]) if keep is None else (cache["h_in"], cache["c_in"])  # (T, N, H) each
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
-        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
         dnext_c = own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
-        dy = np.empty((N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
+        dy = buf("dy", (N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
         di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
         r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)
         one_r = 1 + r  # (4H,)
@@ -195,7 +216,7 @@ class LSTM(Cell):
         for t in reversed(range(T)):
             a_t = a[t]  # (N, 4H)
             i, f, g, o = (a_t[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
-            c_prev = cs[t]
+            c_prev = c_in[t]
             dh = np.add(dout[t], dnext_h, out=dnext_h)  # dh_t: from out and from step t+1
             tanh_c = np.tanh(cs[t + 1], out=cs[t + 1])  # recompute tanh(c_t) over c_t (spent)
             np.multiply(dh, tanh_c, out=do)  # backprop through h_t = o ⊙ tanh(c_t)
@@ -213,10 +234,15 @@ class LSTM(Cell):
             np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
             a_t *= dy  # = da (N, 4H)
             dprev_h = dh_prev(a_t, dnext_h)  # (N, H) da W_h^T
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dprev_h *= keep[t]
+                dprev_c *= keep[t]
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D) backprop through x_t W_x, all t at once
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
+        np.matmul(h_in.reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
         db = da.sum(axis=0)  # (4H,)
-        return dx, (dprev_h, dprev_c), {"W": dW, "b": db}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dprev_h, dprev_c), {"W": dW, "b": db}

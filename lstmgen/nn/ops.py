@@ -39,22 +39,23 @@ def take_from_cache(cache, key, owner):
     return buf
 
 
-def backward_product(Wh, N, dtype):
+def backward_product(Wh, N, dtype, buffer=np.empty):
     """A function (da (N, G), out (N, H)) -> out = da W_h^T, for the per-step product of a
-    backward pass through time, with W_h (H, G). Up to 32 rows it computes (W_h da^T)^T,
-    which OpenBLAS ran 1.2-1.7x faster than da W_h^T at N = 16-32 (H = 256-1024; 2-14%
-    slower from N = 64); above, da times a contiguous copy of W_h^T (a transposed view, as
-    da W_h.T, was 1.2-1.3x slower)."""
+    backward pass through time, with W_h (H, G). For few rows (N <= 32) it computes
+    (W_h da^T)^T, which OpenBLAS runs faster there; for more, da times a contiguous copy of
+    W_h^T, which beats the transposed view da W_h.T (benchmarks/RESULTS.md, issue 11 §1).
+    ``buffer(shape, dtype)`` makes its one buffer (a cell passes a kept one)."""
     H = Wh.shape[0]
     if N <= 32:
-        dhT = np.empty((H, N), dtype)  # (H, N) W_h da^T
+        dhT = buffer((H, N), dtype)  # (H, N) W_h da^T
 
         def product(da, out):
             np.matmul(Wh, da.T, out=dhT)
             np.copyto(out, dhT.T)
             return out
         return product
-    WhT = np.ascontiguousarray(Wh.T)  # (G, H)
+    WhT = buffer(Wh.shape[::-1], Wh.dtype)  # (G, H)
+    np.copyto(WhT, Wh.T)
     return lambda da, out: np.matmul(da, WhT, out=out)
 
 
@@ -62,7 +63,7 @@ def step_product(W, N):
     """A function (v (N, K), out (N, G)) -> out = v W for the GEMV or small GEMM of a sampling
     step, with W (K, G). For one stream it multiplies a contiguous copy of W^T, made once:
     OpenBLAS then gives each thread a contiguous block of rows, which stays in that core's
-    cache from token to token (1.4x faster than v W for the LSTM at H=256)."""
+    cache from token to token (faster than v W: benchmarks/RESULTS.md, issue 11 §1)."""
     if N != 1:
         return lambda v, out: np.matmul(v, W, out=out)
     WT = np.ascontiguousarray(W.T)  # (G, K)

@@ -35,6 +35,7 @@ dW 4·(D+H)·H, a contiguous W_h^T 4·H² (or with N ≤ 32 an (H, N) buffer) an
 buffers; it writes da over the gates.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
@@ -42,6 +43,7 @@ import numpy as np
 from .cell import Cell
 from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight)
+from .workspace import Cache
 
 
 class PeepholeLSTM(Cell):
@@ -60,24 +62,32 @@ class PeepholeLSTM(Cell):
         b[H:2 * H] = 1.0  # forget gate starts open
         return {"W": uniform_weight(rng, (D + H, 4 * H), H, dtype), "b": b, "p": np.zeros(3 * H, dtype)}
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0, c0) -> out (T, N, H), new_state (h_T, c_T), cache."""
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0, c0), keep (T, N, 1) or None -> out (T, N, H), new_state
+        (h_T, c_T), cache."""
         W, b, p = params["W"], params["b"], params["p"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
         p_if, p_o = p[:2 * H], p[2 * H:]  # (2H,), (H,)
-        a = np.empty((T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
+        workspace = self.workspace("forward")
+        buf = workspace.claim()
+        a = buf("a", (T, N, 4 * H), dtype)  # (T, N, 4H) pre-activations, then gates i, f, g, o
         project_inputs(x, Wx, b, out=a)  # x_t W_x + b for all t
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
-        cs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) cs[0] = c0, cs[t+1] = c_t
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        cs = buf("c", (T + 1, N, H), dtype)  # (T+1, N, H) cs[0] = c0, cs[t+1] = c_t
         hs[0], cs[0] = state
-        ah = np.empty((N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        ah = buf("ah", (N, 4 * H), dtype)  # (N, 4H) h_{t-1} W_h
+        h_in, c_in = (hs[:-1], cs[:-1]) if keep is None else (buf("h_in", (T, N, H), dtype),
+                                                               buf("c_in", (T, N, H), dtype))  # (T, N, H) each
         for t in range(T):
             a_t = a[t]
-            a_t += np.matmul(hs[t], Wh, out=ah)  # the linear part of all four gates
-            c_prev, c = cs[t], cs[t + 1]
+            h_prev, c_prev, c = hs[t], cs[t], cs[t + 1]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
+                c_prev = np.multiply(c_prev, keep[t], out=c_in[t])
+            a_t += np.matmul(h_prev, Wh, out=ah)  # the linear part of all four gates
             i_f, i, f, g, o = a_t[:, :2 * H], a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:3 * H], a_t[:, 3 * H:]
             i_f += np.tile(c_prev, 2) * p_if  # + p_i ⊙ c_{t-1}, p_f ⊙ c_{t-1}
             sigmoid_(i_f)  # i, f
@@ -88,7 +98,8 @@ class PeepholeLSTM(Cell):
             sigmoid_(o)  # o
             h = np.tanh(c, out=hs[t + 1])  # h_t = o ⊙ tanh(c_t)
             h *= o
-        return hs[1:], (hs[T].copy(), cs[T].copy()), {"x": x, "a": a, "h": hs, "c": cs}
+        return hs[1:], (hs[T].copy(), cs[T].copy()), workspace.lend(
+            Cache(x=x, a=a, h=hs, c=cs, h_in=h_in, c_in=c_in, keep=keep), buf)
 
     def stepper(self, params, N):
         """``step`` for N streams with its buffers made once, as ``LSTM.stepper``: one GEMV over
@@ -129,13 +140,15 @@ class PeepholeLSTM(Cell):
         """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache -> dx (T, N, D),
         dstate (dh0, dc0), grads {"W", "b", "p"}. Consumes the cache (da over the gates)."""
         a = take_from_cache(cache, "a", "PeepholeLSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
-        x, hs, cs = cache["x"], cache["h"], cache["c"]
+        x, cs, h_in, c_in, keep = cache["x"], cache["c"], cache["h_in"], cache["c_in"], cache["keep"]
         W, p = params["W"], params["p"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         p_i, p_f, p_o = p[:H], p[H:2 * H], p[2 * H:]
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
         dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
@@ -144,7 +157,7 @@ class PeepholeLSTM(Cell):
         for t in reversed(range(T)):
             a_t = a[t]
             i, f, g, o = a_t[:, :H], a_t[:, H:2 * H], a_t[:, 2 * H:3 * H], a_t[:, 3 * H:]
-            c_prev, c = cs[t], cs[t + 1]
+            c_prev, c = c_in[t], cs[t + 1]
             np.add(dout[t], dnext_h, out=dh)  # dh_t: from out and from step t+1
             tanh_c = np.tanh(c)
             do = dh * tanh_c  # backprop through h_t = o ⊙ tanh(c_t)
@@ -160,14 +173,19 @@ class PeepholeLSTM(Cell):
             g *= dg  # da_g = dg ⊙ (1 - g²)
             dnext_c += i * p_i + f * p_f  # backprop through the peepholes p_i, p_f ⊙ c_{t-1}
             dh_prev(a_t, dnext_h)  # dh_{t-1} = da W_h^T
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dnext_h *= keep[t]
+                dnext_c *= keep[t]
         da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
-        dx = (da @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, 4H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        np.matmul(hs[:-1].reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
+        np.matmul(h_in.reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
         dp = np.concatenate([
-            (a[..., :H] * cs[:-1]).sum(axis=(0, 1)),  # dp_i = Σ da_i ⊙ c_{t-1}
-            (a[..., H:2 * H] * cs[:-1]).sum(axis=(0, 1)),  # dp_f = Σ da_f ⊙ c_{t-1}
+            (a[..., :H] * c_in).sum(axis=(0, 1)),  # dp_i = Σ da_i ⊙ c_{t-1}
+            (a[..., H:2 * H] * c_in).sum(axis=(0, 1)),  # dp_f = Σ da_f ⊙ c_{t-1}
             (a[..., 3 * H:] * cs[1:]).sum(axis=(0, 1)),  # dp_o = Σ da_o ⊙ c_t
         ])
-        return dx, (dnext_h, dnext_c), {"W": dW, "b": da.sum(axis=0), "p": dp}
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h, dnext_c), {"W": dW, "b": da.sum(axis=0), "p": dp}

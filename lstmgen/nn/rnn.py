@@ -22,12 +22,14 @@ Truncated BPTT works as in lstm.py: new_state is a fresh copy, and backward's ds
 gradient w.r.t. h0.
 """
 
+from functools import partial
 from typing import Dict, Tuple
 
 import numpy as np
 
 from .cell import Cell
 from .ops import backward_product, own, project_inputs, uniform_weight
+from .workspace import Cache
 
 
 class RNN(Cell):
@@ -44,46 +46,63 @@ class RNN(Cell):
         D, H = self.input_size, self.hidden_size
         return {"W": uniform_weight(rng, (D + H, H), H, dtype), "b": np.zeros(H, dtype)}  # (D+H, H), (H,)
 
-    def _run(self, params, x, state):
+    def _run(self, params, x, state, keep, keep_cache):
         W, b = params["W"], params["b"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = np.result_type(W.dtype, x.dtype)
         Wx, Wh = W[:D], W[D:]  # (D, H), (H, H) views
-        hs = np.empty((T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
+        workspace = self.workspace("forward" if keep_cache else "inference")
+        buf = workspace.claim()
+        hs = buf("h", (T + 1, N, H), dtype)  # (T+1, N, H) hs[0] = h0, hs[t+1] = h_t
         hs[0] = state[0]
         a = hs[1:]  # x_t W_x + b for all t, written where the h_t will go
         project_inputs(x, Wx, b, out=a)
-        ah = np.empty((N, H), dtype)  # (N, H) h_{t-1} W_h
+        ah = buf("ah", (N, H), dtype)  # (N, H) h_{t-1} W_h
+        h_in = hs[:-1] if keep is None else buf("h_in", (T, N, H), dtype)  # (T, N, H) keep_t ⊙ h_{t-1}
         for t in range(T):
-            a_t = hs[t + 1]
-            a_t += np.matmul(hs[t], Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
+            a_t, h_prev = hs[t + 1], hs[t]
+            if keep is not None:  # a stream whose input is <eod> starts from a zero state
+                h_prev = np.multiply(h_prev, keep[t], out=h_in[t])
+            a_t += np.matmul(h_prev, Wh, out=ah)  # a = x_t W_x + h_{t-1} W_h + b
             np.tanh(a_t, out=a_t)  # h_t = tanh(a)
-        return hs[1:], (hs[T].copy(),), {"x": x, "h": hs}
+        cache = workspace.lend(Cache(x=x, h=hs, h_in=h_in, keep=keep), buf) if keep_cache else None
+        return hs[1:], (hs[T].copy(),), cache
 
-    def forward(self, params, x, state):
-        """x (T, N, D), state (h0,) -> out (T, N, H), new_state (h_T,), cache."""
-        return self._run(params, x, state)
+    def forward(self, params, x, state, keep=None):
+        """x (T, N, D), state (h0,), keep (T, N, 1) or None -> out (T, N, H), new_state (h_T,), cache."""
+        return self._run(params, x, state, keep, keep_cache=True)
+
+    def forward_inference(self, params, x, state, keep=None):
+        """Like ``forward`` without a cache, in the buffers of its own workspace."""
+        out, new_state, _ = self._run(params, x, state, keep, keep_cache=False)
+        return out, new_state
 
     def backward(self, params, dout, dnew_state, cache):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}."""
-        x, hs = cache["x"], cache["h"]
+        x, hs, h_in, keep = cache["x"], cache["h"], cache["h_in"], cache["keep"]
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
         dtype = hs.dtype
         Wx, Wh = W[:D], W[D:]
-        dh_prev = backward_product(Wh, N, dtype)  # da -> da W_h^T
+        workspace = self.workspace("backward")
+        buf = workspace.claim()
+        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
-        da = np.empty((T, N, H), dtype)  # (T, N, H) gradient of the pre-activations
+        da = buf("da", (T, N, H), dtype)  # (T, N, H) gradient of the pre-activations
         for t in reversed(range(T)):
             h = hs[t + 1]
             dh = np.add(dout[t], dnext_h, out=da[t])  # dh_t: from out and from step t+1
             dh *= 1 - h * h  # backprop through tanh: da = dh ⊙ (1 - h_t²)
             dh_prev(dh, dnext_h)  # dh_{t-1} = da W_h^T
+            if keep is not None:  # backprop through the reset: no gradient into a zeroed state
+                dnext_h *= keep[t]
         da2 = da.reshape(T * N, H)  # (T*N, H)
-        dx = (da2 @ Wx.T).reshape(T, N, D)  # (T, N, D)
+        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        np.matmul(da2, Wx.T, out=dx.reshape(T * N, D))
         dW = np.empty(W.shape, dtype)  # (D+H, H)
         np.matmul(x.reshape(T * N, D).T, da2, out=dW[:D])  # X^T da
-        np.matmul(hs[:-1].reshape(T * N, H).T, da2, out=dW[D:])  # H_prev^T da
-        return dx, (dnext_h,), {"W": dW, "b": da2.sum(axis=0)}
+        np.matmul(h_in.reshape(T * N, H).T, da2, out=dW[D:])  # H_prev^T da
+        self.workspace("forward").give_back(cache)
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da2.sum(axis=0)}
