@@ -138,11 +138,34 @@ def all_keys() -> List[str]:
     return [f"{s}.{f.name}" for s, cls in SECTION_CLASSES.items() for f in dataclasses.fields(cls)]
 
 
-def key_help() -> Dict[str, str]:
-    """``section.key`` -> help text, for ``lstmgen train --help-config``."""
-    return {
-        f"{s}.{f.name}": f.metadata["help"] for s, cls in SECTION_CLASSES.items() for f in dataclasses.fields(cls)
-    }
+def _type_name(typ: Any) -> str:
+    """``Optional[int]`` -> ``'int or null'``; ``Union[str, int, None]`` -> ``'str or int or null'``."""
+    options = getattr(typ, "__args__", (typ,)) if getattr(typ, "__origin__", None) is Union else (typ,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in options)
+
+
+def _allowed(rules: Dict[str, Any]) -> str:
+    """The rules of one field in words: ``'one of: adam, sgd'``, ``'>= 1'``, ``'>= 0 and < 1'``; '' if any."""
+    if "choices" in rules:
+        return "one of: " + ", ".join(rules["choices"])
+    signs = [("min", ">="), ("min_excl", ">"), ("max", "<="), ("max_excl", "<")]
+    return " and ".join(f"{sign} {rules[name]:g}" for name, sign in signs if name in rules)
+
+
+def describe_keys() -> List[Dict[str, Any]]:
+    """Every config key with its default, type, allowed values and meaning, in declaration order.
+
+    One dict per key: ``{"key": "train.batch_size", "default": 32, "type": "int", "allowed": ">= 1",
+    "help": "parallel streams per step (N)"}``. ``allowed`` is '' where any value of the type is
+    valid. The one source of ``lstmgen config`` and of docs/configuration.md.
+    """
+    out = []
+    for section, cls in SECTION_CLASSES.items():
+        hints = get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            out.append({"key": f"{section}.{f.name}", "default": f.default, "type": _type_name(hints[f.name]),
+                        "allowed": _allowed(f.metadata), "help": f.metadata["help"]})
+    return out
 
 
 def _unknown_key(where: str, key: str, candidates: List[str]) -> ConfigError:

@@ -4,7 +4,9 @@ import dataclasses
 
 import pytest
 
-from lstmgen.config import Config, all_keys, dump_config, load_config, read_saved_config
+import json
+
+from lstmgen.config import Config, all_keys, describe_keys, dump_config, load_config, read_saved_config
 from lstmgen.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -85,6 +87,37 @@ def test_every_key_has_help():
         for f in dataclasses.fields(getattr(Config(), section)):
             assert f.metadata.get("help"), f"{section}.{f.name}"
     assert "train.seq_len" in all_keys()
+
+
+def test_describe_keys_matches_the_dataclasses():
+    rows = describe_keys()
+    assert [r["key"] for r in rows] == all_keys()
+    defaults = {f"{s}.{k}": v for s, keys in Config().to_dict().items() for k, v in keys.items()}
+    assert {r["key"]: r["default"] for r in rows} == defaults
+    json.dumps(rows)  # `lstmgen config --json` prints it as is
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["train.optimizer"]["allowed"] == "one of: adam, sgd"
+    assert by_key["model.num_layers"]["allowed"] == ">= 1 and <= 8"
+    assert by_key["train.max_steps"]["type"] == "int or null"
+    assert by_key["data.encoding"]["allowed"] == ""
+
+
+@pytest.mark.parametrize("row", describe_keys(), ids=lambda r: r["key"])
+def test_describe_keys_bounds_are_the_enforced_ones(row):
+    # a value just outside each stated bound is refused by load_config, one just inside is accepted
+    for part in filter(None, row["allowed"].split(" and ")):
+        if part.startswith("one of"):
+            with pytest.raises(ConfigError, match="expected one of"):
+                load_config(None, [f"{row['key']}=not-a-choice"])
+            continue
+        sign, bound = part.split()
+        outside = {">=": -1, ">": 0, "<=": 1, "<": 0}[sign]
+        step = 1 if row["type"].startswith("int") else 0.5
+        bad = float(bound) + outside * step
+        if row["type"].startswith("int"):
+            bad = int(bad)
+        with pytest.raises(ConfigError, match=row["key"]):
+            load_config(None, [f"{row['key']}={bad}"])
 
 
 def test_readme_documents_every_key():
