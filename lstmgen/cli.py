@@ -315,12 +315,20 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when --corpus is a CSV file.")
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Streams read side by side, each from a zero state. Default: the run's train.batch_size; "
+                   "1 reads the text in one stream, as score does (same total).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def eval_cmd(run_dir, corpus, csv_column, which, as_json):
-    """Score text: loss (nats per token), perplexity, bits per character and per byte."""
+def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json):
+    """Score text: loss (nats per token), perplexity, bits per character and per byte.
+
+    Every token is scored, from a start <eod> to each document's closing <eod>, as score
+    reads it; with N streams the text is cut into N columns (see docs/generation.md).
+    """
     from .evaluate import evaluate_run
 
-    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column)  # digits: an index
+    result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
+                          batch_size=batch_size)
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -7,21 +7,24 @@
 
 Bits per character and per byte divide by the original text, not by tokens, so models with
 different tokenizers can be compared on the same text: the characters (bytes) of the scored
-documents, each end-of-document marker counting one, less those of the few tokens that are
-not scored (the first, which is only read, and at most N - 1 at the end; measured with the
-tokenizer's ``num_chars``/``num_bytes``). A word tokenizer drops spaces, which the model then
-never has to predict: its figures are a little flattering.
+documents, each end-of-document marker counting one (``score.text_size``). A word tokenizer
+drops spaces, which the model then never has to predict: its figures are a little flattering.
+
+The text is read as ``score`` reads it (``score.text_ids``): from a start <eod>, every token
+scored, the closing <eod> included. With N streams (``batch_size``, default the run's
+``train.batch_size``) the targets are cut into N columns that each start from a zero state
+and the few left over continue the last column (``data.eval_windows``); with one stream the
+total equals ``score``'s.
 """
 
 import math
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from .corpus import corpus_options, load_configured_corpus, read_documents
 from .errors import DataError
 from .loading import load_run
+from .score import text_ids, text_size
 from .train import evaluate_ids
 
 
@@ -39,14 +42,11 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
             options.update(csv_column=csv_column, template=None)
         docs = read_documents(corpus, **options)
         source = corpus
-    ids = run.tokenizer.encode_documents(docs) if docs else np.zeros(0, np.int32)
+    if not docs:
+        raise DataError(f"corpus {source} has nothing to evaluate (no documents)")
+    ids = text_ids(run.tokenizer, docs)
     nll, tokens = evaluate_ids(run.model, run.params, ids, batch_size or cfg.train.batch_size, cfg.train.seq_len)
-    if tokens == 0:
-        raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")
-    # the characters and bytes of the scored targets: the whole text less the unscored tokens
-    unscored = np.concatenate([ids[:1], ids[1 + tokens:]])
-    chars = sum(len(d) for d in docs) + len(docs) - run.tokenizer.num_chars(unscored)
-    num_bytes = sum(len(d.encode("utf-8", "surrogatepass")) for d in docs) + len(docs) - run.tokenizer.num_bytes(unscored)
+    chars, num_bytes = text_size(docs)
     loss = nll / tokens
     return {
         "run_dir": str(run_dir),

@@ -85,11 +85,14 @@ def check_resume_config(saved: Config, new: Config) -> list:
 
 
 def evaluate_ids(model: LanguageModel, params, ids: np.ndarray, batch_size: int, seq_len: int):
-    """Summed NLL (nats) over every target of ``ids``, and the targets scored."""
+    """Summed NLL (nats) over every target of ``ids`` (every id after the first), and the
+    targets scored (``len(ids) - 1``), read as ``eval_windows`` cuts them."""
     total, count, state = 0.0, 0, None
     for x, y in eval_windows(ids, batch_size, seq_len):
         if state is None:
             state = model.init_state(x.shape[1])
+        elif x.shape[1] < len(next(iter(state.values()))):  # the tail continues the last column
+            state = {k: v[-x.shape[1]:] for k, v in state.items()}
         nll, state = model.nll(params, x, y, state)
         total += nll
         count += y.size
