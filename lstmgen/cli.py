@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora``.
+"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora | config``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -15,9 +15,8 @@ import click
 import numpy as np
 
 from . import __version__
+from .config import shipped_configs
 from .errors import LstmgenError
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
 class UserError(click.ClickException):
@@ -114,12 +113,14 @@ class _TqdmReporter:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML config file (see configs/). Default: configs/default.yaml.")
+@click.option("--config", "config_path", metavar="NAME|FILE",
+              help=f"A shipped config by name ({', '.join(shipped_configs()) or 'none found'}) "
+                   "or a YAML file. Default: default.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
+              help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config. "
+                   "'lstmgen config' lists every key with its default, allowed values and meaning.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory for checkpoints and logs. Default: runs/<config file name>.")
+              help="Run directory for checkpoints and logs. Default: runs/<config name>.")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
 def train(config_path, overrides, run_dir, resume):
@@ -129,13 +130,13 @@ def train(config_path, overrides, run_dir, resume):
     from .train import train as run_training
 
     if run_dir is None:
-        run_dir = Path("runs") / (config_path.stem if config_path else "default")
+        run_dir = Path("runs") / (Path(config_path).stem if config_path else "default")
     if resume and config_path is None:
         # continue with the run's own config; --set may still change training-only keys
         base = load_checkpoint(run_dir, "last", with_training_state=False).config
         cfg = load_config(None, list(overrides), base=base)
     else:
-        path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+        path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
         cfg = load_config(path, list(overrides))
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter())
     if result.interrupted:
@@ -305,6 +306,29 @@ def _interactive(run, settings, rules, length, rng, carry):
             out.write(" [interrupted]")
         out.write("\n")
         out.flush()
+
+
+# ---- config -------------------------------------------------------------------------------------
+@cli.command("config")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {key, default, type, allowed, help}.")
+def config_cmd(key, as_json):
+    """List the config keys: default, type, allowed values and meaning.
+
+    KEY shows one key (train.seq_len) or one section (train). Set keys in a YAML file
+    (lstmgen train --config FILE) or with lstmgen train --set KEY=VALUE.
+    """
+    from .config import describe_keys, find_key
+
+    rows = describe_keys() if key is None else [r for r in describe_keys() if r["key"] in find_key(key)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        default = json.dumps(r["default"]) if r["default"] is None or isinstance(r["default"], bool) else r["default"]
+        allowed = f"; {r['allowed']}" if r["allowed"] else ""
+        click.echo(f"{r['key']} = {default}   ({r['type']}{allowed})")
+        click.echo(f"    {r['help']}")
 
 
 # ---- eval ---------------------------------------------------------------------------------------
