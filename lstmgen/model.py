@@ -15,6 +15,9 @@ Cells with more parameters add them under their own names (peephole_lstm: ``laye
 gru_cudnn: ``layers.L.b_hn``), and W is (D_L + H, kH) with k = 4 (LSTMs), 3 (GRUs), 1 (RNN).
 
 The carried recurrent state is a dict too: ``layers.L.h`` and (LSTMs only) ``layers.L.c``, each (N, H).
+Generation reads one token per stream at a time through a ``Stepper`` (``stepper(params, N)``),
+which reuses its buffers: a state it returns is overwritten two calls later, so a caller that
+keeps one keeps ``Stepper.snapshot(state)`` (read-only copies; see sample.py).
 Dropout, training only, each kind its own key (0 = off), in the order applied:
 
     embed_dropout   whole embedding rows of the tokens of the window (one (V,) mask)
