@@ -2,9 +2,9 @@
 shipped config named by its name: the configs/ folder travels inside the package.
 
 Builds with the running environment's setuptools (no build isolation, no network), installs
-with the running pip into a venv made without pip, and lends that venv this environment's
+with the new venv's own pip (no index), and lends that venv this environment's
 site-packages for numpy, click, tqdm and pyyaml (a path in a .pth file: the editable
-lstmgen there is not loaded). About 5-10 s.
+lstmgen there is not loaded). About 10 s.
 """
 
 import os
@@ -37,9 +37,9 @@ def test_wheel_ships_the_configs_and_trains_from_an_empty_folder(tmp_path):
     wheel, = (tmp_path / "dist").glob("lstmgen-*.whl")
 
     venv = tmp_path / "venv"
-    sh(sys.executable, "-m", "venv", "--without-pip", venv)
+    sh(sys.executable, "-m", "venv", venv)  # with its own pip (ensurepip: offline)
     python = venv / "bin" / "python"
-    sh(sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "-q", wheel)
+    sh(python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel)
     site = sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
     paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (tmp_path / site / "dependencies.pth").write_text("\n".join(sorted(paths)) + "\n")
