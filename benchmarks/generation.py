@@ -2,7 +2,8 @@
 
 Prints figures; asserts nothing. The model has the default config's shape (2 x 384 LSTM,
 embedding 64) with random weights: speed does not depend on what the weights are. The
-vocabulary and the novelty corpus are those of ``builtin:python-docs``. Run it alone (the
+vocabulary and the novelty corpus are those of ``builtin:python-docs``; one beam-search line
+uses a smaller model (V = 100, 2 x 256, width 5) with the layer-0 table on and off. Run it alone (the
 machine's cores are shared): ``flock /tmp/lstmgen-bench.lock python benchmarks/generation.py``.
 """
 
@@ -10,6 +11,7 @@ import time
 
 import numpy as np
 
+import lstmgen.model as model_module
 from lstmgen.beam import beam_search
 from lstmgen.config import Config
 from lstmgen.corpus import load_corpus
@@ -52,6 +54,16 @@ def main():
     for B in (1, 4, 8):
         s = timed(lambda: beam_search(model, params, start, width=B, length=L, banned=[0]))
         print(f"beam     B={B:<3} {L} steps in {s:.3f} s = {L / s:,.0f} steps/s")
+
+    # the case of issue 11: one stepper per search; its (V, 4H) layer-0 table on and off
+    small = LanguageModel("lstm", 100, 64, 256, 2)
+    small_params = small.init_params(np.random.default_rng(0))
+    table = model_module._TABLE_FLOATS
+    for on in (True, False):
+        model_module._TABLE_FLOATS = table if on else 0
+        s = timed(lambda: beam_search(small, small_params, start, width=5, length=L, banned=[0]))
+        print(f"beam     B=5   V=100, 2x256, layer-0 table {'on ' if on else 'off'}: {s / L * 1000:.2f} ms per step")
+    model_module._TABLE_FLOATS = table
 
     ids = tok.encode_documents(corpus.val)[:20000]
     s = timed(lambda: score_ids(model, params, ids, top=5))

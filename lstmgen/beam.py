@@ -14,6 +14,11 @@ hypotheses are ranked by the length-normalised score
 B = 1 this is greedy decoding; with B at least the number of all sequences it is exhaustive.
 Beam search draws no random numbers, so it ignores temperature, top-k and top-p; the
 repetition penalty and the no-repeat n-gram ban apply to the scores.
+
+One ``Stepper`` for B = width streams reads the chosen tokens for the whole search (its
+layer-0 table is made once). When fewer than B beams live (the first step; beams that
+finished), the rows are padded with copies of the first beam and their logits are dropped.
+Each step gathers the live beams' states (a copy) before the stepper writes new ones.
 """
 
 from dataclasses import dataclass
@@ -44,6 +49,7 @@ def beam_search(model, params, context: np.ndarray, *, width: int, length: int, 
     logits, state = read_context(model, params, context, state)  # (1, V)
     live = [([], [], 0.0)]  # (ids, model log-probs, summed search log-probs) per beam
     finished = []
+    stepper = model.stepper(params, width)
     for step in range(length):
         history = np.array([np.concatenate([context, ids]) for ids, _, _ in live], np.int32)  # (B, t)
         model_logp = log_softmax(logits)  # (B, V)
@@ -69,9 +75,11 @@ def beam_search(model, params, context: np.ndarray, *, width: int, length: int, 
         tokens = np.array([k % totals.shape[1] for k in keep], np.int32)
         live = [(live[b][0] + [int(v)], live[b][1] + [float(model_logp[b, v])], float(totals[b, v]))
                 for b, v in zip(rows, tokens)]
-        if step + 1 < length:  # read the chosen tokens: state (B, H) of the new beams
+        if step + 1 < length:  # read the chosen tokens: state (width, H), the new beams' rows first
+            rows = np.pad(rows, (0, width - len(rows)))  # padding rows copy beam 0
             state = {k: s[rows] for k, s in state.items()}
-            logits, state = model.step(params, tokens, state)
+            logits, state = stepper(np.pad(tokens, (0, width - len(tokens))), state)
+            logits = logits[:len(keep)]  # (B, V) of the live beams
     for ids, logprobs, total in live:
         finished.append(Hypothesis(ids, logprobs, normalized(total, len(ids), length_penalty)))
     finished.sort(key=lambda h: -h.score)  # stable: ties keep the order they were found in

@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora``.
+"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora | config``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -19,10 +19,9 @@ import click
 import numpy as np
 
 from . import __version__
+from .config import shipped_configs
 from .errors import LstmgenError
 from .launch import launched_rank
-
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
 class UserError(click.ClickException):
@@ -201,10 +200,12 @@ class _TqdmReporter:
 @click.argument("source", required=False, metavar="[SOURCE]")
 @click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when SOURCE is a CSV file.")
 @click.option("--json-field", default=None, help="JSON-lines field holding the text when SOURCE is a .jsonl file.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="YAML config file (see configs/). Default: configs/default.yaml.")
+@click.option("--config", "config_path", metavar="NAME|FILE",
+              help=f"A shipped config by name ({', '.join(shipped_configs()) or 'none found'}) "
+                   "or a YAML file. Default: default.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config.")
+              help="Override one config key, e.g. --set train.max_steps=500. Repeatable; wins over --config. "
+                   "'lstmgen config' lists every key with its default, allowed values and meaning.")
 @click.option("--out", "run_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory for checkpoints and logs. Default: runs/<SOURCE's name>, else runs/<config name>.")
 @click.option("--init-from", "init_from", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -248,7 +249,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
             option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
             raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
     if run_dir is None:
-        run_dir = Path("runs") / (_run_name(source) if source else config_path.stem if config_path else "default")
+        run_dir = Path("runs") / (_run_name(source) if source else Path(config_path).stem if config_path else "default")
     cfg = None
     if comm.rank == 0:  # only rank 0 reads the config and the run directory; it sends the others the config
         if resume and config_path is None:
@@ -256,7 +257,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
             base = load_checkpoint(run_dir, "last", with_training_state=False).config
             cfg = load_config(None, list(overrides), base=base)
         else:
-            path = config_path if config_path is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+            path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
             cfg = load_config(path, list(overrides))
         for key, value in data_options.items():
             if value is not None:
@@ -494,6 +495,29 @@ def _interactive(run, settings, rules, length, rng, carry):
         out.flush()
 
 
+# ---- config -------------------------------------------------------------------------------------
+@cli.command("config")
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {key, default, type, allowed, help}.")
+def config_cmd(key, as_json):
+    """List the config keys: default, type, allowed values and meaning.
+
+    KEY shows one key (train.seq_len) or one section (train). Set keys in a YAML file
+    (lstmgen train --config FILE) or with lstmgen train --set KEY=VALUE.
+    """
+    from .config import describe_keys, find_key
+
+    rows = describe_keys() if key is None else [r for r in describe_keys() if r["key"] in find_key(key)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        default = json.dumps(r["default"]) if r["default"] is None or isinstance(r["default"], bool) else r["default"]
+        allowed = f"; {r['allowed']}" if r["allowed"] else ""
+        click.echo(f"{r['key']} = {default}   ({r['type']}{allowed})")
+        click.echo(f"    {r['help']}")
+
+
 # ---- eval ---------------------------------------------------------------------------------------
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
@@ -502,13 +526,20 @@ def _interactive(run, settings, rules, length, rng, carry):
 @click.option("--csv-column", default=None, help="CSV column (name or 0-based index) when --corpus is a CSV file.")
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to use.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Streams read side by side, each from a zero state. Default: the run's train.batch_size; "
+                   "1 reads the text in one stream, as score does (same total).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @THREADS_OPTION
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Score on P processes of this machine, each a share of the streams (MPI: "
                    "pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
-def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads, procs):
-    """Score text: loss (nats per token), perplexity, bits per character and per byte."""
+def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, procs):
+    """Score text: loss (nats per token), perplexity, bits per character and per byte.
+
+    Every token is scored, from a start <eod> to each document's closing <eod>, as score
+    reads it; with N streams the text is cut into N columns (see docs/generation.md).
+    """
     from . import launch
     from .evaluate import evaluate_run
 
@@ -517,9 +548,11 @@ def eval_cmd(run_dir, corpus, csv_column, which, as_json, threads, procs):
         args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
         args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
         args += (["--threads", str(threads)] if threads is not None else [])
+        args += (["--batch-size", str(batch_size)] if batch_size is not None else [])
         _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
     with _threads_for(threads):
-        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column, comm=comm)  # digits: an index
+        result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
+                              batch_size=batch_size, comm=comm)
     if result is None:  # a rank other than 0: rank 0 reports
         return
     if as_json:

@@ -10,12 +10,18 @@ Every mistake is a ``ConfigError`` that names where it came from (the file, or `
 key, the value and what was expected; a misspelled key is answered with the nearest valid one.
 
 The names here are the names everywhere: in the YAML files, the README, the checkpoint's
-``config.yaml`` and the code (``cfg.model.hidden_size``).
+``config.yaml`` and the code (``cfg.model.hidden_size``). ``describe_keys`` lists them with
+their defaults, allowed values and help text (``lstmgen config``, docs/configuration.md).
+
+Shipped configs: the repository's ``configs/*.yaml`` are packaged as ``lstmgen/configs`` (a
+link to that folder in the source tree, copied into a wheel at build time), so ``--config
+tiny`` names ``configs/tiny.yaml`` from anywhere (``shipped_configs``, ``find_config``).
 """
 
 import copy
 import dataclasses
 import difflib
+import importlib.resources
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +215,15 @@ def describe_keys() -> List[Dict[str, Any]]:
     return out
 
 
+def find_key(name: str) -> List[str]:
+    """The keys ``name`` stands for: itself (``train.seq_len``) or a section's (``train``)."""
+    if name in SECTION_CLASSES:
+        return [k for k in all_keys() if k.startswith(name + ".")]
+    if name in all_keys():
+        return [name]
+    raise _unknown_key("lstmgen config", name, list(SECTION_CLASSES) + all_keys())
+
+
 def _unknown_key(where: str, key: str, candidates: List[str]) -> ConfigError:
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(candidates)}"
@@ -335,12 +350,39 @@ def parse_override(text: str) -> tuple:
     return key.strip(), value
 
 
+def shipped_configs() -> Dict[str, Path]:
+    """The configs that come with lstmgen, name -> file, sorted: the package's ``configs``
+    folder, or the source tree's ``configs/`` where that link is missing (a checkout without
+    symbolic links)."""
+    folder = Path(str(importlib.resources.files("lstmgen").joinpath("configs")))
+    if not folder.is_dir():
+        folder = Path(__file__).resolve().parent.parent / "configs"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def find_config(name_or_path: Union[str, Path]) -> Path:
+    """The config file named by a path, or by a shipped config's name (``tiny``). A path that
+    does not exist but reads ``configs/NAME.yaml`` is the shipped NAME, so the documented
+    commands work from any folder."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    shipped = shipped_configs()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    if path.parent.name == "configs" and path.suffix == ".yaml" and path.stem in shipped:
+        return shipped[path.stem]
+    names = ", ".join(shipped) or "none found"
+    raise ConfigError(f"config file '{name_or_path}' does not exist; give a YAML file or a shipped config: {names}")
+
+
 def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None,
                 base: Optional[Config] = None) -> Config:
-    """``base`` (default: the defaults) < the YAML file at ``path`` < ``overrides`` (``KEY=VALUE``)."""
+    """``base`` (default: the defaults) < the YAML file at ``path`` (or a shipped config's
+    name) < ``overrides`` (``KEY=VALUE``)."""
     cfg = copy.deepcopy(base) if base is not None else Config()
     if path is not None:
-        path = Path(path)
+        path = find_config(path)
         cfg = config_from_dict(_read_yaml(path), str(path), cfg)
     for text in overrides or []:
         key, value = parse_override(text)
@@ -373,7 +415,7 @@ def explicit_keys(path: Optional[Union[str, Path]], overrides: Optional[List[str
     """The keys a config file and ``--set`` overrides name (what the user chose on purpose)."""
     keys = [parse_override(text)[0] for text in overrides or []]
     if path is not None:
-        data = _read_yaml(Path(path))
+        data = _read_yaml(find_config(path))
         keys += [f"{section}.{k}" for section, values in data.items() if isinstance(values, dict) for k in values]
     return keys
 

@@ -94,12 +94,24 @@ def share(n: int, procs: int, rank: int) -> slice:
 
 
 def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
-    """Every (x, y) window of an evaluation split, the last one possibly shorter.
+    """Every (x, y) window of an evaluation text: each id after the first is a target, scored once.
 
-    Uses at most ``batch_size`` streams but fewer when the text is short, so that even a
-    short text is scored; at most N - 1 trailing tokens are left out. ``part = (rank, P)``
-    keeps rank's ``share`` of the streams (data-parallel evaluation: the P parts together
-    score exactly the targets of ``part=(0, 1)``; a part may be empty).
+    The n = len(ids) - 1 targets are cut into N equal columns of L = n // N, read side by
+    side from a zero state, T = ``seq_len`` steps per window (the last one possibly shorter).
+    N is ``batch_size``, fewer when the text is short (a column gets at least T targets, and
+    there is at least one column). The r = n - N L < N targets left over follow the last
+    column: a final window (r, 1) that continues the last column's state.
+
+        ids:  a b c d e f g h i j k     n = 10 targets, N = 3, L = 3, r = 1
+
+        column 0 reads a b c, scores b c d
+        column 1 reads d e f, scores e f g     (from a zero state: it does not see a b c)
+        column 2 reads g h i, scores h i j;  the tail (1, 1) reads j, scores k
+
+    With N = 1 this is one stream over the whole text, as ``score`` reads it. ``part = (rank,
+    P)`` keeps rank's ``share`` of the columns, and the tail with the last column
+    (data-parallel evaluation: the P parts together score exactly the targets of
+    ``part=(0, 1)``; a part may be empty).
     """
     n_targets = len(ids) - 1
     if n_targets < 1:
@@ -112,5 +124,8 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
     x_all = ids[: N * L].reshape(N, L)[streams]  # (N_r, L)
     y_all = ids[1 : N * L + 1].reshape(N, L)[streams]  # (N_r, L)
     for t0 in range(0, L, seq_len):
-        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T, dtype=np.int32),  # (T', N)
-               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T, dtype=np.int32))  # (T', N)
+        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T, dtype=np.int32),  # (T', N_r)
+               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T, dtype=np.int32))  # (T', N_r)
+    if N * L < n_targets and streams.stop == N:  # the tail continues the last column
+        yield (np.ascontiguousarray(ids[N * L : n_targets, None], dtype=np.int32),  # (r, 1)
+               np.ascontiguousarray(ids[N * L + 1 :, None], dtype=np.int32))  # (r, 1)

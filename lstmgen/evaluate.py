@@ -7,10 +7,14 @@
 
 Bits per character and per byte divide by the original text, not by tokens, so models with
 different tokenizers can be compared on the same text: the characters (bytes) of the scored
-documents, each end-of-document marker counting one, less those of the few tokens that are
-not scored (the first, which is only read, and at most N - 1 at the end; measured with the
-tokenizer's ``num_chars``/``num_bytes``). A word tokenizer drops spaces, which the model then
-never has to predict: its figures are a little flattering.
+documents, each end-of-document marker counting one (``score.text_size``). A word tokenizer
+drops spaces, which the model then never has to predict: its figures are a little flattering.
+
+The text is read as ``score`` reads it (``score.text_ids``): from a start <eod>, every token
+scored, the closing <eod> included. With N streams (``batch_size``, default the run's
+``train.batch_size``) the targets are cut into N columns that each start from a zero state
+and the few left over continue the last column (``data.eval_windows``); with one stream the
+total equals ``score``'s.
 """
 
 import math
@@ -24,6 +28,7 @@ from .data import eval_windows
 from .distributed import SingleProcess, bcast_model
 from .errors import DataError
 from .loading import load_run
+from .score import text_ids, text_size
 
 
 def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
@@ -33,6 +38,8 @@ def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, 
     for x, y in eval_windows(ids, batch_size, seq_len, part):
         if state is None:
             state = model.init_state(x.shape[1])
+        elif x.shape[1] < len(next(iter(state.values()))):  # the tail continues the last column
+            state = {k: v[-x.shape[1]:] for k, v in state.items()}
         nll, state = model.nll(params, x, y, state)
         total += nll
         count += y.size
@@ -51,8 +58,9 @@ def _read_text(run, corpus: Optional[str], csv_column):
             options.update(csv_column=csv_column, template=None)
         docs = read_documents(corpus, **options)
         source = corpus
-    ids = run.tokenizer.encode_documents(docs) if docs else np.zeros(0, np.int32)
-    return docs, source, ids
+    if not docs:
+        raise DataError(f"corpus {source} has nothing to evaluate (no documents)")
+    return docs, source, text_ids(run.tokenizer, docs)
 
 
 def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
@@ -83,10 +91,7 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
         return None
     if tokens == 0:
         raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")
-    # the characters and bytes of the scored targets: the whole text less the unscored tokens
-    unscored = np.concatenate([ids[:1], ids[1 + tokens:]])
-    chars = sum(len(d) for d in docs) + len(docs) - run.tokenizer.num_chars(unscored)
-    num_bytes = sum(len(d.encode("utf-8", "surrogatepass")) for d in docs) + len(docs) - run.tokenizer.num_bytes(unscored)
+    chars, num_bytes = text_size(docs)  # every target is scored
     loss = nll / tokens
     return {
         "run_dir": str(run_dir),

@@ -15,6 +15,9 @@ Cells with more parameters add them under their own names (peephole_lstm: ``laye
 gru_cudnn: ``layers.L.b_hn``), and W is (D_L + H, kH) with k = 4 (LSTMs), 3 (GRUs), 1 (RNN).
 
 The carried recurrent state is a dict too: ``layers.L.h`` and (LSTMs only) ``layers.L.c``, each (N, H).
+Generation reads one token per stream at a time through a ``Stepper`` (``stepper(params, N)``),
+which reuses its buffers: a state it returns is overwritten two calls later, so a caller that
+keeps one keeps ``Stepper.snapshot(state)`` (read-only copies; see sample.py).
 Dropout, training only, each kind its own key (0 = off), in the order applied:
 
     embed_dropout   whole embedding rows of the tokens of the window (one (V,) mask)
@@ -283,29 +286,55 @@ class LanguageModel:
         nll, _ = cross_entropy_forward(logits, y.reshape(-1))
         return nll, new_state
 
-    def stepper(self, params: Arrays, N: int):
-        """A function (ids (N,), state) -> logits (N, V), new state: one token per stream, with
-        every layer's step made once (``Cell.stepper``) for a whole generation."""
-        steps = [cell.stepper(self._layer(params, l), N) for l, cell in enumerate(self.cells)]
-        names = [[f"layers.{l}.{name}" for name in cell.state_names] for l, cell in enumerate(self.cells)]
-        embed = params["embed.W"]
-        W0 = params["layers.0.W"]
-        if isinstance(self.cells[0], LSTM) and embed.shape[0] * W0.shape[1] <= _TABLE_FLOATS:
-            embed = embed @ W0[:self.embed_dim] + params["layers.0.b"]  # (V, 4H) x W_x + b of every token
-            steps[0] = self.cells[0].stepper(self._layer(params, 0), N, projected=True)
-
-        def step(ids, state):
-            keep = self._keep(ids[None])  # (1, N, 1) or None
-            if keep is not None:  # streams that read <eod> start from a zero state
-                state = {k: v * keep[0] for k, v in state.items()}
-            h = embed[ids]  # (N, E)
-            new_state = {}
-            for layer_step, keys in zip(steps, names):
-                h, st = layer_step(h, [state[k] for k in keys])
-                new_state.update(zip(keys, st))
-            return self._head(params, h), new_state  # (N, V)
-        return step
+    def stepper(self, params: Arrays, N: int) -> "Stepper":
+        """A ``Stepper``: one token per stream for N streams, reused for a whole generation."""
+        return Stepper(self, params, N)
 
     def step(self, params: Arrays, ids: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
-        """One token per stream: ids (N,) -> logits (N, V), and the state after it."""
+        """One token per stream: ids (N,) -> logits (N, V), and the state after it. Makes a
+        stepper for this one call (a reference for tests): loops use ``stepper`` once."""
         return self.stepper(params, len(ids))(ids, state)
+
+
+class Stepper:
+    """One token per stream for N streams: ``logits, state = stepper(ids, state)``, ids (N,),
+    logits (N, V), state ``layers.L.<name>`` -> (N, H) as ``LanguageModel.init_state``.
+
+    Every layer's step is made once (``Cell.stepper``), and for an LSTM first layer small
+    enough, a (V, 4H) table of x W_x + b of every token, so a step allocates nothing but
+    its logits. The price: each layer writes its new state into one of two buffers in turn,
+    so the state a call returns is overwritten by the second call after it. A caller that
+    keeps a state longer (a search's beams, a conversation, an activation view) keeps
+    ``Stepper.snapshot(state)`` instead.
+    """
+
+    def __init__(self, model: LanguageModel, params: Arrays, N: int):
+        self.model, self.params, self.N = model, params, N
+        self.steps = [cell.stepper(model._layer(params, l), N) for l, cell in enumerate(model.cells)]
+        self.names = [[f"layers.{l}.{name}" for name in cell.state_names] for l, cell in enumerate(model.cells)]
+        self.embed = params["embed.W"]  # (V, E), or the (V, 4H) table below
+        W0 = params["layers.0.W"]
+        if isinstance(model.cells[0], LSTM) and self.embed.shape[0] * W0.shape[1] <= _TABLE_FLOATS:
+            self.embed = self.embed @ W0[:model.embed_dim] + params["layers.0.b"]  # (V, 4H) x W_x + b per token
+            self.steps[0] = model.cells[0].stepper(model._layer(params, 0), N, projected=True)
+
+    def __call__(self, ids: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
+        keep = self.model._keep(ids[None])  # (1, N, 1) or None
+        if keep is not None:  # streams that read <eod> start from a zero state
+            state = {k: v * keep[0] for k, v in state.items()}
+        h = self.embed[ids]  # (N, E), or (N, 4H) from the table
+        new_state = {}
+        for layer_step, keys in zip(self.steps, self.names):
+            h, st = layer_step(h, [state[k] for k in keys])
+            new_state.update(zip(keys, st))
+        return self.model._head(self.params, h), new_state  # (N, V)
+
+    @staticmethod
+    def snapshot(state: Arrays) -> Arrays:
+        """A copy of ``state`` that no later step changes: read-only arrays, valid for as long
+        as it is kept, and accepted wherever a state is (``stepper``, ``logits``, ``sample_steps``)."""
+        kept = {}
+        for k, v in state.items():
+            kept[k] = np.array(v, copy=True)
+            kept[k].flags.writeable = False
+        return kept

@@ -16,6 +16,16 @@ Per step, the logits go through, in this order:
 
 The log-probability reported for a drawn token is the model's own (softmax of the raw
 logits), not that of the filtered distribution it was drawn from.
+
+States, and how long they stay valid. The hot loop runs ``model.stepper(params, M)``, a
+``Stepper`` (model.py) that allocates nothing per token: each layer writes its new state into
+one of two buffers in turn, so a state the stepper returns is overwritten two steps later.
+Whoever keeps a state longer keeps ``Stepper.snapshot(state)``: read-only copies that nothing
+changes. ``sample_steps`` does this for its callers: every ``Step.state`` it yields is a
+snapshot, valid however long it is kept (a copy of 2 x layers (M, H) arrays per token, small
+beside the step's products), so a caller may keep any of them and resume from it later
+(``sample_steps(..., state=step.state)``, as the interactive session does). Code that drives
+a stepper itself (beam search, a stream, activation views) calls ``snapshot`` where it keeps.
 """
 
 from dataclasses import dataclass, field
@@ -151,8 +161,8 @@ class Step:
 
     ids: np.ndarray  # (M,) the drawn tokens
     logprobs: np.ndarray  # (M,) their log-probabilities under the model (nats)
-    state: dict  # the state that produced the logits, before reading ``ids`` (its arrays are
-    # reused two steps later: copy them to keep them longer)
+    state: dict  # the state that produced the logits, before reading ``ids``: a snapshot
+    # (read-only copies, ``Stepper.snapshot``), valid however long it is kept
 
 
 def read_context(model, params, context: np.ndarray, state: Optional[dict] = None):
@@ -177,7 +187,7 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
     s = settings
     penalized = s.repetition_penalty != 1.0 or s.no_repeat_ngram_size > 0  # only then is history read
     filters = dict(temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-    step = model.stepper(params, num_samples)
+    stepper = model.stepper(params, num_samples)
     drawn = 0
     while length is None or drawn < length:
         if penalized:  # the n-gram ban may leave a row nothing but banned ids: _ban's fallback
@@ -185,11 +195,11 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
             ids, logprobs = choose(logits, rng, filtered=_ban(chosen, banned, fallback=logits), **filters)
         else:
             ids, logprobs = choose(logits, rng, banned=banned, **filters)  # (M,), (M,)
-        yield Step(ids, logprobs, state)
+        yield Step(ids, logprobs, stepper.snapshot(state))
         drawn += 1
         if penalized:
             history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)
-        logits, state = step(ids, state)
+        logits, state = stepper(ids, state)
 
 
 def generate(model, params, tokenizer, *, prime: str = "", length: int = 200, temperature: float = 1.0,

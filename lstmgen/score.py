@@ -1,14 +1,20 @@
 """Score a text token by token: log-probabilities, surprisal, and what the model expected.
 
-The text is read as one stream, in one column, from a zero state, exactly as ``eval`` reads a
-text with one stream (``evaluate_ids`` with batch size 1):
+``score`` and ``eval`` read a text the same way (``text_ids``): a start marker, then each
+document followed by <eod>; every id after the start marker is a target, scored given
+everything before it, from a zero state:
 
     ids:      <eod> T h e _ c a t <eod>      (the text as a document, after a start marker)
     targets:        T h e _ c a t <eod>      each scored given everything before it
 
     logprob   = ln p(target | before)        (nats, <= 0)
     surprisal = -log2 p(target | before)     (bits)
-    bits_per_char = summed surprisal / characters of the targets (<eod> counts as one)
+    bits_per_char = summed surprisal / characters of the text (``text_size``: each
+                    document's characters, and one for each closing <eod>)
+
+``score`` reads it in one stream; ``eval`` with ``--batch-size 1`` does the same and gives
+the same total. ``eval`` with N streams scores the same targets, cut into N columns that each
+start from a zero state (``data.eval_windows``).
 
 Shapes: t targets, V vocabulary size, K expected tokens listed per position.
 """
@@ -16,7 +22,7 @@ Shapes: t targets, V vocabulary size, K expected tokens listed per position.
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -57,6 +63,20 @@ def score_ids(model, params, ids: np.ndarray, top: int = 0) -> Scores:
                   np.concatenate(top_logprobs) if top else None)
 
 
+def text_ids(tokenizer, docs: List[str]) -> np.ndarray:
+    """The ids ``score`` and ``eval`` read: <eod> as a start marker, then each document
+    followed by <eod>. Every id after the first is a target."""
+    return np.concatenate([[tokenizer.eod_id], tokenizer.encode_documents(docs)]).astype(np.int32)
+
+
+def text_size(docs: List[str]) -> Tuple[int, int]:
+    """Characters and UTF-8 bytes of the targets of ``text_ids(docs)``: each document's, and
+    one of each for every closing <eod> (the divisors of bits per character and per byte)."""
+    chars = sum(len(d) for d in docs) + len(docs)
+    num_bytes = sum(len(d.encode("utf-8", "surrogatepass")) for d in docs) + len(docs)
+    return chars, num_bytes
+
+
 def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> List[str]:
     """The documents of ``source``: the file's if it names an existing file (one per row of a
     CSV file), else the text itself."""
@@ -78,7 +98,7 @@ def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_co
     run = load_run(Path(run_dir), which)
     tok = run.tokenizer
     docs = read_text_or_file(source, run.config.data.encoding, csv_column)
-    ids = np.concatenate([[tok.eod_id], tok.encode_documents(docs)]).astype(np.int32)
+    ids = text_ids(tok, docs)
     scores = score_ids(run.model, run.params, ids, top)
     targets = ids[1:]
     surprisal = -scores.logprobs / math.log(2)  # (t,) bits
@@ -89,7 +109,7 @@ def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_co
             row["top"] = [{"token": tok.token_name(int(j)), "prob": float(math.exp(lp))}
                           for j, lp in zip(scores.top_ids[i], scores.top_logprobs[i])]
         rows.append(row)
-    chars = tok.num_chars(targets)
+    chars, _ = text_size(docs)
     total_nats = float(-scores.logprobs.sum())
     return {
         "run_dir": str(run_dir),

@@ -45,12 +45,13 @@ from . import checkpoint as ckpt
 from . import threads, token_cache
 from .config import Config, dump_config
 from .corpus import load_configured_corpus
-from .data import Batches, eval_windows
+from .data import Batches
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ids
 from .guard import Diverged, guard
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
+from .score import text_size
 from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
 from .training_samples import training_sample, truncate_samples, write_sample
 
@@ -126,7 +127,10 @@ class Trainer:
         self.reporter = reporter or Reporter()
         self.resumed = resume
         saved, changes = self._open_run(resume)
+        self.val_chars = None  # characters of the validation text, where its documents are read
         self.tokenizer, self.batches, self.val_ids = self._load_data(saved)
+        if len(self.val_ids):  # read as eval and score read a text: from a start <eod>
+            self.val_ids = np.concatenate([[self.tokenizer.eod_id], self.val_ids]).astype(np.int32)
         self._build()
         if saved is not None:
             self._restore(saved, changes)
@@ -177,6 +181,7 @@ class Trainer:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
         batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
         val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
+        self.val_chars = text_size(corpus.val)[0] if corpus.val else None
         return tokenizer, batches, val_ids
 
     def _build(self) -> None:
@@ -295,13 +300,11 @@ class Trainer:
         same on every tokenizer, so runs with different tokenizers compare."""
         if val_loss is None:
             return None
-        if self.val_chars_per_token is None:
-            t = self.cfg.train
-            lengths = self.tokenizer.char_lengths()  # (V,) characters each token stands for
-            targets = chars = 0
-            for _, y in eval_windows(self.val_ids, t.batch_size, t.seq_len):
-                targets, chars = targets + y.size, chars + int(lengths[y].sum())
-            self.val_chars_per_token = chars / max(1, targets)
+        if self.val_chars_per_token is None:  # every target is scored (``data.eval_windows``)
+            chars = self.val_chars  # the original text's, as ``eval`` counts them (``score.text_size``)
+            if chars is None:  # the token cache: the characters the target tokens stand for
+                chars = int(self.tokenizer.char_lengths()[self.val_ids[1:]].sum())
+            self.val_chars_per_token = chars / max(1, len(self.val_ids) - 1)
         return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
 
     def judge_eval(self, stats: dict) -> list:

@@ -26,10 +26,13 @@ def test_corpus_shorter_than_one_batch_is_a_clear_error():
 
 
 def test_eval_windows_score_every_target_once():
-    ids = np.arange(103, dtype=np.int32)
+    ids = np.arange(103, dtype=np.int32)  # 102 targets: 4 columns of 25, then a tail of 2
     pairs = list(eval_windows(ids, batch_size=4, seq_len=10))
-    ys = np.concatenate([y.T for _, y in pairs], axis=1).ravel()
-    assert len(ys) == 100 and len(set(ys.tolist())) == 100
+    columns = np.concatenate([y for _, y in pairs[:-1]], axis=0).T  # (4, 25)
+    tail_x, tail_y = pairs[-1]
+    assert tail_x.shape == (2, 1)
+    np.testing.assert_array_equal(np.concatenate([columns.ravel(), tail_y[:, 0]]), ids[1:])
+    np.testing.assert_array_equal(tail_x[0], columns[-1, -1])  # the tail reads on from the last column
     for x, y in pairs:
         np.testing.assert_array_equal(y, x + 1)
 

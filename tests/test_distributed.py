@@ -52,12 +52,17 @@ def test_share_covers_every_item_once_as_evenly_as_possible(n, P):
 @pytest.mark.parametrize("P", [2, 3, 5])
 def test_evaluation_parts_score_exactly_the_targets_of_the_whole(P):
     ids = np.random.default_rng(0).integers(0, 50, 1000).astype(np.int32)
-    whole = list(eval_windows(ids, 4, 7))
+    whole = list(eval_windows(ids, 4, 7))  # 999 targets: 4 columns of 249, and a tail of 3
     parts = [list(eval_windows(ids, 4, 7, part=(r, P))) for r in range(P)]
-    for k, (x, y) in enumerate(whole):
+    columns = whole[:-1]  # the tail continues the last column: it goes with the part that holds it
+    for k, (x, y) in enumerate(columns):
         np.testing.assert_array_equal(np.concatenate([p[k][0] for p in parts if p], axis=1), x)
         np.testing.assert_array_equal(np.concatenate([p[k][1] for p in parts if p], axis=1), y)
-    assert all(len(p) in (0, len(whole)) for p in parts)
+    last = [p for p in parts if p][-1]
+    assert whole[-1][0].shape == (3, 1) and len(last) == len(whole)
+    for got, want in zip(last[-1], whole[-1]):
+        np.testing.assert_array_equal(got, want)
+    assert all(len(p) in (0, len(columns)) for p in parts if p is not last)
 
 
 # ---- a rank's share of a step -------------------------------------------------------------------

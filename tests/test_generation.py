@@ -75,6 +75,63 @@ def test_beam_returns_distinct_hypotheses_best_first(tiny_model):
     assert [h.score for h in results] == sorted((h.score for h in results), reverse=True)
 
 
+def test_beam_hypotheses_carry_their_own_logprobs_as_beams_finish(tiny_model):
+    # width 3 with <eod> final: the number of live beams changes, and the search's one stepper
+    # pads them; every hypothesis's per-token log-probabilities must be those of its own text
+    model, params = tiny_model
+    context = np.array([1, 3], np.int32)
+    results = beam_search(model, params, context, width=3, length=7, banned=[0], num_results=10,
+                          is_final=lambda ids: ids[-1] == TOK.eod_id)
+    assert any(h.ids[-1] == TOK.eod_id for h in results) and any(len(h.ids) == 7 for h in results)
+    for h in results:
+        full = np.concatenate([context, h.ids]).astype(np.int32)
+        logits, _ = model.logits(params, full[:-1, None], model.init_state(1))
+        expected = log_softmax(logits)[np.arange(len(full) - 1), full[1:]][len(context) - 1:]
+        np.testing.assert_allclose(h.logprobs, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_beam_search_makes_one_stepper(tiny_model, monkeypatch):
+    model, params = tiny_model
+    made = []
+    real = model.stepper
+    monkeypatch.setattr(model, "stepper", lambda p, N: made.append(N) or real(p, N))
+    beam_search(model, params, np.array([1], np.int32), width=3, length=8, banned=[0],
+                is_final=lambda ids: ids[-1] == TOK.eod_id)
+    assert made == [3]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "peephole_lstm", "gru", "gru_cudnn", "rnn"])
+def test_every_yielded_state_stays_valid(cell):
+    # keep every state of a 20-step run of 2 streams; each must equal a fresh read of the
+    # context and the ids drawn before it
+    model = LanguageModel(cell, TOK.vocab_size, embed_dim=3, hidden_size=5, num_layers=2, dtype=np.float64)
+    params = model.init_params(np.random.default_rng(3))
+    context = np.array([1, 2, 3], np.int32)
+    kept = list(sample_steps(model, params, context, settings=Settings(), num_samples=2,
+                             rng=np.random.default_rng(0), banned=[0], length=20))
+    ids = np.stack([k.ids for k in kept])  # (20, 2)
+    for t, step in enumerate(kept):
+        x = np.concatenate([np.repeat(context[:, None], 2, axis=1), ids[:t]])  # (3 + t, 2)
+        _, expected = model.logits(params, x, model.init_state(2))
+        for k in expected:
+            np.testing.assert_allclose(step.state[k], expected[k], rtol=1e-10, atol=1e-12, err_msg=f"{k} at {t}")
+            assert not step.state[k].flags.writeable
+
+
+def test_stepper_reuses_its_buffers_and_snapshot_keeps(tiny_model):
+    # the reason for snapshot: a state the stepper returned is overwritten two calls later
+    model, params = tiny_model
+    stepper = model.stepper(params, 2)
+    _, state = stepper(np.array([1, 2]), model.init_state(2))
+    kept, raw = stepper.snapshot(state), state
+    _, state = stepper(np.array([2, 3]), state)
+    _, state = stepper(np.array([3, 2]), state)
+    assert not np.array_equal(raw["layers.1.h"], kept["layers.1.h"])  # raw was written over
+    _, again = model.logits(params, np.array([[1, 2]]), model.init_state(2))
+    for k in again:
+        np.testing.assert_allclose(kept[k], again[k], rtol=1e-5, atol=1e-6)
+
+
 def test_repetition_penalty_follows_its_definition():
     rng = np.random.default_rng(0)
     logits, history = rng.standard_normal((3, 6)), rng.integers(0, 6, (3, 4))

@@ -10,7 +10,7 @@ from lstmgen.corpus import read_documents
 from lstmgen.evaluate import evaluate_run
 from lstmgen.loading import load_run
 from lstmgen.sample import log_softmax
-from lstmgen.score import score_ids
+from lstmgen.score import score_ids, text_ids
 from lstmgen.train import evaluate_ids
 from tests.test_cli import run, train_tiny
 
@@ -31,15 +31,52 @@ def trained(tmp_path_factory):
 def test_score_totals_equal_evals_loss_on_the_same_text(trained):
     run_dir, held_out = trained
     r = load_run(run_dir)
-    ids = r.tokenizer.encode_documents(read_documents(str(held_out)))
+    docs = read_documents(str(held_out))
+    ids = text_ids(r.tokenizer, docs)
+    assert ids[0] == r.tokenizer.eod_id and ids[-1] == r.tokenizer.eod_id
     logprobs = score_ids(r.model, r.params, ids).logprobs
     evaluated = evaluate_run(run_dir, str(held_out), batch_size=1)  # one stream, as score reads it
-    assert evaluated["tokens"] == len(logprobs)
+    assert evaluated["tokens"] == len(logprobs) == len(ids) - 1
     assert -logprobs.mean() == pytest.approx(evaluated["loss"], rel=1e-5)
+    assert evaluated["characters"] == len(held_out.read_text()) + 1  # the file is one document, then <eod>
     bits_per_char = -logprobs.sum() / math.log(2) / evaluated["characters"]
     assert bits_per_char == pytest.approx(evaluated["bits_per_char"], rel=1e-5)
     nll, count = evaluate_ids(r.model, r.params, ids, batch_size=1, seq_len=5)  # other window edges
     assert -logprobs.sum() == pytest.approx(nll, rel=1e-5) and count == len(logprobs)
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 7])
+def test_eval_with_n_streams_is_n_columns_each_scored_from_a_zero_state(trained, batch_size):
+    # the reference: each column scored on its own by score_ids; the tail extends the last column
+    r = load_run(trained[0])
+    ids = text_ids(r.tokenizer, ["one red fish and two blue fish"] * 4)  # 124 targets
+    n = len(ids) - 1
+    L = n // batch_size
+    starts = [c * L for c in range(batch_size)]
+    ends = [start + L for start in starts[:-1]] + [n]
+    want = sum(-score_ids(r.model, r.params, ids[a:b + 1]).logprobs.sum() for a, b in zip(starts, ends))
+    nll, count = evaluate_ids(r.model, r.params, ids, batch_size=batch_size, seq_len=4)
+    assert count == n
+    assert nll == pytest.approx(want, rel=1e-5)
+
+
+def test_eval_and_score_commands_agree_on_a_file(trained, tmp_path):
+    run_dir, held_out = trained
+    scored = run("score", run_dir, held_out, "--json")
+    evaluated = run("eval", run_dir, "--corpus", held_out, "--batch-size", "1", "--json")
+    assert scored.exit_code == 0 and evaluated.exit_code == 0, scored.output + evaluated.output
+    s, e = json.loads(scored.output), json.loads(evaluated.output)
+    assert e["tokens"] == s["num_tokens"] and e["characters"] == s["characters"]
+    assert e["loss"] == pytest.approx(s["loss"], rel=1e-5)
+    assert e["bits_per_char"] == pytest.approx(s["bits_per_char"], rel=1e-5)
+    assert s["tokens"][-1]["token"] == "<eod>"  # the closing <eod> is scored
+    # with the run's 8 streams, a text whose targets do not divide by 8: still every token
+    long = tmp_path / "long.txt"
+    long.write_text("two red fish and then one blue fish\n" * 9)  # 325 targets: 8 columns of 40, 5 more
+    s = json.loads(run("score", run_dir, long, "--json").output)
+    e = json.loads(run("eval", run_dir, "--corpus", long, "--json").output)
+    assert e["tokens"] == s["num_tokens"] == 325 and e["characters"] == s["characters"] == 325
+    assert e["loss"] != pytest.approx(s["loss"], rel=1e-9)  # 8 columns from a zero state: other context
 
 
 def test_score_matches_a_step_by_step_reference_and_lists_the_top_tokens(trained):

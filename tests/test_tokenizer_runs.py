@@ -64,7 +64,7 @@ def test_bytes_count_utf8(tmp_path):
     out = train(path, tmp_path / "c")
     scores = json.loads(run("eval", out, "--corpus", path, "--json").output)
     text = path.read_text(encoding="utf-8")
-    scored = (text + "\n")[1 : 1 + scores["tokens"]]  # the targets: every token but the first (only read)
+    scored = text + "\n"  # the targets: every character after the start <eod>, then the closing <eod>
     assert scores["characters"] == len(scored) and scores["bytes"] == len(scored.encode()) > len(scored)
 
 
