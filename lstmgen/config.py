@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Union, get_type_hints
 import yaml
 
 from .errors import ConfigError
+from .nn.init import SCHEMES as INIT_SCHEMES
 
 
 def _opt(default, help, **rules):
@@ -80,7 +81,8 @@ class ModelConfig:
     output_dropout: float = _opt(0.0, "locked dropout before the head, one mask per stream and window",
                                  min=0.0, max_excl=1.0)
     tie_weights: bool = _opt(False, "the head reuses the embedding (with a projection when embed_dim != hidden_size)")
-    init: str = _opt("uniform", "initialisation of the recurrent weights", choices=["uniform", "xavier", "orthogonal"])
+    init: str = _opt("uniform", "initialisation scheme of the weights and biases (docs/initialisation.md)",
+                     choices=list(INIT_SCHEMES))
 
 
 @dataclass

@@ -63,6 +63,7 @@ class LSTM(Cell):
 
     name = "lstm"
     state_names = ("h", "c")
+    gates, forget_gate, input_gate = "ifgo", ("f", 1), "i"
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size

@@ -35,6 +35,7 @@ class RNN(Cell):
 
     name = "rnn"
     state_names = ("h",)
+    gates = "h"  # no gate: one block, the pre-activation of h
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size
