@@ -26,7 +26,8 @@ and b_hn == bias_hh_l0[2H:]. The difference matters: Cho's candidate needs r bef
 recurrent GEMM, so each step runs two dependent GEMMs (H×2H, then H×H); cuDNN's needs one
 H×3H GEMM per step, which is why cuDNN chose it.
 
-Weights are initialised uniform(-1/√H, 1/√H) like PyTorch, biases to zero.
+``init_params`` (``model.init: uniform``): weights uniform(-1/√H, 1/√H) like PyTorch, biases
+zero; ``pytorch_biases`` gives torch.nn.GRU's. The schemes, the default among them: nn/init.py.
 
 Speed: x_t W_x for all T steps is one GEMM into a (T, N, 3H) buffer that ends up holding
 the post-activation gates; backward writes da over them and computes dx and the weight

@@ -17,8 +17,9 @@ One step, one line per equation:
   c_t = f ⊙ c_{t-1} + i ⊙ g
   h_t = o ⊙ tanh(c_t)
 σ(a) is computed as ½(1 + tanh(a/2)): exact, never overflows, one transcendental per element.
-W is initialised uniform(-1/√H, 1/√H) like PyTorch; b is zero except the forget slice, set
-to 1 so that early in training the cell keeps its memory and gradients flow back in time.
+``init_params`` (``model.init: uniform``): W uniform(-1/√H, 1/√H) like PyTorch; b zero except
+the forget slice, set to 1 so that early in training the cell keeps its memory and gradients
+flow back in time. The other schemes, the default among them, are in nn/init.py.
 
 Speed: the input projection of all T steps is one GEMM into a preallocated (T, N, 4H)
 buffer; each step adds only h_{t-1} W_h and applies the activations in place, so the buffer
