@@ -16,8 +16,8 @@ each lstmgen row to the PyTorch row.
 The corpus is cut 90/10 at the paragraph break ("\\n\\n") nearest 90% of its characters; the
 training part is written to a file that lstmgen reads with ``data.val_fraction: 0`` and the
 PyTorch side reads through the same corpus reader, tokenizer and ``Batches``, so both see the
-same token ids in the same windows. Every run is a subprocess with one thread
-(OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)); ``--jobs`` run at a time.
+same token ids in the same windows. Every run is a subprocess on one core of its own (CPU
+affinity; OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)); ``--jobs`` run at a time.
 
 The defaults are the issue's reference: a 2x256 LSTM, E=64, N=64, T=64, Adam 2e-3, clip 5,
 1,500 steps, 3 seeds, ``builtin:python-docstrings``, about 4-8 minutes a run on one core.
@@ -33,6 +33,7 @@ several invocations with ``--table-only``.
 import argparse
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _APPEND = threading.Lock()  # one --results line at a time
+_CPUS = queue.Queue()  # the cores not running a run now
 TORCH_CELLS = {"lstm": "LSTM", "gru_cudnn": "GRU", "rnn": "RNN"}  # lstmgen cell -> its torch.nn twin
 
 
@@ -166,13 +168,22 @@ def size_key(a) -> dict:
 
 
 def launch(a, folder: Path, side: str, init: str, seed: int) -> dict:
+    cpu = _CPUS.get()  # one core per run, so lstmgen's row-block threads (nn/blocks.py) stay on it too
+    try:
+        return _launch(a, folder, side, init, seed, cpu)
+    finally:
+        _CPUS.put(cpu)
+
+
+def _launch(a, folder, side, init, seed, cpu) -> dict:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, __file__, "--worker", side, "--data", str(folder), "--seed", str(seed),
            "--init", init]
     for k, v in size_key(a).items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                          preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
     if done.returncode != 0:
         raise SystemExit(f"{side} {init} seed {seed} failed:\n{done.stderr[-3000:]}")
     record = {**size_key(a), "side": side, "init": init, "seed": seed, **json.loads(done.stdout.splitlines()[-1])}
@@ -241,6 +252,8 @@ def main() -> None:
               f"{(folder / 'heldout.txt').stat().st_size:,} held out; {json.dumps(size_key(a))}", flush=True)
         jobs = [("torch", "pytorch", s) for s in range(a.seeds) if not a.no_torch]
         jobs += [("lstmgen", init, s) for init in a.init for s in range(a.seeds)]
+        for cpu in sorted(os.sched_getaffinity(0))[:a.jobs]:
+            _CPUS.put(cpu)
         with ThreadPoolExecutor(a.jobs) as pool:
             records = list(pool.map(lambda job: launch(a, folder, *job), jobs))
     print(table(records))
