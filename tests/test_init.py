@@ -94,14 +94,22 @@ def test_chrono_spreads_the_forget_time_scales(cell, forget, sign):
         np.testing.assert_array_equal(gate(p, cell, "i"), -gate(p, cell, "f"))
 
 
-def test_old_schemes_keep_zero_biases_and_the_forget_gate_at_one():
-    for scheme in ("uniform", "xavier", "orthogonal"):
-        p = init("lstm", scheme)
-        np.testing.assert_array_equal(gate(p, "lstm", "f"), np.ones(H))
-        for g in "igo":
-            np.testing.assert_array_equal(gate(p, "lstm", g), np.zeros(H))
-        np.testing.assert_array_equal(p["head.b"], np.zeros(V))
-        np.testing.assert_array_equal(init("gru_cudnn", scheme)["layers.0.b_hn"], np.zeros(H))
+def test_uniform_keeps_zero_biases_and_the_forget_gate_at_one():
+    p = init("lstm", "uniform")
+    np.testing.assert_array_equal(gate(p, "lstm", "f"), np.ones(H))
+    for g in "igo":
+        np.testing.assert_array_equal(gate(p, "lstm", g), np.zeros(H))
+    np.testing.assert_array_equal(p["head.b"], np.zeros(V))
+    np.testing.assert_array_equal(init("gru_cudnn", "uniform")["layers.0.b_hn"], np.zeros(H))
+
+
+@pytest.mark.parametrize("scheme", ["xavier", "orthogonal"])
+def test_weight_schemes_keep_pytorchs_biases(scheme):
+    """xavier and orthogonal change W only; their biases are PyTorch's (checked by distribution)."""
+    p = init("lstm", scheme)
+    assert np.abs(p["layers.0.b"]).max() <= 2 / np.sqrt(H)
+    assert np.var(p["layers.0.b"]) == pytest.approx(2 / (3 * H), rel=0.15)
+    assert np.abs(p["head.b"]).max() > 0
 
 
 def test_rnn_has_no_forget_gate_so_its_schemes_are_pytorchs():

@@ -10,9 +10,11 @@ head bias:
   pytorch      uniform(±1/√H)                  bias_ih + bias_hh, each ±1/√H      uniform(±1/√H)
   forget_bias  uniform(±1/√H)                  as pytorch, forget gate 1          uniform(±1/√H)
   chrono       uniform(±1/√H)                  as pytorch, chrono forget/input    uniform(±1/√H)
+  xavier       Xavier per gate block           as pytorch                         uniform(±1/√H)
+  orthogonal   W_h orthogonal, W_x Xavier      as pytorch                         uniform(±1/√H)
   uniform      uniform(±1/√H)                  0, forget gate 1                   0
-  xavier       Xavier per gate block           0, forget gate 1                   0
-  orthogonal   W_h orthogonal, W_x Xavier      0, forget gate 1                   0
+So every scheme but ``uniform`` is PyTorch's with one thing changed; ``uniform`` is lstmgen's
+first scheme (torch-rnn's), kept so that the runs made with it can be repeated.
 
 - ``pytorch`` is exactly PyTorch's default for nn.Embedding, nn.LSTM / nn.GRU / nn.RNN and
   nn.Linear: every weight and both bias vectors uniform(±1/√H), so the fused b = bias_ih +
@@ -25,11 +27,11 @@ head bias:
   gate's bias log(U[1, T_max - 1]) per unit, so that the units start with memory time scales
   spread between 1 and T_max steps, and the LSTM input gate's bias its negative; T_max =
   ``CHRONO_T_MAX``.
-- ``uniform``: the cell's own ``init_params`` (lstmgen's first scheme, torch-rnn's).
 - ``xavier``: Glorot & Bengio (2010): uniform(±√(6 / (D + H + H))) per gate block, fan-in D + H.
 - ``orthogonal``: Saxe et al. (2014): each H×H recurrent block W_h a random orthogonal matrix
   (so repeated multiplication neither grows nor shrinks the state at the start), the input
   blocks W_x Xavier-uniform (fan-in D, fan-out H).
+- ``uniform``: the cell's own ``init_params`` (lstmgen's first scheme, torch-rnn's).
 The peephole LSTM's peepholes start at zero under every scheme (training starts from an LSTM).
 """
 
@@ -40,11 +42,10 @@ SCHEMES = {
     "pytorch": "PyTorch's defaults: weights and both bias vectors uniform ±1/√H, head bias too",
     "forget_bias": "as pytorch, but the forget gate's bias 1 (Jozefowicz et al. 2015)",
     "chrono": "as pytorch, but chrono forget/input-gate biases (Tallec & Ollivier 2018)",
-    "uniform": "weights uniform ±1/√H, biases 0 but the LSTM forget gate's 1, head bias 0",
-    "xavier": "as uniform, but weights Glorot-uniform per gate block",
-    "orthogonal": "as uniform, but orthogonal recurrent blocks and Xavier input blocks",
+    "xavier": "as pytorch, but weights Glorot-uniform per gate block",
+    "orthogonal": "as pytorch, but orthogonal recurrent blocks and Xavier input blocks",
+    "uniform": "lstmgen's first scheme: weights ±1/√H, biases 0 but the forget gate's 1, head bias 0",
 }
-PYTORCH_BIASES = ("pytorch", "forget_bias", "chrono")  # schemes with PyTorch's biases and head bias
 CHRONO_T_MAX = 100  # chrono's longest time scale in steps (tokens): about a train.seq_len
 
 
@@ -86,7 +87,7 @@ def cell_params(cell, rng, scheme, dtype):
     if scheme in ("xavier", "orthogonal"):
         D, kH = params["W"].shape[0] - H, params["W"].shape[1]
         params["W"] = fused_weight(rng, scheme, D, H, kH // H, dtype)
-    if scheme not in PYTORCH_BIASES:
+    if scheme == "uniform":
         return params
     params.update(cell.pytorch_biases(rng, dtype))
     if cell.forget_gate is None:
@@ -105,6 +106,6 @@ def cell_params(cell, rng, scheme, dtype):
 
 def head_bias(rng, scheme, H, V, dtype):
     """The head's bias (V,): uniform(±1/√H) as nn.Linear under PyTorch's biases, else 0."""
-    if scheme in PYTORCH_BIASES:
+    if scheme != "uniform":
         return rng.uniform(-1.0 / np.sqrt(H), 1.0 / np.sqrt(H), V).astype(dtype)
     return np.zeros(V, dtype)
