@@ -86,7 +86,8 @@ def run_lstmgen(a, folder: Path, seed: int, init: str) -> dict:
     from lstmgen.checkpoint import load_checkpoint
     from lstmgen.config import load_config
     from lstmgen.model import LanguageModel
-    from lstmgen.train import evaluate_ids, train
+    from lstmgen.evaluate import evaluate_ids
+    from lstmgen.train import train
 
     cfg = load_config(None, [
         f"data.corpus={folder / 'train.txt'}", "data.val_fraction=0", f"tokenizer.level={a.level}",
