@@ -85,8 +85,8 @@ def heldout_ids(folder: Path, tokenizer):
 def run_lstmgen(a, folder: Path, seed: int, init: str) -> dict:
     from lstmgen.checkpoint import load_checkpoint
     from lstmgen.config import load_config
-    from lstmgen.model import LanguageModel
     from lstmgen.evaluate import evaluate_ids
+    from lstmgen.model import LanguageModel
     from lstmgen.train import train
 
     cfg = load_config(None, [
