@@ -81,7 +81,7 @@ class ModelConfig:
     output_dropout: float = _opt(0.0, "locked dropout before the head, one mask per stream and window",
                                  min=0.0, max_excl=1.0)
     tie_weights: bool = _opt(False, "the head reuses the embedding (with a projection when embed_dim != hidden_size)")
-    init: str = _opt("uniform", "initialisation scheme of the weights and biases (docs/initialisation.md)",
+    init: str = _opt("orthogonal", "initialisation scheme of the weights and biases (docs/initialisation.md)",
                      choices=list(INIT_SCHEMES))
 
 

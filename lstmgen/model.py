@@ -65,7 +65,7 @@ class LanguageModel:
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
                  dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
                  input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
-                 tie_weights: bool = False, init: str = "uniform"):
+                 tie_weights: bool = False, init: str = "orthogonal"):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
         self.embed_dropout, self.input_dropout = embed_dropout, input_dropout

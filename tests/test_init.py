@@ -122,3 +122,10 @@ def test_unknown_schemes_are_refused():
         load_config(None, ["model.init=he"])
     with pytest.raises(ValueError, match="unknown initialisation scheme 'he'"):
         cell_params(CELLS["lstm"](2, 3), np.random.default_rng(0), "he", np.float32)
+
+
+def test_the_model_and_the_config_share_one_default():
+    from lstmgen.config import ModelConfig
+    import inspect
+    default = inspect.signature(LanguageModel).parameters["init"].default
+    assert default == ModelConfig().init == "orthogonal"  # chosen by benchmarks/quality.py: docs/initialisation.md

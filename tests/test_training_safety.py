@@ -102,7 +102,7 @@ def test_patience_stops_where_a_naive_count_over_the_val_losses_says(tmp_path, t
     assert f"stopped early at step {stop}" in patient.output
     assert metrics(tmp_path / "patient", "step", "val_loss") == [
         r for r in metrics(tmp_path / "full", "step", "val_loss") if r[0] <= stop]
-    best_step = min(evals, key=lambda e: e[1])[0]
+    best_step = min((e for e in evals if e[0] <= stop), key=lambda e: e[1])[0]  # the best the patient run saw
     assert json.loads((tmp_path / "patient" / "checkpoints" / "best.json").read_text())["step"] == best_step
     assert json.loads((tmp_path / "patient" / "checkpoints" / "last.json").read_text())["step"] == stop
 
