@@ -4,13 +4,17 @@
 nn.GRU / nn.Linear) when torch is importable; the others with their papers' formulas.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 
-from lstmgen.config import load_config
+from lstmgen.config import ModelConfig, load_config
 from lstmgen.errors import ConfigError
 from lstmgen.model import CELLS, LanguageModel
 from lstmgen.nn.init import CHRONO_T_MAX, SCHEMES, cell_params
+
+from .conftest import ROOT
 
 V, E, H = 11, 6, 400  # H large enough for moments to within a few per cent
 
@@ -124,8 +128,7 @@ def test_unknown_schemes_are_refused():
         cell_params(CELLS["lstm"](2, 3), np.random.default_rng(0), "he", np.float32)
 
 
-def test_the_model_and_the_config_share_one_default():
-    from lstmgen.config import ModelConfig
-    import inspect
+def test_the_model_the_config_and_the_default_run_share_one_default():
     default = inspect.signature(LanguageModel).parameters["init"].default
     assert default == ModelConfig().init == "orthogonal"  # chosen by benchmarks/quality.py: docs/initialisation.md
+    assert load_config(ROOT / "configs" / "default.yaml").model.init == default
