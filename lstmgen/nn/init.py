@@ -37,7 +37,7 @@ The peephole LSTM's peepholes start at zero under every scheme (training starts 
 
 import numpy as np
 
-# model.init value -> one line of help (config.py shows these; docs/initialisation.md compares them)
+# model.init value -> its one-line help (the choices of config.py; docs/initialisation.md compares them)
 SCHEMES = {
     "pytorch": "PyTorch's defaults: weights and both bias vectors uniform ±1/√H, head bias too",
     "forget_bias": "as pytorch, but the forget gate's bias 1 (Jozefowicz et al. 2015)",
