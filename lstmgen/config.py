@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Union, get_type_hints
 import yaml
 
 from .errors import ConfigError
+from .nn.init import SCHEMES as INIT_SCHEMES
 
 
 def _opt(default, help, **rules):
@@ -107,9 +108,9 @@ class ModelConfig:
         False, "the softmax head reuses the embedding matrix, through a learned projection head.proj when "
         "embed_dim != hidden_size")
     init: str = _opt(
-        "uniform", "initialisation of the recurrent weights: uniform (±1/√H, as PyTorch), xavier (Glorot uniform "
-        "per gate block) or orthogonal (orthogonal recurrent blocks, Xavier input blocks)",
-        choices=["uniform", "xavier", "orthogonal"])
+        "orthogonal", "initialisation scheme of the weights and biases: orthogonal (orthogonal recurrent weights, "
+        "Xavier input weights, PyTorch's biases), pytorch, forget_bias, chrono, xavier or uniform "
+        "(docs/initialisation.md)", choices=list(INIT_SCHEMES))
     reset_at_eod: bool = _opt(True, "a stream reads each <eod> from a zero state, so every document starts as "
                                     "sampling starts one (false: the state carries from one document into the next)")
 

@@ -57,7 +57,7 @@ from .nn.layers import (
 )
 from .nn.dropout import locked_mask, token_mask
 from .nn.gru import GRU, GRUCuDNN
-from .nn.init import fused_weight
+from .nn.init import cell_params, head_bias
 from .nn.lstm import LSTM
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
@@ -76,7 +76,7 @@ class LanguageModel:
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
                  dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
                  input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
-                 tie_weights: bool = False, init: str = "uniform", reset_at_eod: bool = False, eod_id: int = 1):
+                 tie_weights: bool = False, init: str = "orthogonal", reset_at_eod: bool = False, eod_id: int = 1):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
         self.embed_dropout, self.input_dropout = embed_dropout, input_dropout
@@ -108,24 +108,21 @@ class LanguageModel:
         return shapes
 
     def init_params(self, rng: np.random.Generator) -> Arrays:
-        """Embedding N(0, 1) (tied: uniform(+-1/sqrt(E))); cells by their own scheme, their W
-        replaced under ``init`` xavier/orthogonal; head uniform(+-1/sqrt(H)), bias 0."""
+        """Embedding N(0, 1) (tied: uniform(+-1/sqrt(E))); cells and head bias by the scheme
+        ``init`` (nn/init.py); head weight uniform(+-1/sqrt(H))."""
         V, E, H = self.vocab_size, self.embed_dim, self.hidden_size
         if self.tie_weights:
             params = {"embed.W": rng.uniform(-1 / np.sqrt(E), 1 / np.sqrt(E), (V, E)).astype(self.dtype)}
         else:
             params = {"embed.W": rng.standard_normal((V, E)).astype(self.dtype)}
         for l, cell in enumerate(self.cells):
-            layer = cell.init_params(rng, self.dtype)
-            if self.init != "uniform":
-                D, kH = layer["W"].shape[0] - H, layer["W"].shape[1]
-                layer["W"] = fused_weight(rng, self.init, D, H, kH // H, self.dtype)
+            layer = cell_params(cell, rng, self.init, self.dtype)
             params.update({f"layers.{l}.{k}": v for k, v in layer.items()})
         bound = 1.0 / np.sqrt(H)
         for key, shape in self.param_shapes().items():
             if key in ("head.W", "head.proj"):
                 params[key] = rng.uniform(-bound, bound, shape).astype(self.dtype)
-        params["head.b"] = np.zeros(V, self.dtype)
+        params["head.b"] = head_bias(rng, self.init, H, V, self.dtype)
         return params
 
     def num_params(self) -> int:

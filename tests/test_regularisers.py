@@ -168,11 +168,11 @@ def test_adam_with_decay_matches_torch_adamw():
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_init_schemes(cell):
     H, E = 6, 4
-    uniform = tiny_model(cell, E=E, H=H).init_params(np.random.default_rng(0))
+    uniform = tiny_model(cell, E=E, H=H, init="uniform").init_params(np.random.default_rng(0))
     rng = np.random.default_rng(0)
     rng.standard_normal((7, E))  # the embedding is drawn first
     reference = CELLS[cell](E, H).init_params(rng, np.float64)
-    np.testing.assert_array_equal(uniform["layers.0.W"], reference["W"])  # the default is the cell's own
+    np.testing.assert_array_equal(uniform["layers.0.W"], reference["W"])  # uniform is the cell's own
     ortho = tiny_model(cell, E=E, H=H, init="orthogonal").init_params(np.random.default_rng(0))
     W = ortho["layers.1.W"]  # (H + H, kH)
     for j in range(W.shape[1] // H):
@@ -199,7 +199,7 @@ def test_config_keys_parse_and_validate():
         load_config(None, ["model.tie_weights=maybe"])
     with pytest.raises(ConfigError, match=r"'model.output_dropout' is 1.0; expected a value < 1.0"):
         load_config(None, ["model.output_dropout=1"])
-    with pytest.raises(ConfigError, match="expected one of: uniform, xavier, orthogonal"):
+    with pytest.raises(ConfigError, match="'model.init' is 'he'; expected one of: pytorch, "):
         load_config(None, ["model.init=he"])
 
 

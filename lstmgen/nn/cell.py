@@ -16,7 +16,7 @@ always fresh arrays. Threads have workspaces of their own, so they may share a c
 """
 
 import threading
-from typing import ClassVar, Dict, Tuple
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -31,6 +31,12 @@ class Cell:
 
     name: ClassVar[str] = ""
     state_names: ClassVar[Tuple[str, ...]] = ()
+    gates: ClassVar[str] = ""  # the H-wide blocks of W's and b's fused axis, in order (lstm: "ifgo")
+    # (gate, sign) with σ(sign · a_gate) the share of the old state each step keeps (lstm: ("f", 1)),
+    # and the gate that lets new input in (LSTMs: "i"); None where the cell has no such gate.
+    # The bias schemes of nn/init.py (forget_bias, chrono) set these gates' biases.
+    forget_gate: ClassVar[Optional[Tuple[str, int]]] = None
+    input_gate: ClassVar[Optional[str]] = None
 
     def __init__(self, input_size: int, hidden_size: int):
         self.input_size = input_size  # D
@@ -52,7 +58,15 @@ class Cell:
         raise NotImplementedError
 
     def init_params(self, rng: np.random.Generator, dtype=np.float32) -> Params:
+        """The cell's own scheme (``model.init: uniform``): W uniform(±1/√H), its own biases."""
         raise NotImplementedError
+
+    def pytorch_biases(self, rng: np.random.Generator, dtype=np.float32) -> Params:
+        """The biases as PyTorch initialises the cell's counterpart: bias_ih and bias_hh each
+        uniform(±1/√H), so the fused b = bias_ih + bias_hh is the sum of two such draws."""
+        bound = 1.0 / np.sqrt(self.hidden_size)
+        shape = self.param_shapes()["b"]
+        return {"b": (rng.uniform(-bound, bound, shape) + rng.uniform(-bound, bound, shape)).astype(dtype)}
 
     def init_state(self, N: int, dtype=np.float32) -> State:
         """The zero state for N streams: one (N, H) array per name in ``state_names``."""

@@ -26,7 +26,8 @@ and b_hn == bias_hh_l0[2H:]. The difference matters: Cho's candidate needs r bef
 recurrent GEMM, so each step runs two dependent GEMMs (H×2H, then H×H); cuDNN's needs one
 H×3H GEMM per step, which is why cuDNN chose it.
 
-Weights are initialised uniform(-1/√H, 1/√H) like PyTorch, biases to zero.
+``init_params`` (``model.init: uniform``): weights uniform(-1/√H, 1/√H) like PyTorch, biases
+zero; ``pytorch_biases`` gives torch.nn.GRU's. The schemes, the default among them: nn/init.py.
 
 Speed: x_t W_x for all T steps is one GEMM into a (T, N, 3H) buffer that ends up holding
 the post-activation gates; backward writes da over them and computes dx and the weight
@@ -55,6 +56,7 @@ class GRU(Cell):
 
     name = "gru"
     state_names = ("h",)
+    gates, forget_gate = "run", ("u", -1)  # u is the share of the new state: 1 - u keeps the old
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size
@@ -185,6 +187,7 @@ class GRUCuDNN(Cell):
 
     name = "gru_cudnn"
     state_names = ("h",)
+    gates, forget_gate = "rzn", ("z", 1)  # z is the share of the old state kept
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size
@@ -194,6 +197,15 @@ class GRUCuDNN(Cell):
         D, H = self.input_size, self.hidden_size
         return {"W": uniform_weight(rng, (D + H, 3 * H), H, dtype), "b": np.zeros(3 * H, dtype),
                 "b_hn": np.zeros(H, dtype)}
+
+    def pytorch_biases(self, rng: np.random.Generator, dtype=np.float32) -> Dict[str, np.ndarray]:
+        """As torch.nn.GRU: b[:2H] = bias_ih + bias_hh (two uniform(±1/√H) draws), b[2H:] =
+        bias_ih_n and b_hn = bias_hh_n (one draw each)."""
+        H = self.hidden_size
+        bound = 1.0 / np.sqrt(H)
+        b_ih, b_hh = rng.uniform(-bound, bound, 3 * H), rng.uniform(-bound, bound, 3 * H)  # (3H,) each
+        b = b_ih + np.concatenate([b_hh[:2 * H], np.zeros(H)])  # (3H,)
+        return {"b": b.astype(dtype), "b_hn": b_hh[2 * H:].astype(dtype)}
 
     def forward(self, params, x, state, keep=None):
         """x (T, N, D), state (h0,), keep (T, N, 1) or None -> out (T, N, H), new_state (h_T,), cache."""

@@ -17,8 +17,9 @@ One step, one line per equation:
   c_t = f ⊙ c_{t-1} + i ⊙ g
   h_t = o ⊙ tanh(c_t)
 σ(a) is computed as ½(1 + tanh(a/2)): exact, never overflows, one transcendental per element.
-W is initialised uniform(-1/√H, 1/√H) like PyTorch; b is zero except the forget slice, set
-to 1 so that early in training the cell keeps its memory and gradients flow back in time.
+``init_params`` (``model.init: uniform``): W uniform(-1/√H, 1/√H) like PyTorch; b zero except
+the forget slice, set to 1 so that early in training the cell keeps its memory and gradients
+flow back in time. The other schemes, the default among them, are in nn/init.py.
 
 Speed: the input projection of all T steps is one GEMM into a (T, N, 4H) buffer that the
 cell keeps between calls (nn/workspace.py: a training step allocates nothing large); each
@@ -70,6 +71,7 @@ class LSTM(Cell):
 
     name = "lstm"
     state_names = ("h", "c")
+    gates, forget_gate, input_gate = "ifgo", ("f", 1), "i"
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size

@@ -26,8 +26,8 @@ computes c_t, and only then adds p_o ⊙ c_t and activates o: two element-wise p
 of one, the same number of GEMMs as ``lstm``. Backward mirrors this: da_o is known first,
 and it feeds dc_t through p_o before dc_t is split into di, df, dg.
 
-W is initialised uniform(-1/√H, 1/√H), b to zero except the forget slice (1), and the
-peepholes to zero (training starts from a plain LSTM).
+``init_params`` (``model.init: uniform``): W uniform(-1/√H, 1/√H), b zero except the forget
+slice (1), the peepholes zero (training starts from a plain LSTM); other schemes: nn/init.py.
 
 Memory, in floats: the cache holds the gates 4·N·T·H, the hidden states (T+1)·N·H and the
 cell states (T+1)·N·H, as for ``lstm``, plus a reference to x. Backward adds dx N·T·D,
@@ -51,6 +51,7 @@ class PeepholeLSTM(Cell):
 
     name = "peephole_lstm"
     state_names = ("h", "c")
+    gates, forget_gate, input_gate = "ifgo", ("f", 1), "i"
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size

@@ -9,7 +9,8 @@ previous hidden state, so for torch.nn.RNN (nonlinearity="tanh") W[:D].T == weig
 W[D:].T == weight_hh_l0 and b == bias_ih_l0 + bias_hh_l0. One step:
   a   = x_t W_x + h_{t-1} W_h + b       (N, H)
   h_t = tanh(a)
-W is initialised uniform(-1/√H, 1/√H) like PyTorch, b to zero.
+``init_params`` (``model.init: uniform``): W uniform(-1/√H, 1/√H) like PyTorch, b zero; the
+other schemes, the default among them, are in nn/init.py.
 
 Speed: x_t W_x for all T steps is one GEMM into a (T, N, H) buffer; each step adds
 h_{t-1} W_h and applies tanh straight into the cached hidden states. Backward keeps
@@ -37,6 +38,7 @@ class RNN(Cell):
 
     name = "rnn"
     state_names = ("h",)
+    gates = "h"  # no gate: one block, the pre-activation of h
 
     def param_shapes(self) -> Dict[str, Tuple[int, ...]]:
         D, H = self.input_size, self.hidden_size
