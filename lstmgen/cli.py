@@ -194,7 +194,7 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
            no_repeat_ngram_size, beam_width, length_penalty, stops, stop_at_eod, max_chars, show_probs, fmt,
            interactive, reset_state):
     """Generate text from a trained run; the continuation streams as it is generated."""
-    from .loading import load_run
+    from .api import load
     from .sample import Settings, StopRules
 
     if any(not s for s in stops):
@@ -204,80 +204,57 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
                         "beam search returns at most one text per beam", 2)
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
-    run = load_run(run_dir, which)
-    unknown = run.tokenizer.count_unknown(prime)
+    model = load(run_dir, which)
+    unknown = model.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
-    settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
-    rules = StopRules(list(stops), stop_at_eod, max_chars)
-    rng = np.random.default_rng(seed)
+    options = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                   num_samples=num_samples, repetition_penalty=repetition_penalty,
+                   no_repeat_ngram_size=no_repeat_ngram_size, beam_width=beam_width, length_penalty=length_penalty,
+                   stop=stops, stop_at_eod=stop_at_eod, max_chars=max_chars)
     try:
         if interactive:
-            _interactive(run, settings, rules, length, rng, carry=not reset_state)
+            settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+            rules = StopRules(list(stops), stop_at_eod, max_chars)
+            _interactive(model.run, settings, rules, length, np.random.default_rng(seed), carry=not reset_state)
         else:
-            _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty,
-                         show_probs, fmt)
+            _sample_once(model, prime, options, show_probs, fmt)
     except KeyboardInterrupt:
         sys.stdout.write("\n")
         sys.exit(130)
 
 
-def _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty, show_probs,
-                 fmt):
-    from .beam import beam_search
-    from .sample import Completion, complete, ends_sample, read_context, sample_steps, top_tokens
-
-    tok, out = run.tokenizer, sys.stdout
-    context = np.concatenate([[tok.eod_id], tok.encode(prime)]).astype(np.int32)
-    top = []
-    if show_probs:
-        logits, _ = read_context(run.model, run.params, context)
-        top = top_tokens(logits, tok, show_probs, banned=[tok.unk_id])
-        if fmt == "text":
-            click.echo("most likely next tokens after the prime:")
-            for text, p in top:
-                click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
-            click.echo("")
-    scores = [None] * num_samples
-    if beam_width > 1:
-        hyps = beam_search(run.model, run.params, context, width=beam_width, length=length,
-                           length_penalty=length_penalty, banned=[tok.unk_id],
-                           is_final=lambda ids: ends_sample(tok, rules, ids),
-                           repetition_penalty=settings.repetition_penalty,
-                           no_repeat_ngram_size=settings.no_repeat_ngram_size, num_results=num_samples)
-        completions = [complete(tok, rules, h.ids, h.logprobs, prime=prime) for h in hyps]
-        scores = [h.score for h in hyps]
-    else:
-        completions = [Completion(tok, rules, prime=prime) for _ in range(num_samples)]
-        streaming = fmt == "text" and num_samples == 1
-        if streaming:
-            out.write(prime)
-        for step in sample_steps(run.model, run.params, context, settings=settings, num_samples=num_samples,
-                                 rng=rng, banned=[tok.unk_id], length=length):
-            for c, id, logprob in zip(completions, step.ids, step.logprobs):
-                piece = c.add(int(id), float(logprob))
-                if streaming and piece:
-                    out.write(piece)
-                    out.flush()
-            if all(c.done for c in completions):
-                break
-        if streaming:
-            out.write("\n")
+def _sample_once(model, prime, options, show_probs, fmt):
+    """What ``sample`` prints without --interactive, from the Python API (api.py)."""
+    out = sys.stdout
+    top = model.next_token_probs(prime, k=show_probs) if show_probs else []
+    if top and fmt == "text":
+        click.echo("most likely next tokens after the prime:")
+        for text, p in top:
+            click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
+        click.echo("")
+    if fmt == "text" and options["num_samples"] == 1 and options["beam_width"] == 1:
+        out.write(prime)  # the continuation streams after it
+        for piece in model.stream(prime, **options):
+            out.write(piece)
             out.flush()
-            return
-    for i, c in enumerate(completions):
+        out.write("\n")
+        out.flush()
+        return
+    samples = model.samples(prime, **options)
+    for i, s in enumerate(samples):
         if fmt == "json":
-            record = {"prime": prime, "text": c.text, "tokens": [tok.token_text(t) for t in c.ids],
-                      "logprobs": [round(lp, 6) for lp in c.logprobs], "stopped_by": c.stopped_by}
-            if scores[i] is not None:
-                record["score"] = scores[i]
+            record = {"prime": prime, "text": s.text, "tokens": s.tokens,
+                      "logprobs": [round(lp, 6) for lp in s.logprobs], "stopped_by": s.stopped_by}
+            if s.score is not None:
+                record["score"] = s.score
             if top:
                 record["top"] = [{"token": t, "prob": p} for t, p in top]
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        elif len(completions) == 1:
-            out.write(f"{prime}{c.text}\n")
+        elif len(samples) == 1:
+            out.write(f"{prime}{s.text}\n")
         else:
-            out.write(f"----- sample {i + 1} -----\n{prime}{c.text}\n")
+            out.write(f"----- sample {i + 1} -----\n{prime}{s.text}\n")
     out.flush()
 
 
@@ -365,12 +342,17 @@ def corpora(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def score(run_dir, text_or_file, top, csv_column, which, as_json):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
-    from .score import score_run
+    from dataclasses import asdict
+
+    from .api import load
+    from .score import read_text_or_file
 
     looks_like_a_path = " " not in text_or_file and (Path(text_or_file).suffix or "/" in text_or_file)
     if looks_like_a_path and not Path(text_or_file).is_file():
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
-    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
+    model = load(run_dir, which)
+    docs = read_text_or_file(text_or_file, model.config.data.encoding, csv_column)
+    result = {"run_dir": str(run_dir), "checkpoint": model.run.path.name, **asdict(model.score(docs, top=top))}
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return

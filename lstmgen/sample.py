@@ -153,6 +153,7 @@ class Step:
     logprobs: np.ndarray  # (M,) their log-probabilities under the model (nats)
     state: dict  # the state that produced the logits, before reading ``ids`` (its arrays are
     # reused two steps later: copy them to keep them longer)
+    logits: np.ndarray = None  # (M, V) the model's raw logits ``ids`` were drawn from
 
 
 def read_context(model, params, context: np.ndarray, state: Optional[dict] = None):
@@ -185,7 +186,7 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
             ids, logprobs = choose(logits, rng, filtered=_ban(chosen, banned, fallback=logits), **filters)
         else:
             ids, logprobs = choose(logits, rng, banned=banned, **filters)  # (M,), (M,)
-        yield Step(ids, logprobs, state)
+        yield Step(ids, logprobs, state, logits)
         drawn += 1
         if penalized:
             history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)
