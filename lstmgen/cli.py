@@ -1,4 +1,4 @@
-"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora``.
+"""The command line: ``lstmgen train | sample | eval | score | novelty | inspect | plot | corpora | serve``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .errors import LstmgenError
+from .serve import Limits
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -469,6 +470,42 @@ def plot(run_dirs, output, x_axis):
         click.echo(text_chart(runs, x_axis))
         raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
     click.echo(f"wrote {output}")
+
+
+# ---- serve --------------------------------------------------------------------------------------
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets other machines reach the server.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to serve.")
+@click.option("--model-name", default=None, help="The model id clients send. Default: the run directory's name.")
+@click.option("--max-tokens", default=Limits.max_tokens, show_default=True, type=click.IntRange(min=1),
+              help="Most tokens one choice may ask for (max_tokens).")
+@click.option("--max-prompt-chars", default=Limits.max_prompt_chars, show_default=True, type=click.IntRange(min=1),
+              help="Most characters in one prompt.")
+@click.option("--max-choices", default=Limits.max_choices, show_default=True, type=click.IntRange(min=1),
+              help="Most choices (n x prompts) in one request.")
+@click.option("--max-body-bytes", default=Limits.max_body_bytes, show_default=True, type=click.IntRange(min=1),
+              help="Largest request body.")
+@click.option("--workers", default=Limits.workers, show_default=True, type=click.IntRange(min=1),
+              help="Generations running at once (threads).")
+@click.option("--queue", default=Limits.queue, show_default=True, type=click.IntRange(min=0),
+              help="Requests that may wait for a worker; past that the server answers 503.")
+def serve(run_dir, host, port, which, model_name, **limits):
+    """Serve a run over HTTP: an OpenAI-compatible completions API, and a page to try it at /."""
+    from .api import load
+    from .serve import INSTALL, missing, serve as run_server
+
+    absent = missing()
+    if absent:
+        raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
+    model = load(run_dir, which)
+    name = model_name or Path(run_dir).resolve().name
+    click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "
+               f"at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    run_server(model, name=name, host=host, port=port, limits=Limits(**limits))
 
 
 def main():
