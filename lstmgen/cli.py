@@ -473,6 +473,23 @@ def plot(run_dirs, output, x_axis):
 
 
 # ---- serve --------------------------------------------------------------------------------------
+LIMIT_HELP = {  # serve.Limits field -> help; each is an option --max-tokens ... with the field's default
+    "max_tokens": "Most tokens one choice may ask for (max_tokens).",
+    "max_prompt_chars": "Most characters in one prompt.",
+    "max_choices": "Most choices (n x prompts) in one request.",
+    "max_body_bytes": "Largest request body.",
+    "workers": "Generations running at once (threads).",
+    "queue": "Requests that may wait for a worker; past that the server answers 503.",
+}
+
+
+def _limit_options(command):
+    for name, help in reversed(LIMIT_HELP.items()):
+        command = click.option(f"--{name.replace('_', '-')}", default=getattr(Limits, name), show_default=True,
+                               type=click.IntRange(min=0 if name == "queue" else 1), help=help)(command)
+    return command
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -481,18 +498,7 @@ def plot(run_dirs, output, x_axis):
 @click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
               help="Which checkpoint of the run to serve.")
 @click.option("--model-name", default=None, help="The model id clients send. Default: the run directory's name.")
-@click.option("--max-tokens", default=Limits.max_tokens, show_default=True, type=click.IntRange(min=1),
-              help="Most tokens one choice may ask for (max_tokens).")
-@click.option("--max-prompt-chars", default=Limits.max_prompt_chars, show_default=True, type=click.IntRange(min=1),
-              help="Most characters in one prompt.")
-@click.option("--max-choices", default=Limits.max_choices, show_default=True, type=click.IntRange(min=1),
-              help="Most choices (n x prompts) in one request.")
-@click.option("--max-body-bytes", default=Limits.max_body_bytes, show_default=True, type=click.IntRange(min=1),
-              help="Largest request body.")
-@click.option("--workers", default=Limits.workers, show_default=True, type=click.IntRange(min=1),
-              help="Generations running at once (threads).")
-@click.option("--queue", default=Limits.queue, show_default=True, type=click.IntRange(min=0),
-              help="Requests that may wait for a worker; past that the server answers 503.")
+@_limit_options
 def serve(run_dir, host, port, which, model_name, **limits):
     """Serve a run over HTTP: an OpenAI-compatible completions API, and a page to try it at /."""
     from .api import load

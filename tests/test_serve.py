@@ -6,6 +6,7 @@ options. Bad requests must get an OpenAI-style error object and leave the server
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -301,7 +302,38 @@ def test_serve_without_its_packages_names_the_install_command(trained):
     assert proc.stderr.strip().splitlines() == ["Error: lstmgen serve needs uvicorn: pip install 'lstmgen[serve]'"]
 
 
-def test_serve_command_binds_loopback_by_default():
+def test_serve_command_defaults():
     from lstmgen.cli import serve
 
-    assert serve.make_context("serve", ["RUN_DIR"]).params["host"] == "127.0.0.1"
+    params = serve.make_context("serve", ["RUN_DIR"]).params
+    assert params["host"] == "127.0.0.1" and params["port"] == 8000
+    for name, default in Limits().__dict__.items():
+        assert params[name] == default, name
+
+
+def test_the_serve_command_serves(trained, tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "serve", str(trained), "--port", str(port),
+                             "--model-name", "cli", "--max-tokens", "5"], cwd=ROOT, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+        assert health["model"] == "cli"
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json={"model": "cli", "max_tokens": 6})
+        assert r.status_code == 400 and "<= 5" in r.json()["error"]["message"]
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
+        code = proc.wait(10)
+        log.close()
+    assert code == 0, (tmp_path / "server.log").read_text()
