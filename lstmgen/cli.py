@@ -511,6 +511,9 @@ def serve(run_dir, host, port, which, model_name, **limits):
     name = model_name or Path(run_dir).resolve().name
     click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "
                f"at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"note: --host {host} lets other machines reach this server, which has no authentication",
+                   err=True)
     run_server(model, name=name, host=host, port=port, limits=Limits(**limits))
 
 
