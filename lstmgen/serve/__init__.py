@@ -29,7 +29,7 @@ class Limits:
     max_prompt_chars: int = 4096  # characters per prompt
     max_choices: int = 16  # n x number of prompts
     max_body_bytes: int = 256 * 1024  # request body
-    workers: int = 2  # generations running at once (threads)
+    workers: int = 1  # generations running at once (threads): more helps only with cores to spare (RESULTS.md)
     queue: int = 32  # requests waiting for a worker; past that: 503
 
 
