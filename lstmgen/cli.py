@@ -1,4 +1,5 @@
-"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora | config``.
+"""The command line: ``lstmgen train | sample | eval | score | cells | novelty | inspect | plot | corpora | config |
+serve``.
 
 A thin shell over importable functions. This is the only module that imports Click, prints
 for the user or exits. Library errors become one line on stderr and an exit code in one place
@@ -22,6 +23,7 @@ from . import __version__
 from .config import shipped_configs
 from .errors import LstmgenError
 from .launch import launched_rank
+from .serve import Limits
 
 
 class UserError(click.ClickException):
@@ -376,11 +378,12 @@ def _exit(comm, code: int):
                    "':help' lists the commands; Ctrl-D leaves.")
 @click.option("--reset-state", is_flag=True,
               help="With --interactive: start every line as a new document instead of carrying the state.")
+@THREADS_OPTION
 def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples, which, repetition_penalty,
            no_repeat_ngram_size, beam_width, length_penalty, stops, stop_at_eod, max_chars, show_probs, fmt,
-           interactive, reset_state):
+           interactive, reset_state, threads):
     """Generate text from a trained run; the continuation streams as it is generated."""
-    from .loading import load_run
+    from .api import load
     from .sample import Settings, StopRules
 
     if any(not s for s in stops):
@@ -390,82 +393,60 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
                         "beam search returns at most one text per beam", 2)
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
-    run = load_run(run_dir, which)
-    if run.note:
-        click.echo(f"note: {run.note}", err=True)
-    unknown = run.tokenizer.count_unknown(prime)
+    model = load(run_dir, which)
+    if model.run.note:
+        click.echo(f"note: {model.run.note}", err=True)
+    unknown = model.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
-    settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
-    rules = StopRules(list(stops), stop_at_eod, max_chars)
-    rng = np.random.default_rng(seed)
+    options = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                   num_samples=num_samples, repetition_penalty=repetition_penalty,
+                   no_repeat_ngram_size=no_repeat_ngram_size, beam_width=beam_width, length_penalty=length_penalty,
+                   stop=stops, stop_at_eod=stop_at_eod, max_chars=max_chars)
     try:
-        if interactive:
-            _interactive(run, settings, rules, length, rng, carry=not reset_state)
-        else:
-            _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty,
-                         show_probs, fmt)
+        with _threads_for(threads):
+            if interactive:
+                settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
+                rules = StopRules(list(stops), stop_at_eod, max_chars)
+                _interactive(model.run, settings, rules, length, np.random.default_rng(seed), carry=not reset_state)
+            else:
+                _sample_once(model, prime, options, show_probs, fmt)
     except KeyboardInterrupt:
         sys.stdout.write("\n")
         sys.exit(130)
 
 
-def _sample_once(run, prime, settings, rules, length, num_samples, rng, beam_width, length_penalty, show_probs,
-                 fmt):
-    from .beam import beam_search
-    from .sample import Completion, complete, ends_sample, read_context, sample_steps, top_tokens
-
-    tok, out = run.tokenizer, sys.stdout
-    context = np.concatenate([[tok.eod_id], tok.encode(prime)]).astype(np.int32)
-    top = []
-    if show_probs:
-        logits, _ = read_context(run.model, run.params, context)
-        top = top_tokens(logits, tok, show_probs, banned=[tok.unk_id])
-        if fmt == "text":
-            click.echo("most likely next tokens after the prime:")
-            for text, p in top:
-                click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
-            click.echo("")
-    scores = [None] * num_samples
-    if beam_width > 1:
-        hyps = beam_search(run.model, run.params, context, width=beam_width, length=length,
-                           length_penalty=length_penalty, banned=[tok.unk_id],
-                           is_final=lambda ids: ends_sample(tok, rules, ids),
-                           repetition_penalty=settings.repetition_penalty,
-                           no_repeat_ngram_size=settings.no_repeat_ngram_size, num_results=num_samples)
-        completions = [complete(tok, rules, h.ids, h.logprobs, prime=prime) for h in hyps]
-        scores = [h.score for h in hyps]
-    else:
-        completions = [Completion(tok, rules, prime=prime) for _ in range(num_samples)]
-        streaming = fmt == "text" and num_samples == 1
-        if streaming:
-            out.write(prime)
-        for step in sample_steps(run.model, run.params, context, settings=settings, num_samples=num_samples,
-                                 rng=rng, banned=[tok.unk_id], length=length):
-            for c, id, logprob in zip(completions, step.ids, step.logprobs):
-                piece = c.add(int(id), float(logprob))
-                if streaming and piece:
-                    out.write(piece)
-                    out.flush()
-            if all(c.done for c in completions):
-                break
-        if streaming:
-            out.write("\n")
+def _sample_once(model, prime, options, show_probs, fmt):
+    """What ``sample`` prints without --interactive, from the Python API (api.py)."""
+    out = sys.stdout
+    top = model.next_token_probs(prime, k=show_probs) if show_probs else []
+    if top and fmt == "text":
+        click.echo("most likely next tokens after the prime:")
+        for text, p in top:
+            click.echo(f"  {json.dumps(text, ensure_ascii=False):>8}  {p:.4f}")
+        click.echo("")
+    if fmt == "text" and options["num_samples"] == 1 and options["beam_width"] == 1:
+        out.write(prime)  # the continuation streams after it
+        for piece in model.stream(prime, **options):
+            out.write(piece)
             out.flush()
-            return
-    for i, c in enumerate(completions):
+        out.write("\n")
+        out.flush()
+        return
+    samples = model.samples(prime, **options)
+    for i, s in enumerate(samples):
         if fmt == "json":
-            record = {"prime": prime, "text": c.text, "tokens": [tok.token_text(t) for t in c.ids],
-                      "logprobs": [round(lp, 6) for lp in c.logprobs], "stopped_by": c.stopped_by}
-            if scores[i] is not None:
-                record["score"] = scores[i]
+            record = {"prime": prime, "text": s.text, "tokens": s.tokens,
+                      "logprobs": [round(lp, 6) for lp in s.logprobs], "stopped_by": s.stopped_by}
+            if s.score is not None:
+                record["score"] = s.score
             if top:
                 record["top"] = [{"token": t, "prob": p} for t, p in top]
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        elif len(completions) == 1:
-            out.write(f"{prime}{c.text}\n")
+        elif len(samples) == 1:
+            out.write(f"{prime}{s.text}\n")
         else:
-            out.write(f"----- sample {i + 1} -----\n{prime}{c.text}\n")
+            out.write(f"----- sample {i + 1} -----\n{prime}{s.text}\n")
     out.flush()
 
 
@@ -601,16 +582,24 @@ def corpora(as_json):
               help="Write a page instead (-o FILE): the text coloured by surprisal, hover for what the model expected.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --html: the page to write.")
-def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output):
+@THREADS_OPTION
+def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, threads):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
-    from .score import score_run
+    from dataclasses import asdict
+
+    from .api import load
+    from .score import read_text_or_file
 
     if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
         click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     if html or output is not None:
         _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
         return
-    result = score_run(run_dir, text_or_file, which=which, top=top, csv_column=csv_column)
+    model = load(run_dir, which)
+    docs = read_text_or_file(text_or_file, model.config.data.encoding, csv_column)
+    with _threads_for(threads):
+        scores = asdict(model.score(docs, top=top))
+    result = {"run_dir": str(run_dir), "checkpoint": model.run.path.name, **scores}
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
@@ -813,6 +802,51 @@ def plot(run_dirs, output, x_axis, y_axis):
         click.echo(text_chart(runs, x_axis, y=y_axis))
         raise UserError(f"{INSTALL_HINT}; the text chart above shows the same losses", 1) from None
     click.echo(f"wrote {output}")
+
+
+# ---- serve --------------------------------------------------------------------------------------
+LIMIT_HELP = {  # serve.Limits field -> help; each is an option --max-tokens ... with the field's default
+    "max_tokens": "Most tokens one choice may ask for (max_tokens).",
+    "max_prompt_chars": "Most characters in one prompt.",
+    "max_choices": "Most choices (n x prompts) in one request.",
+    "max_body_bytes": "Largest request body.",
+    "workers": "Generations running at once (threads).",
+    "queue": "Requests that may wait for a worker; past that the server answers 503.",
+}
+
+
+def _limit_options(command):
+    for name, help in reversed(LIMIT_HELP.items()):
+        command = click.option(f"--{name.replace('_', '-')}", default=getattr(Limits, name), show_default=True,
+                               type=click.IntRange(min=0 if name == "queue" else 1), help=help)(command)
+    return command
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets other machines reach the server.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--checkpoint", "which", default="best", show_default=True, type=click.Choice(["best", "last"]),
+              help="Which checkpoint of the run to serve.")
+@click.option("--model-name", default=None, help="The model id clients send. Default: the run directory's name.")
+@_limit_options
+def serve(run_dir, host, port, which, model_name, **limits):
+    """Serve a run over HTTP: an OpenAI-compatible completions API, and a page to try it at /."""
+    from .api import load
+    from .serve import INSTALL, missing, serve as run_server
+
+    absent = missing()
+    if absent:
+        raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
+    model = load(run_dir, which)
+    name = model_name or Path(run_dir).resolve().name
+    click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "
+               f"at http://{host}:{port}/ (Ctrl-C stops)", err=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"note: --host {host} lets other machines reach this server, which has no authentication",
+                   err=True)
+    run_server(model, name=name, host=host, port=port, limits=Limits(**limits))
 
 
 def main():

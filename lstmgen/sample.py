@@ -163,6 +163,7 @@ class Step:
     logprobs: np.ndarray  # (M,) their log-probabilities under the model (nats)
     state: dict  # the state that produced the logits, before reading ``ids``: a snapshot
     # (read-only copies, ``Stepper.snapshot``), valid however long it is kept
+    logits: np.ndarray = None  # (M, V) the model's raw logits ``ids`` were drawn from
 
 
 def read_context(model, params, context: np.ndarray, state: Optional[dict] = None):
@@ -195,7 +196,7 @@ def sample_steps(model, params, context: np.ndarray, *, settings: Settings, num_
             ids, logprobs = choose(logits, rng, filtered=_ban(chosen, banned, fallback=logits), **filters)
         else:
             ids, logprobs = choose(logits, rng, banned=banned, **filters)  # (M,), (M,)
-        yield Step(ids, logprobs, stepper.snapshot(state))
+        yield Step(ids, logprobs, stepper.snapshot(state), logits)
         drawn += 1
         if penalized:
             history = np.concatenate([history, ids[:, None].astype(np.int32)], axis=1)  # (M, t+1)

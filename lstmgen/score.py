@@ -28,7 +28,6 @@ import numpy as np
 
 from .corpus import read_documents
 from .errors import DataError
-from .loading import load_run
 from .sample import log_softmax
 
 CHUNK = 256  # tokens read per call of the model: bounds the memory of the logits to CHUNK x V
@@ -93,11 +92,9 @@ def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> 
     return [source]
 
 
-def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_column=None) -> dict:
-    """Score ``source`` (a text or a file) with a run: per-token rows and totals."""
-    run = load_run(Path(run_dir), which)
+def score_documents(run, docs: List[str], top: int = 0) -> dict:
+    """Score ``docs`` with a loaded run (``loading.Run``), read as one stream: rows and totals."""
     tok = run.tokenizer
-    docs = read_text_or_file(source, run.config.data.encoding, csv_column)
     ids = text_ids(tok, docs)
     scores = score_ids(run.model, run.params, ids, top)
     targets = ids[1:]
@@ -112,8 +109,6 @@ def score_run(run_dir, source: str, *, which: str = "best", top: int = 0, csv_co
     chars, _ = text_size(docs)
     total_nats = float(-scores.logprobs.sum())
     return {
-        "run_dir": str(run_dir),
-        "checkpoint": run.path.name,
         "tokens": rows,
         "num_tokens": len(rows),
         "characters": chars,

@@ -1,0 +1,224 @@
+"""The Python API (lstmgen.load, lstmgen.train, Model): what it returns is what the CLI prints.
+
+Every comparison is against the command line (``lstmgen sample``, ``lstmgen score``) or
+against another path through the model (scoring the generated text), never a stored output.
+"""
+
+import json
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import lstmgen
+from lstmgen.api import SampleOptions
+from lstmgen.errors import CheckpointError, ConfigError, DataError
+from tests.conftest import ROOT, write_corpus
+from tests.test_cli import run
+
+TINY = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
+        "train": {"batch_size": 8, "seq_len": 32, "max_steps": 40, "eval_interval": 20, "learning_rate": 0.01}}
+
+
+def tiny_config(corpus, **train):
+    return {"data": {"corpus": str(corpus)}, "model": TINY["model"], "train": {**TINY["train"], **train}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("api")
+    corpus = write_corpus(tmp / "corpus.txt")
+    result = lstmgen.train(tiny_config(corpus), out=tmp / "run")
+    assert result.step == 40 and not result.interrupted
+    return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return lstmgen.load(trained)
+
+
+CASES = [
+    {},
+    {"temperature": 0.7, "top_k": 5, "top_p": 0.9},
+    {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3},
+    {"stop": ["."], "length": 300},
+    {"stop_at_eod": True, "max_chars": 50, "length": 300},
+    {"temperature": 0},
+    {"beam_width": 3, "length_penalty": 0.5},
+]
+
+
+def cli_args(options):
+    args = []
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif isinstance(value, list):
+            args += sum(([flag, v] for v in value), [])
+        else:
+            args += [flag, value]
+    return args
+
+
+@pytest.mark.parametrize("options", CASES)
+def test_generate_is_what_sample_prints(trained, model, options):
+    options = {"length": 60, **options}
+    printed = run("sample", trained, "--prime", "The ", "--seed", "3", *cli_args(options))
+    assert printed.exit_code == 0, printed.output
+    assert model.generate("The ", seed=3, **options) + "\n" == printed.output
+
+
+def test_many_samples_are_what_sample_prints(trained, model):
+    printed = run("sample", trained, "--prime", "A", "--seed", "5", "--length", "40", "--num-samples", "3").output
+    texts = model.generate("A", seed=5, length=40, num_samples=3)
+    assert isinstance(texts, list) and len(texts) == 3
+    assert printed == "".join(f"----- sample {i + 1} -----\n{t}\n" for i, t in enumerate(texts))
+
+
+def test_samples_are_what_sample_prints_as_json(trained, model):
+    printed = run("sample", trained, "--seed", "2", "--length", "30", "--num-samples", "2", "--format", "json",
+                  "--stop", " a").output
+    records = [json.loads(line) for line in printed.splitlines()]
+    samples = model.samples("", seed=2, length=30, num_samples=2, stop=" a")
+    assert [r["text"] for r in records] == [s.text for s in samples]
+    assert [r["tokens"] for r in records] == [s.tokens for s in samples]
+    assert [r["stopped_by"] for r in records] == [s.stopped_by for s in samples]
+    for r, s in zip(records, samples):
+        np.testing.assert_allclose(r["logprobs"], s.logprobs, atol=1e-6)
+
+
+def test_options_have_sample_command_names_and_defaults():
+    from lstmgen.cli import sample
+
+    cli_defaults = sample.make_context("sample", ["RUN_DIR"]).params  # every option at its default
+    cli_defaults["stop"] = tuple(cli_defaults.pop("stops"))
+    for f in SampleOptions.__dataclass_fields__.values():
+        assert f.name in cli_defaults, f.name
+        assert cli_defaults[f.name] == f.default, f.name
+
+
+@pytest.mark.parametrize("options", [{"length": 50}, {"stop": ["at"], "length": 200}, {"beam_width": 2, "length": 50}])
+def test_stream_joins_to_generate(model, options):
+    pieces = list(model.stream("The ", seed=7, **options))
+    assert pieces and all(pieces)
+    assert "The " + "".join(pieces) == model.generate("The ", seed=7, **options)
+
+
+def test_stream_samples_end_each_sample_once(model):
+    pieces = list(model.stream_samples("", seed=1, length=40, num_samples=3, stop=["."]))
+    ends = [p.index for p in pieces if p.stopped_by]
+    assert sorted(ends) == [0, 1, 2]
+    texts = ["".join(p.text for p in pieces if p.index == i) for i in range(3)]
+    assert texts == [s.text for s in model.samples("", seed=1, length=40, num_samples=3, stop=["."])]
+
+
+def test_generated_logprobs_are_the_scores_of_the_text(model):
+    [s] = model.samples("The ", seed=4, length=40, top_logprobs=3)
+    scored = model.score("The " + s.text)  # the same tokens read in one pass, from <eod>
+    np.testing.assert_allclose(scored.logprobs[4:4 + len(s.logprobs)], s.logprobs, atol=1e-4)
+    for token, logprob, top in zip(s.tokens, s.logprobs, s.top_logprobs):
+        values = list(top.values())
+        assert len(top) == 3 and values == sorted(values, reverse=True)
+        assert logprob <= values[0] + 1e-9
+        if token in top:
+            assert top[token] == pytest.approx(logprob)
+
+
+def test_next_token_probs_are_the_first_top_logprobs(model):
+    top = model.next_token_probs("The c", k=5)
+    [s] = model.samples("The c", seed=0, length=1, top_logprobs=5)
+    assert [t for t, _ in top] == list(s.top_logprobs[0])
+    np.testing.assert_allclose([p for _, p in top], np.exp(list(s.top_logprobs[0].values())), rtol=1e-6)
+    assert sum(p for _, p in top) <= 1 + 1e-9
+
+
+def test_score_is_what_score_prints(trained, model):
+    printed = json.loads(run("score", trained, "The cat sat on a mat.", "--top", "2", "--json").output)
+    scored = model.score("The cat sat on a mat.", top=2)
+    assert printed["tokens"] == scored.tokens
+    for key in ("bits_per_char", "loss", "total_bits", "num_tokens", "characters"):
+        assert printed[key] == getattr(scored, key), key
+
+
+def test_models_are_safe_from_several_threads(model):
+    def work(seed):
+        return model.generate("The ", seed=seed, length=80), model.score(f"The cat {seed}.").loss
+
+    expected = [work(seed) for seed in range(6)]
+    found = [None] * 6
+
+    def worker(i):
+        for _ in range(3):
+            found[i] = work(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == expected
+
+
+@pytest.mark.parametrize("options, needle", [
+    ({"temperature": -1}, "temperature must be a number >= 0"),
+    ({"top_p": 0}, "top_p must be a number > 0 and <= 1"),
+    ({"top_k": 1.5}, "top_k must be an integer"),
+    ({"length": True}, "length must be an integer"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"stop": [""]}, "stop must be a non-empty string"),
+    ({"stop_at_eod": "yes"}, "stop_at_eod must be true or false"),
+    ({"beam_width": 2, "num_samples": 3}, "num_samples 3 is more than beam_width 2"),
+    ({"temprature": 0.5}, "did you mean 'temperature'"),
+])
+def test_bad_options_are_config_errors(model, options, needle):
+    with pytest.raises(ConfigError, match=needle):
+        model.generate("The ", **options)
+    with pytest.raises(ConfigError, match=needle):
+        model.stream_samples("The ", **options)  # checked at the call, not at the first piece
+
+
+def test_other_errors_are_typed(tmp_path, trained, model):
+    with pytest.raises(CheckpointError):
+        lstmgen.load(tmp_path / "nothing")
+    with pytest.raises(CheckpointError, match="unknown checkpoint"):
+        lstmgen.load(trained, checkpoint="first")
+    with pytest.raises(DataError, match="empty"):
+        model.score("")
+    with pytest.raises(ConfigError, match="num_samples > 1"):
+        model.stream("", num_samples=2)
+
+
+def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    with pytest.raises(ConfigError, match="hidden_size"):
+        lstmgen.train({"model": {"hiden_size": 8}}, out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        lstmgen.train(tiny_config(corpus, learning_rate=-1), out=tmp_path / "a")
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        lstmgen.train(tiny_config(corpus), out=trained)
+    with pytest.raises(ConfigError, match="config must be"):
+        lstmgen.train(42, out=tmp_path / "a")
+    assert not (tmp_path / "a" / "checkpoints").exists()
+
+
+def test_train_from_a_file_and_resume(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    config = tmp_path / "small.yaml"
+    config.write_text(json.dumps(tiny_config(corpus, max_steps=8, eval_interval=4)))  # JSON is YAML
+    assert lstmgen.train(config, out=tmp_path / "run").step == 8
+    resumed = lstmgen.train({"train": {"max_steps": 12}}, out=tmp_path / "run", resume=True)
+    assert resumed.step == 12
+    assert lstmgen.load(tmp_path / "run", checkpoint="last").step == 12
+
+
+def test_import_is_cheap_and_train_stays_the_function():
+    code = ("import sys, lstmgen; assert 'lstmgen.api' not in sys.modules and 'numpy' not in sys.modules; "
+            "import lstmgen.train; from lstmgen.train import Reporter; assert callable(lstmgen.train); "
+            "assert lstmgen.train is lstmgen.api.train and lstmgen.load is lstmgen.api.load; "
+            "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules; print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "ok", proc.stderr
