@@ -231,8 +231,6 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
       lstmgen train notes.txt --procs 2     # two processes, each half the batch (MPI)
     """
     from . import launch
-    from .checkpoint import best_or_last, load_checkpoint
-    from .config import explicit_keys, inherit, load_config
     from .distributed import bcast_config, stream_slice
     from .train import train as run_training
 
@@ -252,27 +250,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
             raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
     if run_dir is None:
         run_dir = Path("runs") / (_run_name(source) if source else Path(config_path).stem if config_path else "default")
-    cfg = None
-    if comm.rank == 0:  # only rank 0 reads the config and the run directory; it sends the others the config
-        if resume and config_path is None:
-            # continue with the run's own config; --set may still change training-only keys
-            base = load_checkpoint(run_dir, "last", with_training_state=False).config
-            cfg = load_config(None, list(overrides), base=base)
-        else:
-            path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
-            cfg = load_config(path, list(overrides))
-        for key, value in data_options.items():
-            if value is not None:
-                setattr(cfg.data, key, value)
-        init_from = init_from or (None if resume else cfg.train.init_from)
-        if init_from is not None:
-            if resume:
-                raise UserError("--init-from starts a new run from another one; --resume continues this one: "
-                                "give one", 2)
-            # fine-tuning: the parent's model and tokenizer, whatever the default config says
-            parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
-            cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
-            cfg.train.init_from = str(init_from)
+    # only rank 0 reads the config and the run directory; it sends the others the config
+    cfg = _train_config(config_path, overrides, run_dir, resume, data_options, init_from) if comm.rank == 0 else None
     cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
@@ -287,14 +266,46 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         _exit(comm, 130)
     if comm.rank != 0:
         return
+    _report_training(result, cfg, run_dir, resume)
+
+
+def _train_config(config_path, overrides, run_dir, resume, data_options, init_from):
+    """The config ``train`` runs: the run's own (--resume without --config) or --config's (default:
+    the shipped default), then --set, SOURCE and its options, and a fine-tuned parent's model."""
+    from .checkpoint import best_or_last, load_checkpoint
+    from .config import explicit_keys, inherit, load_config
+
+    if resume and config_path is None:
+        # continue with the run's own config; --set may still change training-only keys
+        base = load_checkpoint(run_dir, "last", with_training_state=False).config
+        cfg = load_config(None, list(overrides), base=base)
+    else:
+        path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
+        cfg = load_config(path, list(overrides))
+    for key, value in data_options.items():
+        if value is not None:
+            setattr(cfg.data, key, value)
+    init_from = init_from or (None if resume else cfg.train.init_from)
+    if init_from is not None:
+        if resume:
+            raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
+        # fine-tuning: the parent's model and tokenizer, whatever the default config says
+        parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
+        cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
+        cfg.train.init_from = str(init_from)
+    return cfg
+
+
+def _report_training(result, cfg, run_dir, resume):
+    """The lines after training: early stop, nothing left to do, or the losses and what next."""
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
     if resume and result.step == result.first_step:
-        t = cfg.train
-        limit = f"train.max_steps = {t.max_steps}" if t.max_steps is not None and result.step >= t.max_steps \
-            else f"train.max_epochs = {t.max_epochs}"
-        key, more = ("max_steps", 2 * t.max_steps) if limit.startswith("train.max_steps") \
-            else ("max_epochs", 2 * (t.max_epochs or 1))
+        train_cfg = cfg.train
+        limit = f"train.max_steps = {train_cfg.max_steps}" if train_cfg.max_steps is not None and result.step >= train_cfg.max_steps \
+            else f"train.max_epochs = {train_cfg.max_epochs}"
+        key, more = ("max_steps", 2 * train_cfg.max_steps) if limit.startswith("train.max_steps") \
+            else ("max_epochs", 2 * (train_cfg.max_epochs or 1))
         click.echo(f"nothing to do: the run in {run_dir} has reached {limit} (step {result.step}); to train on, "
                    f"raise it: lstmgen train --out {run_dir} --resume --set train.{key}={more:g}")
         return

@@ -423,10 +423,10 @@ def explicit_keys(path: Optional[Union[str, Path]], overrides: Optional[List[str
 
 def validate(cfg: Config) -> None:
     """Checks that involve more than one key."""
-    t = cfg.train
-    if t.max_steps is None and t.max_epochs is None:
+    train_cfg = cfg.train
+    if train_cfg.max_steps is None and train_cfg.max_epochs is None:
         raise ConfigError("train.max_steps and train.max_epochs are both null; set at least one so training ends")
-    if t.lr_schedule == "cosine" and t.max_steps is None:
+    if train_cfg.lr_schedule == "cosine" and train_cfg.max_steps is None:
         raise ConfigError("train.lr_schedule 'cosine' needs train.max_steps (it decays to 0 at the last step)")
 
 

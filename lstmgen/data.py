@@ -24,16 +24,21 @@ import numpy as np
 from .errors import DataError
 
 
+def check_size(count: int, batch_size: int, seq_len: int, split: str) -> None:
+    """A split of ``count`` tokens must fill one batch: N streams of T inputs, and one more target."""
+    need = batch_size * seq_len + 1
+    if count < need:
+        raise DataError(
+            f"the {split} split has {count} tokens, but one batch needs batch_size x seq_len + 1 = "
+            f"{batch_size} x {seq_len} + 1 = {need}; use a longer corpus or lower train.batch_size / train.seq_len"
+        )
+
+
 class Batches:
     """The (x, y) windows of one split; ``x, y = batches.window(k)``, each (T, N) int32."""
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_len: int, split: str = "training"):
-        need = batch_size * seq_len + 1
-        if len(ids) < need:
-            raise DataError(
-                f"the {split} split has {len(ids)} tokens, but one batch needs batch_size x seq_len + 1 = "
-                f"{batch_size} x {seq_len} + 1 = {need}; use a longer corpus or lower train.batch_size / train.seq_len"
-            )
+        check_size(len(ids), batch_size, seq_len, split)
         self.batch_size, self.seq_len = batch_size, seq_len
         L = (len(ids) - 1) // batch_size  # tokens per stream
         self.num_windows = L // seq_len
@@ -59,12 +64,7 @@ class FileBatches:
     memory does not grow with the corpus. ``path`` holds ``count`` ids of ``dtype``, raw."""
 
     def __init__(self, path, dtype, count: int, batch_size: int, seq_len: int, split: str = "training"):
-        need = batch_size * seq_len + 1
-        if count < need:
-            raise DataError(
-                f"the {split} split has {count} tokens, but one batch needs batch_size x seq_len + 1 = "
-                f"{batch_size} x {seq_len} + 1 = {need}; use a longer corpus or lower train.batch_size / train.seq_len"
-            )
+        check_size(count, batch_size, seq_len, split)
         self.path, self.dtype = Path(path), np.dtype(dtype)
         self.batch_size, self.seq_len = batch_size, seq_len
         self.stream_len = (count - 1) // batch_size  # L, tokens per stream

@@ -49,13 +49,12 @@ import numpy as np
 from .nn.layers import (
     cross_entropy_backward,
     cross_entropy_forward,
-    dropout_mask,
     embedding_backward,
     embedding_forward,
     head_backward,
     head_forward,
 )
-from .nn.dropout import locked_mask, token_mask
+from .nn.dropout import dropout_mask, locked_mask, token_mask
 from .nn.gru import GRU, GRUCuDNN
 from .nn.init import cell_params, head_bias
 from .nn.lstm import LSTM

@@ -135,14 +135,14 @@ class Trainer:
         if saved is not None:
             self._restore(saved, changes)
         self.prepare_run_dir()
-        t = cfg.train
-        self.total_steps = t.max_steps if t.max_steps is not None else 10**18
-        if t.max_epochs is not None:
-            self.total_steps = min(self.total_steps, int(np.ceil(t.max_epochs * self.batches.num_windows)))
+        train_cfg = cfg.train
+        self.total_steps = train_cfg.max_steps if train_cfg.max_steps is not None else 10**18
+        if train_cfg.max_epochs is not None:
+            self.total_steps = min(self.total_steps, int(np.ceil(train_cfg.max_epochs * self.batches.num_windows)))
         self.last_path = None  # the checkpoint written last
         self.early_stopped = False
         # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
-        self.threads, self.adaptive_threads, self.threads_why = threads.resolve(t.threads)
+        self.threads, self.adaptive_threads, self.threads_why = threads.resolve(train_cfg.threads)
 
     def _open_run(self, resume: bool):
         """The checkpoint to resume from (None for a new run) and the config changes it allows;
@@ -161,7 +161,7 @@ class Trainer:
 
     def _load_data(self, saved):
         """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
-        cfg, t = self.cfg, self.cfg.train
+        cfg, train_cfg = self.cfg, self.cfg.train
         tokenizer = None
         for source in (saved, self.parent):  # a resumed run, or a fine-tuned one, keeps its tokenizer
             if source is not None:
@@ -170,7 +170,7 @@ class Trainer:
                 except CheckpointError as e:
                     raise CheckpointError(f"{source.path / 'tokenizer.json'}: {e}") from None
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
-            return token_cache.prepare(cfg, t.batch_size, t.seq_len, tokenizer, self.reporter.progress)
+            return token_cache.prepare(cfg, train_cfg.batch_size, train_cfg.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
         if corpus.records > 1:
             skipped = f"; {corpus.skipped:,} skipped: no text in them (an empty or missing field, a blank file)" \
@@ -179,24 +179,24 @@ class Trainer:
                                   f"({len(corpus.train):,} training, {len(corpus.val):,} validation){skipped}")
         if tokenizer is None:
             tokenizer = build_tokenizer(cfg.tokenizer.level, corpus.train, **tokenizer_settings(cfg.tokenizer))
-        batches = Batches(tokenizer.encode_documents(corpus.train), t.batch_size, t.seq_len)
+        batches = Batches(tokenizer.encode_documents(corpus.train), train_cfg.batch_size, train_cfg.seq_len)
         val_ids = tokenizer.encode_documents(corpus.val) if corpus.val else np.zeros(0, np.int32)
         self.val_chars = text_size(corpus.val)[0] if corpus.val else None
         return tokenizer, batches, val_ids
 
     def _build(self) -> None:
         """Model, optimiser, schedule and RNGs as a new run starts them."""
-        t = self.cfg.train
-        seeds = np.random.SeedSequence(t.seed).spawn(2)
+        train_cfg = self.cfg.train
+        seeds = np.random.SeedSequence(train_cfg.seed).spawn(2)
         init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
         self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
         self.params = self.model.init_params(init_rng)
         if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
             ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
             self.params = {k: v.astype(np.float32) for k, v in self.parent.params.items()}
-        self.optimizer = make_optimizer(t, self.params)
-        self.schedule = LRSchedule(t.lr_schedule, t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps,
-                                   t.lr_decay_steps)
+        self.optimizer = make_optimizer(train_cfg, self.params)
+        self.schedule = LRSchedule(train_cfg.lr_schedule, train_cfg.learning_rate, train_cfg.lr_decay,
+                                   train_cfg.warmup_steps, train_cfg.max_steps, train_cfg.lr_decay_steps)
         self.state = self.zero_state()
         self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
         self.best_val = self.last_val = None
@@ -226,9 +226,10 @@ class Trainer:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {self.window} is past the end of "
                                   f"the training data ({self.batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
-        t, s = self.cfg.train, self.schedule
-        s.base_lr, s.lr_decay, s.warmup_steps, s.max_steps = t.learning_rate, t.lr_decay, t.warmup_steps, t.max_steps
-        s.lr_decay_steps = t.lr_decay_steps
+        train_cfg, s = self.cfg.train, self.schedule
+        s.base_lr, s.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
+        s.warmup_steps, s.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
+        s.lr_decay_steps = train_cfg.lr_decay_steps
         for key, old, new in changes:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
 
@@ -261,7 +262,7 @@ class Trainer:
 
     def train_step(self) -> dict:
         """One update over the next window; returns the step's figures for the reporter."""
-        t = self.cfg.train
+        train_cfg = self.cfg.train
         t0 = time.perf_counter()
         # a new epoch starts every stream from its beginning with a zero state
         if self.window == 0:
@@ -270,9 +271,9 @@ class Trainer:
         # forward and backward over one window, combine across processes, clip, update
         lr = self.schedule.lr(self.step)
         loss, grads, count = self.reduce(*self.forward_backward(x, y))
-        grad_norm = clip_grad_norm(grads, t.grad_clip)
+        grad_norm = clip_grad_norm(grads, train_cfg.grad_clip)
         self.check_divergence(loss, grad_norm)
-        decay_weights(self.params, lr, t.weight_decay)  # decoupled: never part of the gradient
+        decay_weights(self.params, lr, train_cfg.weight_decay)  # decoupled: never part of the gradient
         self.optimizer.step(self.params, grads, lr)
         self.step, self.window = self.step + 1, self.window + 1
         if self.window == self.batches.num_windows:
@@ -291,8 +292,8 @@ class Trainer:
         """Mean validation loss (nats per token), or None when there is no validation text."""
         if len(self.val_ids) <= 1:
             return None
-        t = self.cfg.train
-        nll, n = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len)
+        train_cfg = self.cfg.train
+        nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len)
         return nll / n
 
     def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
@@ -393,17 +394,17 @@ class Trainer:
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
         """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
-        t = self.cfg.train
+        threshold = self.cfg.train.divergence_threshold
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise Diverged(self.step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
-        if t.divergence_threshold > 0 and self.best_train is not None and loss > t.divergence_threshold * self.best_train:
+        if threshold > 0 and self.best_train is not None and loss > threshold * self.best_train:
             raise Diverged(self.step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
-                                          f"{t.divergence_threshold:g} x the lowest so far ({self.best_train:.4g})")
+                                          f"{threshold:g} x the lowest so far ({self.best_train:.4g})")
         self.best_train = loss if self.best_train is None else min(self.best_train, loss)
 
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        t = self.cfg.train
+        train_cfg = self.cfg.train
         first_step = self.step
         self.reporter.start(self._start_info())
         if self.parent is not None:
@@ -424,17 +425,17 @@ class Trainer:
                 if governor is not None and (change := governor.step_done(stats["seconds"])):
                     self.reporter.message(f"step {self.step}: {change}")
                 # evaluate every eval_interval steps and at the very end
-                evaluated = self.step % t.eval_interval == 0 or self.step == self.total_steps
+                evaluated = self.step % train_cfg.eval_interval == 0 or self.step == self.total_steps
                 pointers = self.judge_eval(stats) if evaluated else ["last"]
                 # log running averages every log_interval steps and after each evaluation
-                if evaluated or self.step % t.log_interval == 0:
+                if evaluated or self.step % train_cfg.log_interval == 0:
                     self.log(stats)
                 # checkpoint after each evaluation, and keep one every keep_every steps
-                keep = t.keep_every is not None and self.step % t.keep_every == 0
+                keep = train_cfg.keep_every is not None and self.step % train_cfg.keep_every == 0
                 if evaluated or keep:
                     self.save(pointers, keep=keep)
                 # a short sample now and then, so users watch the model learn
-                if t.sample_interval and self.step % t.sample_interval == 0:
+                if train_cfg.sample_interval and self.step % train_cfg.sample_interval == 0:
                     self.sample()
                 self.reporter.update(self.step, stats)
             # Ctrl-C: save where the loop stopped; --resume continues from there

@@ -14,8 +14,10 @@ N, T, D, H = 3, 4, 5, 6
 TOL = 1e-5  # largest accepted relative error
 
 
-def rel_error(a, b):
-    """Largest elementwise |a - b| / (|a| + |b|), with a floor against 0/0."""
+def max_rel_error(a, b):
+    """Largest elementwise |a - b| / (|a| + |b|), with a floor against 0/0: stricter than
+    conftest's norm-wise ``rel_error``, for comparisons of two exact computations (no
+    numeric differences near zero)."""
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
 
 
@@ -80,8 +82,8 @@ def test_forward_matches_naive_reference():
     out, (hT, cT), _ = cell.forward(params, x, state)
     ref_out, ref_h, ref_c = naive_lstm(params["W"], params["b"], x, *state)
     assert out.shape == (T, N, H)
-    assert rel_error(out, ref_out) < 1e-12
-    assert rel_error(hT, ref_h) < 1e-12 and rel_error(cT, ref_c) < 1e-12
+    assert max_rel_error(out, ref_out) < 1e-12
+    assert max_rel_error(hT, ref_h) < 1e-12 and max_rel_error(cT, ref_c) < 1e-12
 
 
 def test_step_called_T_times_matches_naive_reference():
@@ -91,8 +93,8 @@ def test_step_called_T_times_matches_naive_reference():
         h, state = cell.step(params, x_t, state)
         outs.append(h)
     ref_out, ref_h, ref_c = naive_lstm(params["W"], params["b"], x, *state0)
-    assert rel_error(np.stack(outs), ref_out) < 1e-12
-    assert rel_error(state[0], ref_h) < 1e-12 and rel_error(state[1], ref_c) < 1e-12
+    assert max_rel_error(np.stack(outs), ref_out) < 1e-12
+    assert max_rel_error(state[0], ref_h) < 1e-12 and max_rel_error(state[1], ref_c) < 1e-12
 
 
 def test_one_stepper_reused_for_T_steps_matches_naive_reference():
@@ -105,8 +107,8 @@ def test_one_stepper_reused_for_T_steps_matches_naive_reference():
         h, state = step(x_t, state)
         outs.append(h.copy())
     ref_out, ref_h, ref_c = naive_lstm(params["W"], params["b"], x, *state0)
-    assert rel_error(np.stack(outs), ref_out) < 1e-12
-    assert rel_error(state[0], ref_h) < 1e-12 and rel_error(state[1], ref_c) < 1e-12
+    assert max_rel_error(np.stack(outs), ref_out) < 1e-12
+    assert max_rel_error(state[0], ref_h) < 1e-12 and max_rel_error(state[1], ref_c) < 1e-12
 
 
 def test_forward_inference_matches_forward():
@@ -123,8 +125,8 @@ def test_carried_state_across_windows_equals_one_long_sequence():
     out, (hT, cT), _ = cell.forward(params, x, state)
     out1, state1, _ = cell.forward(params, x[:T], state)
     out2, (hT2, cT2), _ = cell.forward(params, x[T:], state1)
-    assert rel_error(np.concatenate([out1, out2]), out) < 1e-12
-    assert rel_error(hT2, hT) < 1e-12 and rel_error(cT2, cT) < 1e-12
+    assert max_rel_error(np.concatenate([out1, out2]), out) < 1e-12
+    assert max_rel_error(hT2, hT) < 1e-12 and max_rel_error(cT2, cT) < 1e-12
 
 
 # ---- the backward pass ---------------------------------------------------------------------
@@ -144,7 +146,7 @@ def test_backward_matches_numeric_gradient(wrt, with_dnew_state):
     dx, (dh0, dc0), grads = cell.backward(params, dout, (dhT, dcT), cache)
     analytic = {"x": dx, "h0": dh0, "c0": dc0, "W": grads["W"], "b": grads["b"]}[wrt]
     arr = {"x": x, "h0": h0, "c0": c0, "W": params["W"], "b": params["b"]}[wrt]
-    assert rel_error(analytic, numeric_grad(loss, arr)) <= TOL
+    assert max_rel_error(analytic, numeric_grad(loss, arr)) <= TOL
 
 
 def test_dnew_state_none_means_zeros():
@@ -224,8 +226,8 @@ def test_matches_torch_forward():
     dout, dnew_state = upstream()
     out, (hT, cT), _ = cell.forward(params, x, state)
     t_out, (t_hT, t_cT), _ = torch_lstm(params, x, state, dout, dnew_state)
-    assert rel_error(out, t_out) <= TOL
-    assert rel_error(hT, t_hT) <= TOL and rel_error(cT, t_cT) <= TOL
+    assert max_rel_error(out, t_out) <= TOL
+    assert max_rel_error(hT, t_hT) <= TOL and max_rel_error(cT, t_cT) <= TOL
 
 
 def test_matches_torch_gradients():
@@ -234,10 +236,10 @@ def test_matches_torch_gradients():
     _, _, cache = cell.forward(params, x, state)
     dx, (dh0, dc0), grads = cell.backward(params, dout, dnew_state, cache)
     _, _, t = torch_lstm(params, x, state, dout, dnew_state)
-    assert rel_error(dx, t["x"]) <= TOL
-    assert rel_error(dh0, t["h0"]) <= TOL and rel_error(dc0, t["c0"]) <= TOL
-    assert rel_error(grads["W"][:D], t["W_x"]) <= TOL and rel_error(grads["W"][D:], t["W_h"]) <= TOL
-    assert rel_error(grads["b"], t["bias_ih"]) <= TOL and rel_error(grads["b"], t["bias_hh"]) <= TOL
+    assert max_rel_error(dx, t["x"]) <= TOL
+    assert max_rel_error(dh0, t["h0"]) <= TOL and max_rel_error(dc0, t["c0"]) <= TOL
+    assert max_rel_error(grads["W"][:D], t["W_x"]) <= TOL and max_rel_error(grads["W"][D:], t["W_h"]) <= TOL
+    assert max_rel_error(grads["b"], t["bias_ih"]) <= TOL and max_rel_error(grads["b"], t["bias_hh"]) <= TOL
 
 
 @pytest.mark.parametrize("streams", [5, 40])  # (W_h da^T)^T up to 32 rows, da times W_h^T above

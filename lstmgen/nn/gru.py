@@ -46,8 +46,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
-                  uniform_weight)
+from .ops import (alternate, backward_product, project_inputs, sigmoid_, step_product, take_from_cache,
+                  uniform_weight, writable_copy)
 from .workspace import Cache
 
 
@@ -148,7 +148,7 @@ class GRU(Cell):
         dh_ru = backward_product(Wh[:, :2 * H], N, dtype, partial(buf, "WhT_ru"))  # [da_r | da_u] W_h,ru^T
         drh_n = backward_product(Wh[:, 2 * H:], N, dtype, partial(buf, "WhT_n"))  # da_n -> da_n W_hn^T
         dgates = buf("dgates", (N, H), dtype)  # (N, H)
-        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        dnext_h = writable_copy(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
         dn = buf("dn", (N, H), dtype)  # (N, H)
         drh = buf("drh", (N, H), dtype)  # (N, H) dL/d(r ⊙ h_{t-1})
@@ -284,9 +284,9 @@ class GRUCuDNN(Cell):
         Wx, Wh = W[:D], W[D:]
         workspace = self.workspace("backward")
         buf = workspace.claim()
-        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # dah -> dah W_h^T
+        through_Wh = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # dah -> dah W_h^T
         dgates = buf("dgates", (N, H), dtype)  # (N, H)
-        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        dnext_h = writable_copy(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         dh = buf("dh", (N, H), dtype)  # (N, H) dL/dh_t
         dah = buf("dah", (N, 3 * H), dtype)  # (N, 3H) gradient of h_{t-1} W_h (+ b_hn)
         for t in reversed(range(T)):
@@ -306,7 +306,7 @@ class GRUCuDNN(Cell):
             r *= dr * (1 - r)  # da_r = dr ⊙ r(1 - r)
             dah[:, :2 * H] = a_t[:, :2 * H]
             dah[:, 2 * H:] = hn
-            dnext_h += dh_prev(dah, dgates)  # dh_{t-1}, through the recurrent GEMM
+            dnext_h += through_Wh(dah, dgates)  # dh_{t-1}, through the recurrent GEMM
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)

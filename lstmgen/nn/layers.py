@@ -1,4 +1,4 @@
-"""The small layers around the recurrent cells: embedding, dropout, linear softmax head.
+"""The small layers around the recurrent cells: embedding and linear softmax head.
 
 Shapes: T time steps, N batch, E embedding size, H hidden size, V vocabulary size. Inputs
 are time-major: token ids ``x`` are ``(T, N)``. Every forward returns what its backward needs;
@@ -28,14 +28,6 @@ def embedding_backward(W, x, demb):
     dW = np.zeros_like(W)  # (V, E)
     dW[sorted_ids[starts]] = np.add.reduceat(demb.reshape(-1, W.shape[1])[order], starts, axis=0)
     return dW
-
-
-def dropout_mask(rng, shape, p, dtype):
-    """Inverted dropout: keep with probability 1 - p and scale by 1 / (1 - p); None when p == 0."""
-    if p <= 0.0:
-        return None
-    keep = rng.random(shape, dtype=np.float32) >= p
-    return keep.astype(dtype) / dtype.type(1.0 - p)
 
 
 def head_forward(W, b, h, out=None):

@@ -57,7 +57,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import alternate, backward_product, own, project_inputs, step_product, take_from_cache, uniform_weight
+from .ops import (alternate, backward_product, input_and_weight_grads, project_inputs, step_product, take_from_cache,
+                  uniform_weight, writable_copy)
 from .workspace import Cache
 
 
@@ -203,13 +204,13 @@ class LSTM(Cell):
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
-        Wx, Wh = W[:D], W[D:]  # (D, 4H), (H, 4H) views
+        Wh = W[D:]  # (H, 4H) view
         workspace = self.workspace("backward")
         buf = workspace.claim()
-        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
+        through_Wh = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
-        dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
-        dnext_c = own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
+        dnext_h = writable_copy(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
+        dnext_c = writable_copy(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
         dy = buf("dy", (N, 4 * H), dtype)  # (N, 4H) di, df, dg, do: gradients of the gates
         di, df, dg, do = (dy[:, k * H:(k + 1) * H] for k in range(4))  # (N, H) views
         r = _per_gate((0.0, 0.0, 1.0, 0.0), H, dtype)  # (4H,) σ' = (1 - y) y, tanh' = (1 - y)(y + 1)
@@ -235,16 +236,11 @@ class LSTM(Cell):
             dy *= a_t  # dy ⊙ (y + r) ...
             np.subtract(one_r, a_t, out=a_t)  # ... ⊙ (1 - y)
             a_t *= dy  # = da (N, 4H)
-            dprev_h = dh_prev(a_t, dnext_h)  # (N, H) da W_h^T
+            dprev_h = through_Wh(a_t, dnext_h)  # (N, H) da W_h^T
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dprev_h *= keep[t]
                 dprev_c *= keep[t]
-        da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
-        dW = np.empty(W.shape, dtype)  # (D+H, 4H)
-        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        np.matmul(h_in.reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
-        db = da.sum(axis=0)  # (4H,)
+        dW, db = input_and_weight_grads(a, x, h_in, W, dx)  # (D+H, 4H), (4H,)
         self.workspace("forward").give_back(cache)
         return workspace.lend(dx, buf), (dprev_h, dprev_c), {"W": dW, "b": db}

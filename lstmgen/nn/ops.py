@@ -12,7 +12,7 @@ def sigmoid_(a):
     return a
 
 
-def own(arr, shape, dtype):
+def writable_copy(arr, shape, dtype):
     """A writable copy of arr in dtype, or zeros when arr is None (a missing dnew_state)."""
     return np.zeros(shape, dtype) if arr is None else np.array(arr, dtype=dtype, copy=True)
 
@@ -29,6 +29,19 @@ def project_inputs(x, Wx, b, out):
     np.matmul(x.reshape(T * N, D), Wx, out=out.reshape(T * N, out.shape[-1]))
     out += b
     return out
+
+
+def input_and_weight_grads(da, x, h_in, W, dx):
+    """After a backward time loop, as large GEMMs over all T·N rows: dx = da W_x^T written
+    into ``dx`` (T, N, D); returns dW (D+H, G) = [X | H_prev]^T da and db (G,) = Σ da, for
+    da (T, N, G), x (T, N, D), h_in (T, N, H) the states each step read, W (D+H, G)."""
+    T, N, D = x.shape
+    da = da.reshape(T * N, -1)  # (T*N, G)
+    np.matmul(da, W[:D].T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
+    dW = np.empty(W.shape, da.dtype)  # (D+H, G)
+    np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+    np.matmul(h_in.reshape(T * N, h_in.shape[-1]).T, da, out=dW[D:])  # H_prev^T da
+    return dW, da.sum(axis=0)
 
 
 def take_from_cache(cache, key, owner):

@@ -41,8 +41,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, own, project_inputs, sigmoid_, step_product, take_from_cache,
-                  uniform_weight)
+from .ops import (alternate, backward_product, input_and_weight_grads, project_inputs, sigmoid_, step_product,
+                  take_from_cache, uniform_weight, writable_copy)
 from .workspace import Cache
 
 
@@ -146,14 +146,14 @@ class PeepholeLSTM(Cell):
         T, N, D = x.shape
         H = self.hidden_size
         dtype = a.dtype
-        Wx, Wh = W[:D], W[D:]
+        Wh = W[D:]  # (H, 4H) view
         workspace = self.workspace("backward")
         buf = workspace.claim()
-        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
+        through_Wh = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
         p_i, p_f, p_o = p[:H], p[H:2 * H], p[2 * H:]
         dnew_h, dnew_c = (None, None) if dnew_state is None else dnew_state
-        dnext_h = own(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
-        dnext_c = own(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
+        dnext_h = writable_copy(dnew_h, (N, H), dtype)  # (N, H) dL/dh_t from step t+1
+        dnext_c = writable_copy(dnew_c, (N, H), dtype)  # (N, H) dL/dc_t from step t+1
         dh = np.empty((N, H), dtype)
         for t in reversed(range(T)):
             a_t = a[t]
@@ -173,20 +173,16 @@ class PeepholeLSTM(Cell):
             g += 1
             g *= dg  # da_g = dg ⊙ (1 - g²)
             dnext_c += i * p_i + f * p_f  # backprop through the peepholes p_i, p_f ⊙ c_{t-1}
-            dh_prev(a_t, dnext_h)  # dh_{t-1} = da W_h^T
+            through_Wh(a_t, dnext_h)  # dh_{t-1} = da W_h^T
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
                 dnext_c *= keep[t]
-        da = a.reshape(T * N, 4 * H)  # (T*N, 4H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
-        dW = np.empty(W.shape, dtype)  # (D+H, 4H)
-        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
-        np.matmul(h_in.reshape(T * N, H).T, da, out=dW[D:])  # H_prev^T da
+        dW, db = input_and_weight_grads(a, x, h_in, W, dx)  # (D+H, 4H), (4H,)
         dp = np.concatenate([
             (a[..., :H] * c_in).sum(axis=(0, 1)),  # dp_i = Σ da_i ⊙ c_{t-1}
             (a[..., H:2 * H] * c_in).sum(axis=(0, 1)),  # dp_f = Σ da_f ⊙ c_{t-1}
             (a[..., 3 * H:] * cs[1:]).sum(axis=(0, 1)),  # dp_o = Σ da_o ⊙ c_t
         ])
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h, dnext_c), {"W": dW, "b": da.sum(axis=0), "p": dp}
+        return workspace.lend(dx, buf), (dnext_h, dnext_c), {"W": dW, "b": db, "p": dp}

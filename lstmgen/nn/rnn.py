@@ -29,7 +29,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import backward_product, own, project_inputs, uniform_weight
+from .ops import backward_product, input_and_weight_grads, project_inputs, uniform_weight, writable_copy
 from .workspace import Cache
 
 
@@ -87,24 +87,20 @@ class RNN(Cell):
         T, N, D = x.shape
         H = self.hidden_size
         dtype = hs.dtype
-        Wx, Wh = W[:D], W[D:]
+        Wh = W[D:]  # (H, H) view
         workspace = self.workspace("backward")
         buf = workspace.claim()
-        dh_prev = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
-        dnext_h = own(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
+        through_Wh = backward_product(Wh, N, dtype, partial(buf, "WhT"))  # da -> da W_h^T
+        dnext_h = writable_copy(None if dnew_state is None else dnew_state[0], (N, H), dtype)  # (N, H)
         da = buf("da", (T, N, H), dtype)  # (T, N, H) gradient of the pre-activations
         for t in reversed(range(T)):
             h = hs[t + 1]
             dh = np.add(dout[t], dnext_h, out=da[t])  # dh_t: from out and from step t+1
             dh *= 1 - h * h  # backprop through tanh: da = dh ⊙ (1 - h_t²)
-            dh_prev(dh, dnext_h)  # dh_{t-1} = da W_h^T
+            through_Wh(dh, dnext_h)  # dh_{t-1} = da W_h^T
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
-        da2 = da.reshape(T * N, H)  # (T*N, H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        np.matmul(da2, Wx.T, out=dx.reshape(T * N, D))
-        dW = np.empty(W.shape, dtype)  # (D+H, H)
-        np.matmul(x.reshape(T * N, D).T, da2, out=dW[:D])  # X^T da
-        np.matmul(h_in.reshape(T * N, H).T, da2, out=dW[D:])  # H_prev^T da
+        dW, db = input_and_weight_grads(da, x, h_in, W, dx)  # (D+H, H), (H,)
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da2.sum(axis=0)}
+        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": db}
