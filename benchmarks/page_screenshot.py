@@ -112,12 +112,6 @@ class Browser:
         self.proc.wait(10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def watch(page: str, output: Path) -> dict:
     """Open the page, follow the stream to its end, save the screenshot: what was seen."""
     seen = {"text lengths while streaming": [], "status": "", "probability rows": 0}

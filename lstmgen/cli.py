@@ -175,7 +175,8 @@ class _TqdmReporter:
         self.recent.append((now, step))
         while len(self.recent) > 2 and now - self.recent[1][0] > self.RECENT_S:
             self.recent.popleft()
-        (t0, s0), seconds = self.recent[0], now - self.recent[0][0]
+        t0, s0 = self.recent[0]
+        seconds = now - t0
         if step > s0 and seconds > 0:
             steps_per_s = (step - s0) / seconds
             self.postfix["tok/s"] = f"{steps_per_s * self.tokens_per_step:,.0f}"

@@ -319,6 +319,7 @@ def test_a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes(tmp_path, te
     rest = lstmgen("train", "--procs", 2, "--resume", "--out", tmp_path / "run")
     assert rest.returncode == 0, rest.stderr[-2000:]
     straight = lstmgen("train", *tiny(text_file, 40), "--out", tmp_path / "straight")
+    assert straight.returncode == 0, straight.stderr[-2000:]
     assert_same_numbers(tmp_path / "straight", tmp_path / "run")
 
 

@@ -137,7 +137,7 @@ class GRU(Cell):
         Consumes the cache: da is written over the cached gates.
         """
         a = take_from_cache(cache, "a", "GRU")  # (T, N, 3H) gates r, u, n; becomes da
-        x, hs, rhs, h_in, keep = cache["x"], cache["h"], cache["rh"], cache["h_in"], cache["keep"]
+        x, rhs, h_in, keep = cache["x"], cache["rh"], cache["h_in"], cache["keep"]
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
@@ -276,7 +276,7 @@ class GRUCuDNN(Cell):
         Consumes the cache: da is written over the gates, dL/d(h_{t-1} W_hn) over the hn.
         """
         a = take_from_cache(cache, "a", "GRUCuDNN")  # (T, N, 3H) gates r, z, n; becomes da
-        x, hs, hns, h_in, keep = cache["x"], cache["h"], cache["hn"], cache["h_in"], cache["keep"]
+        x, hns, h_in, keep = cache["x"], cache["hn"], cache["h_in"], cache["keep"]
         W = params["W"]
         T, N, D = x.shape
         H = self.hidden_size
