@@ -333,37 +333,6 @@ class Model:
 
 
 # ---- training ---------------------------------------------------------------------------------
-class _ProgressBar:
-    """``train(progress=True)``: a tqdm bar on stderr with the loss and tokens per second."""
-
-    def __init__(self):
-        self.bar = None
-
-    def start(self, info):
-        from tqdm import tqdm
-
-        total = info["total_steps"] if info["total_steps"] < 10**15 else None
-        self.bar = tqdm(total=total, initial=info["step"], unit="step", dynamic_ncols=True)
-
-    def update(self, step, stats):
-        shown = {"loss": f"{stats['loss']:.3f}", "tok/s": f"{stats['tokens_per_s']:,.0f}"}
-        if "val_loss" in stats:
-            shown["val"] = f"{stats['val_loss']:.3f}"
-        self.bar.set_postfix(shown, refresh=False)
-        self.bar.update(step - self.bar.n)
-
-    def message(self, text):
-        if self.bar is not None:
-            self.bar.write(text)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-    def progress(self, stage, done, total):
-        pass
-
-
 def train(config=None, *, out=None, progress: bool = False, resume: bool = False, reporter=None):
     """Train a model, as ``lstmgen train`` does, and return its ``TrainResult``.
 
@@ -395,5 +364,7 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     else:
         raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")
     if reporter is None and progress:
-        reporter = _ProgressBar()
+        from .progress import TqdmReporter
+
+        reporter = TqdmReporter()
     return run_training(cfg, out, resume=resume, reporter=reporter)

@@ -37,7 +37,7 @@ from typing import Dict, Iterable, Optional
 
 import numpy as np
 
-from .config import Config, dump_config, read_saved_config
+from .config import Config, dump_config, inherited_differences, read_saved_config
 from .errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 2
@@ -343,12 +343,9 @@ def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
     """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
     before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
     parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
-    for section in ("model", "tokenizer"):
-        mine, theirs = getattr(cfg, section).__dict__, getattr(parent.config, section).__dict__
-        for key, value in mine.items():
-            if theirs.get(key) != value:
-                raise ConfigError(f"{section}.{key} is {value!r}, but train.init_from {parent_dir} has "
-                                  f"{theirs.get(key)!r}: a fine-tuned run keeps its parent's {section}")
+    for key, mine, theirs in inherited_differences(cfg, parent.config)[:1]:
+        raise ConfigError(f"{key} is {mine!r}, but train.init_from {parent_dir} has {theirs!r}: a fine-tuned run "
+                          f"keeps its parent's {key.split('.')[0]}")
     return parent
 
 

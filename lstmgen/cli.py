@@ -7,13 +7,11 @@ for the user or exits. Library errors become one line on stderr and an exit code
 problems, 130 after Ctrl-C.
 """
 
-import collections
 import contextlib
 import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -23,6 +21,7 @@ from . import __version__
 from .config import shipped_configs
 from .errors import LstmgenError
 from .launch import launched_rank
+from .progress import TqdmReporter
 from .serve import Limits
 
 
@@ -117,86 +116,16 @@ def _run_name(source: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
 
 
-def _duration(seconds: float) -> str:
-    """3725 -> '1:02:05', 65 -> '1:05'."""
-    seconds = int(round(seconds))
-    h, m, s = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+class _TqdmReporter(TqdmReporter):
+    """The training bar (``progress.py``), after the resolved config, the model and the threads."""
 
-
-class _TqdmReporter:
-    """Shows training as a tqdm bar: step, train loss, validation loss, recent tokens/s, time left."""
-
-    RECENT_S = 30.0  # the rate and the time left are measured over this many seconds
-
-    def __init__(self):
-        self.bar = None
-        self.postfix = {}
-        self.reading = None  # (stage, bar) while a corpus is tokenised into the token cache
-
-    def progress(self, stage, done, total):
-        from tqdm import tqdm
-
-        if self.reading is None or self.reading[0] != stage:
-            if self.reading is not None:
-                self.reading[1].close()
-            bar = tqdm(total=total, desc=stage, unit="B", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
-            self.reading = (stage, bar)
-        self.reading[1].update(done - self.reading[1].n)
-        if done >= total:
-            self.reading[1].close()
-
-    def start(self, info):
-        from tqdm import tqdm
-
+    def announce(self, info):
         click.echo(f"resolved config:\n{info['config']}")
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
         if "threads" in info:
             click.echo(f"threads: {info['threads']}")
-        self.total = info["total_steps"] if info["total_steps"] < 10**15 else None
-        self.tokens_per_step = info["train_tokens"] / max(1, info["windows_per_epoch"])
-        # tqdm's own rate and ETA are long averages; ours (in the postfix) cover the last RECENT_S
-        fmt = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if self.total else \
-            "{n_fmt} steps [{elapsed}{postfix}]"
-        self.bar = tqdm(total=self.total, initial=info["step"], unit="step", dynamic_ncols=True, file=sys.stderr,
-                        bar_format=fmt)
-        self.recent = collections.deque([(time.monotonic(), info["step"])])
-
-    def update(self, step, stats):
-        self.postfix["loss"] = f"{stats['loss']:.3f}"
-        if "val_loss" in stats:
-            self.postfix["val"] = f"{stats['val_loss']:.3f}"
-        self.postfix["unit"] = "nats/token"
-        # the rate and the time left from the steps of the last RECENT_S seconds (evaluations
-        # and checkpoints included), so that both follow the machine's load as it changes
-        now = time.monotonic()
-        self.recent.append((now, step))
-        while len(self.recent) > 2 and now - self.recent[1][0] > self.RECENT_S:
-            self.recent.popleft()
-        t0, s0 = self.recent[0]
-        seconds = now - t0
-        if step > s0 and seconds > 0:
-            steps_per_s = (step - s0) / seconds
-            self.postfix["tok/s"] = f"{steps_per_s * self.tokens_per_step:,.0f}"
-            if self.total:
-                self.postfix["eta"] = _duration((self.total - step) / steps_per_s)
-        p = self.postfix
-        text = f"loss {p['loss']}" + (f" val {p['val']}" if "val" in p else "") + f" {p['unit']}"
-        text += "".join(f", {p[k]} {k}" if k == "tok/s" else f", {k} {p[k]}" for k in ("tok/s", "eta") if k in p)
-        self.bar.set_postfix_str(text, refresh=False)
-        self.bar.update(step - self.bar.n)
-
-    def message(self, text):
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            click.echo(text, err=True)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 @cli.command()

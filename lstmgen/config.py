@@ -395,20 +395,25 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
 INHERITED = ("model", "tokenizer")  # the sections a fine-tuned run takes from its parent
 
 
+def inherited_differences(cfg: Config, parent: Config) -> List[tuple]:
+    """``[(key, value here, the parent's value)]`` of the keys of the sections a fine-tuned run
+    takes from its parent (``INHERITED``) where the two configs differ."""
+    return [(f"{section}.{f.name}", getattr(getattr(cfg, section), f.name), getattr(getattr(parent, section), f.name))
+            for section in INHERITED for f in dataclasses.fields(getattr(cfg, section))
+            if getattr(getattr(cfg, section), f.name) != getattr(getattr(parent, section), f.name)]
+
+
 def inherit(cfg: Config, parent: Config, explicit: List[str], parent_dir) -> Config:
     """``cfg`` with the parent run's model and tokenizer sections (fine-tuning). A key of those
     sections in ``explicit`` (set on purpose: --set, a --config file) that differs from the
     parent's is a ConfigError: the weights fix the architecture and the vocabulary."""
+    for key, mine, theirs in inherited_differences(cfg, parent):
+        if key in explicit:
+            raise ConfigError(f"{key} is {mine!r}, but --init-from {parent_dir} has {theirs!r}: a fine-tuned run "
+                              f"keeps its parent's {key.split('.')[0]}; drop that setting")
     cfg = copy.deepcopy(cfg)
     for section in INHERITED:
-        mine, theirs = getattr(cfg, section), getattr(parent, section)
-        for f in dataclasses.fields(mine):
-            key = f"{section}.{f.name}"
-            if key in explicit and getattr(mine, f.name) != getattr(theirs, f.name):
-                raise ConfigError(
-                    f"{key} is {getattr(mine, f.name)!r}, but --init-from {parent_dir} has {getattr(theirs, f.name)!r}: "
-                    f"a fine-tuned run keeps its parent's {section}; drop that setting")
-        setattr(cfg, section, copy.deepcopy(theirs))
+        setattr(cfg, section, copy.deepcopy(getattr(parent, section)))
     return cfg
 
 

@@ -28,6 +28,14 @@ class Run:
     note: Optional[str] = None  # worth telling the user (e.g. 'best' asked for, 'last' given)
 
 
+def saved_tokenizer(saved: ckpt.Checkpoint) -> Tokenizer:
+    """The tokenizer a checkpoint holds; a malformed one is a CheckpointError naming its file."""
+    try:
+        return tokenizer_from_dict(saved.tokenizer_dict)
+    except CheckpointError as e:
+        raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
+
+
 def load_run(run_dir: Path, which: str = "best") -> Run:
     """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config."""
     if which not in ckpt.POINTERS:
@@ -38,10 +46,7 @@ def load_run(run_dir: Path, which: str = "best") -> Run:
         which, note = "last", (f"'{run_dir}' has no 'best' checkpoint yet (no evaluation has run); "
                                "using 'last'")
     saved = ckpt.load_checkpoint(Path(run_dir), which, with_training_state=False)
-    try:
-        tokenizer = tokenizer_from_dict(saved.tokenizer_dict)
-    except CheckpointError as e:
-        raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
+    tokenizer = saved_tokenizer(saved)
     model = LanguageModel.from_config(saved.config.model, tokenizer.vocab_size)
     ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)
     ckpt.check_arrays(saved.path / "model.npz", saved.params, model.param_shapes())

@@ -49,10 +49,11 @@ from .data import Batches
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ids
 from .guard import Diverged, guard
+from .loading import saved_tokenizer
 from .model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from .score import text_size
-from .tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_settings
+from .tokenizers import build_tokenizer, tokenizer_settings
 from .training_samples import training_sample, truncate_samples, write_sample
 
 
@@ -162,13 +163,8 @@ class Trainer:
     def _load_data(self, saved):
         """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
         cfg, train_cfg = self.cfg, self.cfg.train
-        tokenizer = None
-        for source in (saved, self.parent):  # a resumed run, or a fine-tuned one, keeps its tokenizer
-            if source is not None:
-                try:
-                    tokenizer = tokenizer_from_dict(source.tokenizer_dict)
-                except CheckpointError as e:
-                    raise CheckpointError(f"{source.path / 'tokenizer.json'}: {e}") from None
+        source = saved or self.parent  # a resumed run, or a fine-tuned one, keeps its tokenizer
+        tokenizer = saved_tokenizer(source) if source is not None else None
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed
             return token_cache.prepare(cfg, train_cfg.batch_size, train_cfg.seq_len, tokenizer, self.reporter.progress)
         corpus = load_configured_corpus(cfg.data)
@@ -383,6 +379,16 @@ class Trainer:
                 "config": dump_config(self.cfg), "resumed": self.resumed,
                 "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
+    def _notes(self) -> None:
+        """What the user should know before the first step: a parent run, flattering <unk>s."""
+        if self.parent is not None:
+            self.reporter.message(f"fine-tuning from {self.cfg.train.init_from} ({self.parent.path.name}): its "
+                                  "weights, model and tokenizer; a fresh optimiser and schedule")
+        unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
+        if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
+            self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "
+                                  "outside the vocabulary); they make the validation loss look lower than it is")
+
     # ---- stop rules ---------------------------------------------------------------------------
     def should_stop(self) -> bool:
         """The last step is done, Ctrl-C was pressed, or patience ran out."""
@@ -407,13 +413,7 @@ class Trainer:
         train_cfg = self.cfg.train
         first_step = self.step
         self.reporter.start(self._start_info())
-        if self.parent is not None:
-            self.reporter.message(f"fine-tuning from {self.cfg.train.init_from} ({self.parent.path.name}): its "
-                                  "weights, model and tokenizer; a fresh optimiser and schedule")
-        unknown = int(np.count_nonzero(self.val_ids == self.tokenizer.unk_id))
-        if unknown:  # <unk> stands for many rare tokens at once, and is easy to predict
-            self.reporter.message(f"note: {unknown:,} of {len(self.val_ids):,} validation tokens are <unk> (text "
-                                  "outside the vocabulary); they make the validation loss look lower than it is")
+        self._notes()
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
