@@ -7,13 +7,18 @@ For each reference configuration (benchmarks/speed.py's CONFIGS: V, E, H, L, N, 
 dropout) it runs the training step the way ``lstmgen train --procs P`` takes it, in P
 processes started as the launcher starts them (``mpiexec -n P -bind-to core:C``, C = cores / P
 BLAS threads each; P = 1 is a plain process, as ``--procs 1`` is): rank 0 reads the window and
-broadcasts it, each rank runs forward and backward over its N/P streams, one all-reduce of
-the flat buffer, then clipping (5.0) and Adam on every rank. It prints, per configuration:
+broadcasts it, each rank runs forward and backward over its N/P streams (gradients written
+into the flat buffer), one sum of the buffer over the ranks (``GradientReducer``: in shared
+memory, the ranks being on one machine), then clipping (5.0) and Adam on every rank. It
+prints, per configuration:
 
   train tok/s      tokens of the whole batch per second of a step (median step time)
-  all-reduce       per step, inside the step (copy into the buffer, the all-reduce, and any
-                   wait for the slower rank) and alone (back-to-back all-reduces of the same
-                   buffer after a barrier: the communication itself), and its share of a step
+  reduce in step   per step, the reduce as the step takes it (the copy of the small
+                   gradients, the wait for the slower rank, the sum), and of it the wait
+                   (load imbalance: the other rank's backward took longer)
+  sum alone        back-to-back sums of the same buffer after a barrier: the communication
+                   itself; and MPI's all-reduce of the same buffer for comparison
+  share            of the median step
   eval tok/s       validation scoring (each rank its share of the streams, sums all-reduced)
 
 and, on paper, the communication per step over a 10 Gb/s network for P = 2, 8, 32: a ring
@@ -71,25 +76,32 @@ def worker(name: str, steps: int, warmup: int) -> None:
         batches = SharedBatches(comm, batches)
     streams = stream_slice(N, comm.size, comm.rank)
     state = model.init_state(streams.stop - streams.start)
-    step_s, reduce_s = [], []
+    step_s, reduce_s, wait_s = [], [], []
     for k in range(warmup + steps):
         t0 = time.perf_counter()
         x, y = batches.window(k)
-        loss, grads, state = model.loss_and_grads(params, x, y, state, None,
-                                                  streams=streams if comm.size > 1 else None)
+        loss, grads, state = model.loss_and_grads(params, x, y, state, None, streams=streams if comm.size > 1 else None,
+                                                  out=reduce.gradients)
         loss, grads, _, _ = reduce(loss, grads, T * (streams.stop - streams.start), False)
         clip_grad_norm(grads, 5.0)
         optimizer.step(params, grads, 2e-3)
         if k >= warmup:
             step_s.append(time.perf_counter() - t0)
             reduce_s.append(reduce.seconds)
-    alone = []
-    if comm.size > 1:  # the communication by itself: back-to-back all-reduces of the same buffer
+            wait_s.append(reduce.summer.waited if comm.size > 1 else 0.0)
+    alone, alone_mpi = [], []
+    if comm.size > 1:  # the communication by itself: back-to-back sums of the same buffer
+        copy = reduce.buffer.data.copy()
         for _ in range(steps):
             comm.comm.Barrier()
             t0 = time.perf_counter()
-            comm.allreduce_(reduce.buffer.data)
-            alone.append(time.perf_counter() - t0)
+            reduce.summer.sum_()  # as the step sums (shared memory on one machine)
+            t1 = time.perf_counter()
+            comm.comm.Barrier()
+            t2 = time.perf_counter()
+            comm.allreduce_(copy)  # MPI's all-reduce, for comparison
+            alone.append(t1 - t0)
+            alone_mpi.append(time.perf_counter() - t2)
     val = rng.integers(0, c["V"], N * T * 10 + 1).astype(np.int32)
     evaluate_ids(model, params, val[: N * T + 1], N, T, (comm.rank, comm.size))  # warm-up
     eval_s = []
@@ -104,7 +116,9 @@ def worker(name: str, steps: int, warmup: int) -> None:
         step = statistics.median(step_s)
         print(json.dumps({"step_s": step, "train_tokens_per_s": N * T / step,
                           "allreduce_in_step_s": statistics.median(reduce_s),
+                          "wait_in_step_s": statistics.median(wait_s),
                           "allreduce_alone_s": statistics.median(alone) if alone else 0.0,
+                          "mpi_allreduce_alone_s": statistics.median(alone_mpi) if alone else 0.0,
                           "eval_tokens_per_s": (len(val) - 1) / statistics.median(eval_s),
                           "gradient_bytes": int(model.num_params() * 4)}))
 
@@ -160,15 +174,18 @@ def main():
     if args.json:
         print(json.dumps(results, indent=1))
         return
-    print(f"{'config':<11} {'P=1 tok/s':>10} {'P=2 tok/s':>10} {'ratio':>6} {'allreduce in step':>18} "
-          f"{'alone':>8} {'share':>6} {'eval P=1':>9} {'eval P=2':>9} {'grad MB':>8}")
+    print(f"{'config':<11} {'P=1 tok/s':>10} {'P=2 tok/s':>10} {'ratio':>6} {'reduce in step':>16} {'of it wait':>16} "
+          f"{'sum alone':>16} {'MPI all-reduce':>16} {'eval P=1':>9} {'eval P=2':>9} {'grad MB':>8}")
     for name, r in results.items():
         one, two = r["procs_1"], r["procs_2"]
+
+        def ms(key):  # milliseconds and share of the P=2 step
+            return f"{two[key] * 1e3:.2f} ms {two[key] / two['step_s']:4.1%}"
+
         print(f"{name:<11} {one['train_tokens_per_s']:>10,.0f} {two['train_tokens_per_s']:>10,.0f} "
-              f"{two['train_tokens_per_s'] / one['train_tokens_per_s']:>6.2f} "
-              f"{two['allreduce_in_step_s'] * 1e3:>15.2f} ms {two['allreduce_alone_s'] * 1e3:>5.2f} ms "
-              f"{two['allreduce_in_step_s'] / two['step_s']:>6.1%} {one['eval_tokens_per_s']:>9,.0f} "
-              f"{two['eval_tokens_per_s']:>9,.0f} {one['gradient_bytes'] / 1e6:>8.2f}")
+              f"{two['train_tokens_per_s'] / one['train_tokens_per_s']:>6.2f} {ms('allreduce_in_step_s'):>16} "
+              f"{ms('wait_in_step_s'):>16} {ms('allreduce_alone_s'):>16} {ms('mpi_allreduce_alone_s'):>16} "
+              f"{one['eval_tokens_per_s']:>9,.0f} {two['eval_tokens_per_s']:>9,.0f} {one['gradient_bytes'] / 1e6:>8.2f}")
     print(f"\non paper: ring all-reduce over 10 Gb/s, {LATENCY_S * 1e6:.0f} us per message; "
           "share of a step whose compute is the one-process step / P")
     print(f"{'config':<11} " + " ".join(f"{'P=' + str(P):>22}" for P in PAPER_PROCS))

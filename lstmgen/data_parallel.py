@@ -7,9 +7,10 @@ hook of the step (``train.py``) does here:
     _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
     forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
-                       gradients are the streams' share of the batch's mean (already x N_r/N)
-    reduce             one all-reduce of one flat buffer: the gradients, the loss, the targets
-                       and the stop flag, summed; then clipping, weight decay and the optimiser
+                       gradients are the streams' share of the batch's mean (already x N_r/N),
+                       the gradients written straight into the reducer's flat buffer
+    reduce             one sum over the ranks of that buffer: the gradients, the loss, the
+                       targets and the stop flag; then clipping, weight decay and the optimiser
                        run on every rank on the same numbers (weights stay bitwise identical)
     evaluate           each rank scores its share of the validation streams; sums all-reduced
     interrupted        Ctrl-C or SIGTERM on any rank, as the last all-reduce carried it, so
@@ -70,7 +71,7 @@ class DataParallelTrainer(Trainer):
     def forward_backward(self, x, y):
         """This rank's share of the whole batch's mean loss and gradients, and its targets."""
         loss, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state, self.dropout_rng,
-                                                            streams=self.streams)
+                                                            streams=self.streams, out=self.reducer.gradients)
         return loss, grads, x.shape[0] * (self.streams.stop - self.streams.start)
 
     def reduce(self, loss: float, grads: dict, count: int):

@@ -8,11 +8,12 @@ cut into P equal runs of N_r = N / P streams; rank r trains on run r:
 
 Each step, each rank computes the loss and gradients of its streams as their share of the
 whole batch's mean (``LanguageModel.loss_and_grads(..., streams=)``: divided by T*N, so the
-shares sum to the one-process figures), copies them into one flat buffer with the loss, the
-tokens and a stop flag, and one in-place all-reduce sums the buffers. Clipping, weight decay
-and the optimiser then run on every rank on the same sums, so the weights stay bitwise
-identical (floating-point addition is commutative: MPICH's all-reduce gives every rank the
-same sum). The dropout masks are drawn for all N streams on every rank from the shared
+shares sum to the one-process figures), written straight into one flat buffer that also
+holds the loss, the tokens and a stop flag, and one in-place sum over the ranks replaces
+every rank's buffer by the total: in shared memory when the ranks share one machine
+(``SharedWindowSum``), else MPI's all-reduce. Clipping, weight decay and the optimiser then
+run on every rank on the same sums, so the weights stay bitwise identical (every rank gets
+the same bytes of the sum). The dropout masks are drawn for all N streams on every rank from the shared
 generator and cut to the rank's streams, so P ranks give the numbers of one process.
 
 Rank 0 reads the config, corpus and checkpoints and sends what the others need
@@ -65,24 +66,100 @@ class FlatBuffer:
     loss is summed to about 1e-7 relative, token counts exactly up to 2**24.
     """
 
-    def __init__(self, shapes: Dict[str, Tuple[int, ...]], dtype, scalars: Sequence[str]):
+    def __init__(self, shapes: Dict[str, Tuple[int, ...]], dtype, scalars: Sequence[str],
+                 data: Optional[np.ndarray] = None):
         sizes = {k: int(np.prod(s)) for k, s in shapes.items()}
         total = sum(sizes.values())
-        self.data = np.zeros(total + len(scalars), dtype)  # (num_params + len(scalars),)
+        if data is None:
+            data = np.zeros(self.length(shapes, scalars), dtype)
+        self.data = data  # (num_params + len(scalars),), its own or a summing buffer's
         self.grads, offset = {}, 0
         for k, shape in shapes.items():
             self.grads[k] = self.data[offset:offset + sizes[k]].reshape(shape)
             offset += sizes[k]
         self._scalars = {name: total + i for i, name in enumerate(scalars)}
 
+    @staticmethod
+    def length(shapes: Dict[str, Tuple[int, ...]], scalars: Sequence[str]) -> int:
+        """How many numbers the buffer of these gradients and scalars holds."""
+        return sum(int(np.prod(s)) for s in shapes.values()) + len(scalars)
+
     def pack(self, grads: Arrays, **scalars: float) -> None:
+        """Copy in the gradients (those already written into the buffer's views stay) and scalars."""
         for k, view in self.grads.items():
-            view[...] = grads[k]
+            if grads[k] is not view:
+                view[...] = grads[k]
         for name, value in scalars.items():
             self.data[self._scalars[name]] = value
 
     def scalar(self, name: str) -> float:
         return float(self.data[self._scalars[name]])
+
+
+# ---- summing one buffer over the ranks --------------------------------------------------------
+class AllreduceSum:
+    """A buffer that ``sum_()`` replaces by its sum over the ranks: MPI's in-place all-reduce
+    (ranks anywhere: one machine or several)."""
+
+    waited = 0.0  # the wait for the other ranks is inside the all-reduce: not told apart
+
+    def __init__(self, comm, length: int, dtype):
+        self.comm, self.data = comm, np.zeros(length, dtype)  # (length,)
+
+    def sum_(self) -> np.ndarray:
+        return self.comm.allreduce_(self.data)
+
+    def free(self) -> None:
+        pass
+
+
+class SharedWindowSum:
+    """The same for ranks that share one machine, through an MPI-3 shared-memory window.
+
+    Every rank's buffer is its own segment of one window that every rank can read. After a
+    barrier, rank r adds up chunk r of the P segments (in rank order) and writes that sum
+    into chunk r of every segment; after a second barrier every rank's buffer holds the whole
+    sum. Each rank reads and writes P chunks of 1/P of the buffer, in memory, with two
+    barriers, where MPICH's all-reduce of a large buffer between processes on one machine
+    copies everything through small shared cells (14 MB on this project's 2-core machine:
+    0.4 ms against 3.2 ms; benchmarks/RESULTS.md). One rank computes each chunk, so every
+    rank holds the same bytes; for P = 2 they are MPI's all-reduce's (a + b = b + a).
+    ``waited`` is the time the last sum spent in its first barrier, waiting for the slowest
+    rank to finish its backward pass (load imbalance rather than communication).
+    """
+
+    def __init__(self, MPI, node, length: int, dtype):
+        self.node, dtype = node, np.dtype(dtype)
+        self.win = MPI.Win.Allocate_shared(length * dtype.itemsize, dtype.itemsize, comm=node)
+        self.win.Lock_all(MPI.MODE_NOCHECK)  # one passive epoch: Sync + Barrier order the accesses
+        self.segments = [np.ndarray((length,), dtype, self.win.Shared_query(r)[0]) for r in range(node.size)]
+        self.data = self.segments[node.rank]  # (length,) this rank's own
+        self.data[...] = 0
+        bounds = np.linspace(0, length, node.size + 1).astype(int)
+        self.chunk = slice(bounds[node.rank], bounds[node.rank + 1])  # the part this rank adds up
+        self.waited = 0.0
+
+    def _barrier(self) -> None:
+        self.win.Sync()
+        self.node.Barrier()
+        self.win.Sync()
+
+    def sum_(self) -> np.ndarray:
+        t0 = time.perf_counter()
+        self._barrier()  # every rank's buffer is written
+        self.waited = time.perf_counter() - t0
+        first, *others = (seg[self.chunk] for seg in self.segments)
+        for seg in others:
+            first += seg  # rank 0's chunk + rank 1's + ... in rank order
+        for seg in others:
+            seg[...] = first
+        self._barrier()  # every chunk is summed and copied
+        return self.data
+
+    def free(self) -> None:
+        self.win.Unlock_all()
+        self.win.Free()
+        self.node.Free()
 
 
 # ---- communicators ---------------------------------------------------------------------------
@@ -119,11 +196,25 @@ class MPICommunicator:
 
         self._MPI, self.comm = MPI, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self._summers = []  # freed by finish()
 
     def allreduce_(self, buf: np.ndarray) -> np.ndarray:
         """Sum ``buf`` over the ranks, in place (contiguous)."""
         self.comm.Allreduce(self._MPI.IN_PLACE, buf, op=self._MPI.SUM)
         return buf
+
+    def summing_buffer(self, length: int, dtype, shared: Optional[bool] = None):
+        """A buffer of ``length`` numbers whose ``sum_()`` sums it over the ranks in place: in
+        shared memory when every rank runs on one machine (``SharedWindowSum``), else MPI's
+        all-reduce (``AllreduceSum``). ``shared=False`` asks for the all-reduce anyway."""
+        node = self.comm.Split_type(self._MPI.COMM_TYPE_SHARED)
+        if node.Get_size() == self.size and shared is not False:
+            summer = SharedWindowSum(self._MPI, node, length, dtype)
+        else:
+            node.Free()
+            summer = AllreduceSum(self, length, dtype)
+        self._summers.append(summer)
+        return summer
 
     def bcast_(self, buf: np.ndarray) -> np.ndarray:
         """Rank 0's ``buf`` into every rank's ``buf`` (same shape and dtype), in place."""
@@ -158,6 +249,8 @@ class MPICommunicator:
 
     def finish(self) -> None:
         """Wait for every rank, then end MPI (before leaving with an exit status of our own)."""
+        for summer in self._summers:
+            summer.free()
         self.comm.Barrier()
         self._MPI.Finalize()
 
@@ -220,12 +313,23 @@ class SharedBatches:
 class GradientReducer:
     """A step's reduce, between backward and clipping: sums every rank's share of the loss and
     gradients, the tokens and the stop flags (Ctrl-C or SIGTERM seen by any rank) with one
-    all-reduce of one ``FlatBuffer``. In one process it hands everything back untouched.
-    ``seconds`` is the time of the last all-reduce (with the copy into the buffer)."""
+    all-reduce of one ``FlatBuffer`` (``comm.summing_buffer``). In one process it hands
+    everything back untouched. ``seconds`` is the time of the last reduce: the copy of
+    whatever was not written into ``gradients``, the wait for the other ranks and the sum."""
 
-    def __init__(self, comm, shapes: Dict[str, Tuple[int, ...]], dtype):
-        self.comm, self.seconds = comm, 0.0
-        self.buffer = FlatBuffer(shapes, dtype, ("loss", "tokens", "stop")) if comm.size > 1 else None
+    SCALARS = ("loss", "tokens", "stop")
+
+    @property
+    def gradients(self) -> Optional[Arrays]:
+        """Where a backward pass may write its gradients (``loss_and_grads(out=)``), so that
+        nothing is copied before the sum: the buffer's views; None in one process."""
+        return None if self.buffer is None else self.buffer.grads
+
+    def __init__(self, comm, shapes: Dict[str, Tuple[int, ...]], dtype, shared: Optional[bool] = None):
+        self.comm, self.seconds, self.buffer = comm, 0.0, None
+        if comm.size > 1:
+            self.summer = comm.summing_buffer(FlatBuffer.length(shapes, self.SCALARS), dtype, shared)
+            self.buffer = FlatBuffer(shapes, dtype, self.SCALARS, self.summer.data)
 
     def __call__(self, loss: float, grads: Arrays, tokens: int, stop: bool):
         """-> (loss, grads, tokens, stop) of the whole batch, the same on every rank."""
@@ -234,7 +338,7 @@ class GradientReducer:
         t0 = time.perf_counter()
         b = self.buffer
         b.pack(grads, loss=loss, tokens=tokens, stop=float(stop))
-        self.comm.allreduce_(b.data)
+        self.summer.sum_()
         self.seconds = time.perf_counter() - t0
         return b.scalar("loss"), b.grads, int(round(b.scalar("tokens"))), b.scalar("stop") > 0
 

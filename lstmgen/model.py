@@ -58,6 +58,7 @@ from .nn.dropout import dropout_mask, locked_mask, token_mask
 from .nn.gru import GRU, GRUCuDNN
 from .nn.init import cell_params, head_bias
 from .nn.lstm import LSTM
+from .nn.ops import into
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
 from .nn.workspace import Workspace
@@ -171,12 +172,15 @@ class LanguageModel:
         workspace = self._local.__dict__.setdefault("workspace", Workspace())
         return workspace.buffer(name, shape, self.dtype)
 
-    def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays) -> np.ndarray:
+    def _head_backward(self, params: Arrays, h: np.ndarray, dlogits: np.ndarray, grads: Arrays,
+                       out: Optional[Arrays] = None) -> np.ndarray:
         """Backprop of ``_head``: fills the head's grads (tied: ``grads["head.embed.W"]``, to be
-        added to the embedding's) and returns dh shaped like h."""
+        added to the embedding's; untied: written into ``out``'s arrays if given) and returns
+        dh shaped like h."""
         if not self.tie_weights:
+            into_ = (None, None) if out is None else (out["head.W"], out["head.b"])
             dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits,
-                                                                 self._kept("dh", h.shape))
+                                                                 self._kept("dh", h.shape), *into_)
             return dh
         hflat = h.reshape(-1, self.hidden_size)  # (M, H)
         hp = hflat @ params["head.proj"] if "head.proj" in params else hflat  # (M, E)
@@ -190,8 +194,8 @@ class LanguageModel:
 
     # ---- training: forward and backward over one window ------------------------------------
     def loss_and_grads(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays,
-                       rng: Optional[np.random.Generator] = None,
-                       streams: Optional[slice] = None) -> Tuple[float, Arrays, Arrays]:
+                       rng: Optional[np.random.Generator] = None, streams: Optional[slice] = None,
+                       out: Optional[Arrays] = None) -> Tuple[float, Arrays, Arrays]:
         """Mean cross-entropy (nats per token) of targets y (T, N) given ids x (T, N).
 
         Returns the loss, gradients keyed like ``params``, and the state after the window
@@ -202,6 +206,10 @@ class LanguageModel:
         (the same random numbers as without ``streams``) and cut to a:b, and the loss and
         gradients are those streams' share of the whole batch's mean (divided by T*N, not
         T*(b-a)), so the shares of the parts of a partition of the streams sum to the whole.
+
+        ``out``: arrays keyed and shaped like ``params`` (the views of the data-parallel flat
+        buffer) to write the gradients into; the large ones are computed there in place, and
+        the gradients returned are ``out``'s arrays.
         """
         T, N = x.shape
         if streams is not None:
@@ -247,11 +255,12 @@ class LanguageModel:
         # backward: the same steps in reverse
         grads = {}
         dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N_r, V), the whole batch's mean
-        dh = self._head_backward(params, h_top, dlogits, grads)
+        dh = self._head_backward(params, h_top, dlogits, grads, out)
         if out_mask is not None:
             dh *= out_mask  # backprop through output dropout
         for l in reversed(range(self.num_layers)):
-            dh, _, layer_grads = self.cells[l].backward(self._layer(params, l), dh, None, caches[l])
+            dh, _, layer_grads = self.cells[l].backward(self._layer(params, l), dh, None, caches[l],
+                                                        out and self._layer(out, l))
             grads.update({f"layers.{l}.{k}": v for k, v in layer_grads.items()})
             if masks[l] is not None:
                 dh *= masks[l]  # backprop through dropout between layers
@@ -259,10 +268,10 @@ class LanguageModel:
             dh *= in_mask  # backprop through input dropout
         if emb_mask is not None:
             dh *= emb_mask[x][..., None]  # backprop through token dropout
-        grads["embed.W"] = embedding_backward(params["embed.W"], x, dh)
+        grads["embed.W"] = embedding_backward(params["embed.W"], x, dh, out and out["embed.W"])
         if self.tie_weights:
             grads["embed.W"] += grads.pop("head.embed.W")  # the tied head's share
-        return loss, grads, new_state
+        return loss, into(out, grads), new_state
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
     def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None

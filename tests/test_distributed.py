@@ -110,6 +110,25 @@ def test_whole_batch_as_one_part_is_the_plain_step():
         np.testing.assert_array_equal(plain[1][k], sliced[1][k])
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_cudnn", "rnn", "peephole_lstm"])
+@pytest.mark.parametrize("tie_weights", [False, True])
+def test_gradients_written_into_the_flat_buffer_are_those_returned_without_it(cell, tie_weights):
+    """``loss_and_grads(out=buffer.grads)`` leaves in the buffer the very gradients it returns
+    without ``out`` (the weight matrices computed there, the rest copied in)."""
+    model = LanguageModel(cell, vocab_size=11, embed_dim=6, hidden_size=7, num_layers=2, dtype=np.float64,
+                          tie_weights=tie_weights, **DROPOUTS)
+    rng = np.random.default_rng(0)
+    params = model.init_params(rng)
+    x, y = rng.integers(0, 11, (5, 4)), rng.integers(0, 11, (5, 4))
+    _, grads, _ = model.loss_and_grads(params, x, y, model.init_state(4), np.random.default_rng(3))
+    buf = FlatBuffer(model.param_shapes(), np.float64, ("loss",))
+    buf.data[...] = np.nan  # whatever was there before
+    _, written, _ = model.loss_and_grads(params, x, y, model.init_state(4), np.random.default_rng(3), out=buf.grads)
+    assert written is buf.grads
+    for k, g in grads.items():
+        np.testing.assert_array_equal(buf.grads[k], g, err_msg=k)
+
+
 # ---- the flat buffer ------------------------------------------------------------------------------
 def test_flat_buffer_packs_gradients_and_scalars_into_one_array_of_views():
     shapes = {"a": (2, 3), "b": (4,), "c": (1, 1, 2)}
@@ -294,6 +313,18 @@ def test_float64_steps_of_two_processes_match_one_to_1e_12(tmp_path):
     two, one = np.load(tmp_path / "two.npz"), run_steps(SingleProcess())
     for k, p in one.items():
         assert p.dtype == np.float64 and rel_error(two[k], p) <= 1e-12, (k, rel_error(two[k], p))
+
+
+@needs_mpi
+@pytest.mark.parametrize("procs", [2, 3])
+def test_ranks_on_one_machine_sum_in_shared_memory_exactly_as_in_rank_order(tmp_path, procs):
+    run = mpi_job(procs, ROOT / "tests" / "mpi_sums.py", tmp_path / "sums.json")
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads((tmp_path / "sums.json").read_text())
+    assert set(found) == {"SharedWindowSum", "AllreduceSum"}  # on one machine shared memory is the default
+    for rounds in found.values():
+        assert all(r["close"] and r["same_on_every_rank"] for r in rounds), rounds
+    assert all(r["exact"] for r in found["SharedWindowSum"])
 
 
 @needs_mpi

@@ -78,9 +78,12 @@ class Cell:
         new document there); backward passes no gradient through that reset."""
         raise NotImplementedError
 
-    def backward(self, params: Params, dout: np.ndarray, dnew_state, cache):
+    def backward(self, params: Params, dout: np.ndarray, dnew_state, cache, out: Optional[Params] = None):
         """dout (T, N, H), dnew_state (tuple like state, or None for zeros), cache ->
-        dx (T, N, D), dstate (gradient w.r.t. the initial state), grads (keys of params)."""
+        dx (T, N, D), dstate (gradient w.r.t. the initial state), grads (keys of params).
+
+        ``out``: arrays shaped like params to write the gradients into (the data-parallel flat
+        buffer's views); grads is then ``out``, its weight matrix computed in place."""
         raise NotImplementedError
 
     def forward_inference(self, params: Params, x: np.ndarray, state: State, keep=None):

@@ -46,7 +46,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, project_inputs, sigmoid_, step_product, take_from_cache,
+from .ops import (alternate, backward_product, into, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight, writable_copy)
 from .workspace import Cache
 
@@ -131,7 +131,7 @@ class GRU(Cell):
             return h, (h,)
         return step
 
-    def backward(self, params, dout, dnew_state, cache):
+    def backward(self, params, dout, dnew_state, cache, out=None):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}.
 
         Consumes the cache: da is written over the cached gates.
@@ -174,12 +174,12 @@ class GRU(Cell):
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
         np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
-        dW = np.empty(W.shape, dtype)  # (D+H, 3H)
+        dW = np.empty(W.shape, dtype) if out is None else out["W"]  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         dW[D:, :2 * H] = h_in.reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
         dW[D:, 2 * H:] = rhs.reshape(T * N, H).T @ da[:, 2 * H:]  # (r ⊙ H_prev)^T da_n
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0)}
+        return workspace.lend(dx, buf), (dnext_h,), into(out, {"W": dW, "b": da.sum(axis=0)})
 
 
 class GRUCuDNN(Cell):
@@ -270,7 +270,7 @@ class GRUCuDNN(Cell):
             return h, (h,)
         return step
 
-    def backward(self, params, dout, dnew_state, cache):
+    def backward(self, params, dout, dnew_state, cache, out=None):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b", "b_hn"}.
 
         Consumes the cache: da is written over the gates, dL/d(h_{t-1} W_hn) over the hn.
@@ -312,11 +312,11 @@ class GRUCuDNN(Cell):
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
         np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
-        dW = np.empty(W.shape, dtype)  # (D+H, 3H)
+        dW = np.empty(W.shape, dtype) if out is None else out["W"]  # (D+H, 3H)
         np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
         dhn = hns.reshape(T * N, H)  # (T*N, H)
         hprev = h_in.reshape(T * N, H)  # (T*N, H)
         dW[D:, :2 * H] = hprev.T @ da[:, :2 * H]  # H_prev^T [da_r | da_z]
         dW[D:, 2 * H:] = hprev.T @ dhn  # H_prev^T dhn
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)}
+        return workspace.lend(dx, buf), (dnext_h,), into(out, {"W": dW, "b": da.sum(axis=0), "b_hn": dhn.sum(axis=0)})

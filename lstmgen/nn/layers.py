@@ -15,8 +15,9 @@ def embedding_forward(W, x):
     return W[x]  # (T, N, E)
 
 
-def embedding_backward(W, x, demb):
-    """Sum ``demb`` (T, N, E) into a gradient shaped like ``W``; ids may repeat.
+def embedding_backward(W, x, demb, out=None):
+    """Sum ``demb`` (T, N, E) into a gradient shaped like ``W`` (written into ``out`` when
+    given); ids may repeat.
 
     Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (faster than np.add.at,
     one row at a time, on the reference configurations: benchmarks/RESULTS.md, issue 11 §1).
@@ -25,7 +26,9 @@ def embedding_backward(W, x, demb):
     order = np.argsort(ids, kind="stable")  # (T*N,) rows of each id together, in their order
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])  # first row of each id
-    dW = np.zeros_like(W)  # (V, E)
+    dW = np.zeros_like(W) if out is None else out  # (V, E)
+    if out is not None:
+        dW[...] = 0
     dW[sorted_ids[starts]] = np.add.reduceat(demb.reshape(-1, W.shape[1])[order], starts, axis=0)
     return dW
 
@@ -37,11 +40,12 @@ def head_forward(W, b, h, out=None):
     return logits
 
 
-def head_backward(W, h, dlogits, dh=None):
-    """Backprop of the head: returns dh (T, N, H) (written into ``dh`` when given), dW (H, V), db (V,)."""
+def head_backward(W, h, dlogits, dh=None, dW=None, db=None):
+    """Backprop of the head: returns dh (T, N, H), dW (H, V), db (V,), each written into the
+    array given for it, if any."""
     hflat = h.reshape(-1, W.shape[0])  # (T*N, H)
-    dW = hflat.T @ dlogits  # (H, V)
-    db = dlogits.sum(axis=0)  # (V,)
+    dW = np.matmul(hflat.T, dlogits, out=dW)  # (H, V)
+    db = np.sum(dlogits, axis=0, out=db)  # (V,)
     dh = np.matmul(dlogits, W.T, out=None if dh is None else dh.reshape(hflat.shape)).reshape(h.shape)  # (T, N, H)
     return dh, dW, db
 

@@ -57,8 +57,8 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, input_and_weight_grads, project_inputs, step_product, take_from_cache,
-                  uniform_weight, writable_copy)
+from .ops import (alternate, backward_product, input_and_weight_grads, into, project_inputs, step_product,
+                  take_from_cache, uniform_weight, writable_copy)
 from .workspace import Cache
 
 
@@ -191,8 +191,8 @@ class LSTM(Cell):
         return step
 
     # ---- backward -----------------------------------------------------------------------
-    def backward(self, params, dout, dnew_state, cache):
-        """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache from ``forward`` ->
+    def backward(self, params, dout, dnew_state, cache, out=None):
+        """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache from ``forward`` (and ``out``, as ``Cell``) ->
         dx (T, N, D), dstate (dh0, dc0), grads {"W": (D+H, 4H), "b": (4H,)}.
 
         Consumes the cache: da is written over the cached gates, tanh(c_t) over the c_t.
@@ -241,6 +241,6 @@ class LSTM(Cell):
                 dprev_h *= keep[t]
                 dprev_c *= keep[t]
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        dW, db = input_and_weight_grads(a, x, h_in, W, dx)  # (D+H, 4H), (4H,)
+        dW, db = input_and_weight_grads(a, x, h_in, W, dx, out and out["W"])  # (D+H, 4H), (4H,)
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dprev_h, dprev_c), {"W": dW, "b": db}
+        return workspace.lend(dx, buf), (dprev_h, dprev_c), into(out, {"W": dW, "b": db})

@@ -23,6 +23,18 @@ def uniform_weight(rng, shape, H, dtype):
     return rng.uniform(-bound, bound, shape).astype(dtype)
 
 
+def into(out, grads):
+    """``grads`` written into the arrays of ``out`` (same keys and shapes), or ``grads`` when
+    ``out`` is None. An array that a backward pass already computed in place (``out``'s own)
+    is not copied: callers write the large gradients into ``out`` and let this copy the rest."""
+    if out is None:
+        return grads
+    for k, g in grads.items():
+        if g is not out[k]:
+            out[k][...] = g
+    return out
+
+
 def project_inputs(x, Wx, b, out):
     """out (T, N, G) = x (T, N, D) W_x (D, G) + b (G,): the input part of every step as one GEMM."""
     T, N, D = x.shape
@@ -31,14 +43,15 @@ def project_inputs(x, Wx, b, out):
     return out
 
 
-def input_and_weight_grads(da, x, h_in, W, dx):
+def input_and_weight_grads(da, x, h_in, W, dx, dW=None):
     """After a backward time loop, as large GEMMs over all T·N rows: dx = da W_x^T written
-    into ``dx`` (T, N, D); returns dW (D+H, G) = [X | H_prev]^T da and db (G,) = Σ da, for
-    da (T, N, G), x (T, N, D), h_in (T, N, H) the states each step read, W (D+H, G)."""
+    into ``dx`` (T, N, D); returns dW (D+H, G) = [X | H_prev]^T da (written into ``dW`` when
+    given) and db (G,) = Σ da, for da (T, N, G), x (T, N, D), h_in (T, N, H) the states each
+    step read, W (D+H, G)."""
     T, N, D = x.shape
     da = da.reshape(T * N, -1)  # (T*N, G)
     np.matmul(da, W[:D].T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
-    dW = np.empty(W.shape, da.dtype)  # (D+H, G)
+    dW = np.empty(W.shape, da.dtype) if dW is None else dW  # (D+H, G)
     np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
     np.matmul(h_in.reshape(T * N, h_in.shape[-1]).T, da, out=dW[D:])  # H_prev^T da
     return dW, da.sum(axis=0)

@@ -41,7 +41,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, input_and_weight_grads, project_inputs, sigmoid_, step_product,
+from .ops import (alternate, backward_product, input_and_weight_grads, into, project_inputs, sigmoid_, step_product,
                   take_from_cache, uniform_weight, writable_copy)
 from .workspace import Cache
 
@@ -137,7 +137,7 @@ class PeepholeLSTM(Cell):
             return h, (h, c)
         return step
 
-    def backward(self, params, dout, dnew_state, cache):
+    def backward(self, params, dout, dnew_state, cache, out=None):
         """dout (T, N, H), dnew_state (dh_T, dc_T) or None, cache -> dx (T, N, D),
         dstate (dh0, dc0), grads {"W", "b", "p"}. Consumes the cache (da over the gates)."""
         a = take_from_cache(cache, "a", "PeepholeLSTM")  # (T, N, 4H) gates i, f, g, o; becomes da
@@ -178,11 +178,11 @@ class PeepholeLSTM(Cell):
                 dnext_h *= keep[t]
                 dnext_c *= keep[t]
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        dW, db = input_and_weight_grads(a, x, h_in, W, dx)  # (D+H, 4H), (4H,)
+        dW, db = input_and_weight_grads(a, x, h_in, W, dx, out and out["W"])  # (D+H, 4H), (4H,)
         dp = np.concatenate([
             (a[..., :H] * c_in).sum(axis=(0, 1)),  # dp_i = Σ da_i ⊙ c_{t-1}
             (a[..., H:2 * H] * c_in).sum(axis=(0, 1)),  # dp_f = Σ da_f ⊙ c_{t-1}
             (a[..., 3 * H:] * cs[1:]).sum(axis=(0, 1)),  # dp_o = Σ da_o ⊙ c_t
         ])
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h, dnext_c), {"W": dW, "b": db, "p": dp}
+        return workspace.lend(dx, buf), (dnext_h, dnext_c), into(out, {"W": dW, "b": db, "p": dp})

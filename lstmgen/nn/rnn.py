@@ -29,7 +29,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import backward_product, input_and_weight_grads, project_inputs, uniform_weight, writable_copy
+from .ops import backward_product, input_and_weight_grads, into, project_inputs, uniform_weight, writable_copy
 from .workspace import Cache
 
 
@@ -80,7 +80,7 @@ class RNN(Cell):
         out, new_state, _ = self._run(params, x, state, keep, keep_cache=False)
         return out, new_state
 
-    def backward(self, params, dout, dnew_state, cache):
+    def backward(self, params, dout, dnew_state, cache, out=None):
         """dout (T, N, H), dnew_state (dh_T,) or None, cache -> dx, (dh0,), {"W", "b"}."""
         x, hs, h_in, keep = cache["x"], cache["h"], cache["h_in"], cache["keep"]
         W = params["W"]
@@ -101,6 +101,6 @@ class RNN(Cell):
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
         dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        dW, db = input_and_weight_grads(da, x, h_in, W, dx)  # (D+H, H), (H,)
+        dW, db = input_and_weight_grads(da, x, h_in, W, dx, out and out["W"])  # (D+H, H), (H,)
         self.workspace("forward").give_back(cache)
-        return workspace.lend(dx, buf), (dnext_h,), {"W": dW, "b": db}
+        return workspace.lend(dx, buf), (dnext_h,), into(out, {"W": dW, "b": db})
