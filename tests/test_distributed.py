@@ -244,13 +244,13 @@ ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 JOB_TIMEOUT = 120  # seconds: a hung job fails the test instead of hanging the suite
 
 
-def tiny(corpus, steps, *extra):
+def tiny(corpus, steps, *extra, config=ROOT / "configs" / "tiny.yaml"):
     """A small model with every kind of dropout on, 50 steps in about a second."""
     settings = [f"data.corpus={corpus}"] * (corpus is not None) + ["model.embed_dim=8", "model.hidden_size=16", "model.num_layers=2",
                 "model.dropout=0.2", "model.embed_dropout=0.1", "model.input_dropout=0.1",
                 "model.hidden_dropout=0.1", "model.output_dropout=0.1", "train.batch_size=4", "train.seq_len=8",
                 f"train.max_steps={steps}", "train.eval_interval=10", "train.log_interval=1", *extra]
-    return ["--config", ROOT / "configs" / "tiny.yaml", *[a for s in settings for a in ("--set", s)]]
+    return ["--config", config, *[a for s in settings for a in ("--set", s)]]
 
 
 def lstmgen(*args, timeout=JOB_TIMEOUT):
