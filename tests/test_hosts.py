@@ -18,6 +18,7 @@ Needs Linux, root, iproute2's ``ip``, util-linux's ``unshare`` and MPICH's mpiex
 go when the test ends, whatever happened.
 """
 
+import json
 import os
 import re
 import shlex
@@ -32,7 +33,8 @@ import pytest
 
 from lstmgen.launch import find_mpiexec
 from tests.conftest import ROOT, write_corpus
-from tests.test_distributed import ENV, JOB_TIMEOUT, _mpi_missing, assert_same_numbers, lstmgen, tiny
+from tests.test_distributed import (ENV, JOB_TIMEOUT, _mpi_missing, assert_same_numbers, assert_sums_right, lstmgen,
+                                    tiny)
 
 ADDRESSES = {"hostA": "10.77.0.1", "hostB": "10.77.0.2"}
 
@@ -143,11 +145,11 @@ exec ip netns exec {self.netns['hostB']} unshare -m -u -i -p -f --kill-child --m
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
         subprocess.run(["ip", "link", "delete", self.veth["hostA"]], capture_output=True)  # if never moved
 
-    def mpiexec(self, *args):
-        """``lstmgen ARGS`` on two ranks, rank 0 on host A and rank 1 on host B: the documented
-        command, with MPICH's ssh launcher pointed at our ssh."""
+    def mpiexec(self, *args, program=("-m", "lstmgen")):
+        """``lstmgen ARGS`` (or another ``program``) on two ranks, rank 0 on host A and rank 1
+        on host B: the documented command, with MPICH's ssh launcher pointed at our ssh."""
         cmd = self.on_a(find_mpiexec(), "-launcher", "ssh", "-launcher-exec", self.ssh, "-hosts", "hostA,hostB",
-                        "-n", 2, sys.executable, "-m", "mpi4py", "-m", "lstmgen", *args)
+                        "-n", 2, sys.executable, "-m", "mpi4py", *program, *args)
         return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=JOB_TIMEOUT)
 
 
@@ -207,3 +209,10 @@ def test_two_hosts_train_as_one_process_and_only_host_a_holds_files(two_hosts, t
         assert_same_numbers(tmp_path / "one", data / "run")
     assert len(two_hosts.ssh_log.read_text().splitlines()) == 2
     assert list(two_hosts.b_view.iterdir()) == []
+
+    # ranks on two machines share no memory: the gradients' sum is MPI's all-reduce
+    sums = two_hosts.mpiexec(data / "sums.json", program=(ROOT / "tests" / "mpi_sums.py",))
+    assert sums.returncode == 0, sums.stderr[-2000:]
+    found = json.loads((data / "sums.json").read_text())
+    assert [found[k]["summer"] for k in ("default", "all-reduce")] == ["AllreduceSum", "AllreduceSum"]
+    assert_sums_right(found)
