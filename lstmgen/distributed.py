@@ -13,8 +13,8 @@ holds the loss, the tokens and a stop flag, and one in-place sum over the ranks 
 every rank's buffer by the total: in shared memory when the ranks share one machine
 (``SharedWindowSum``), else MPI's all-reduce. Clipping, weight decay and the optimiser then
 run on every rank on the same sums, so the weights stay bitwise identical (every rank gets
-the same bytes of the sum). The dropout masks are drawn for all N streams on every rank from the shared
-generator and cut to the rank's streams, so P ranks give the numbers of one process.
+the same bytes of the sum). The dropout masks are drawn for all N streams on every rank from
+the shared generator and cut to the rank's streams, so P ranks give the numbers of one process.
 
 Rank 0 reads the config, corpus and checkpoints and sends what the others need
 (``bcast_json``, ``bcast_array``): only rank 0 needs the data and the run directory. The
