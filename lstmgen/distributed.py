@@ -71,7 +71,7 @@ class FlatBuffer:
         sizes = {k: int(np.prod(s)) for k, s in shapes.items()}
         total = sum(sizes.values())
         if data is None:
-            data = np.zeros(self.length(shapes, scalars), dtype)
+            data = np.zeros(total + len(scalars), dtype)
         self.data = data  # (num_params + len(scalars),), its own or a summing buffer's
         self.grads, offset = {}, 0
         for k, shape in shapes.items():
@@ -313,23 +313,23 @@ class SharedBatches:
 class GradientReducer:
     """A step's reduce, between backward and clipping: sums every rank's share of the loss and
     gradients, the tokens and the stop flags (Ctrl-C or SIGTERM seen by any rank) with one
-    all-reduce of one ``FlatBuffer`` (``comm.summing_buffer``). In one process it hands
+    sum over the ranks of one ``FlatBuffer`` (``comm.summing_buffer``). In one process it hands
     everything back untouched. ``seconds`` is the time of the last reduce: the copy of
     whatever was not written into ``gradients``, the wait for the other ranks and the sum."""
 
     SCALARS = ("loss", "tokens", "stop")
-
-    @property
-    def gradients(self) -> Optional[Arrays]:
-        """Where a backward pass may write its gradients (``loss_and_grads(out=)``), so that
-        nothing is copied before the sum: the buffer's views; None in one process."""
-        return None if self.buffer is None else self.buffer.grads
 
     def __init__(self, comm, shapes: Dict[str, Tuple[int, ...]], dtype, shared: Optional[bool] = None):
         self.comm, self.seconds, self.buffer = comm, 0.0, None
         if comm.size > 1:
             self.summer = comm.summing_buffer(FlatBuffer.length(shapes, self.SCALARS), dtype, shared)
             self.buffer = FlatBuffer(shapes, dtype, self.SCALARS, self.summer.data)
+
+    @property
+    def gradients(self) -> Optional[Arrays]:
+        """Where a backward pass may write its gradients (``loss_and_grads(out=)``), so that
+        nothing is copied before the sum: the buffer's views; None in one process."""
+        return None if self.buffer is None else self.buffer.grads
 
     def __call__(self, loss: float, grads: Arrays, tokens: int, stop: bool):
         """-> (loss, grads, tokens, stop) of the whole batch, the same on every rank."""
