@@ -124,6 +124,8 @@ class _TqdmReporter(TqdmReporter):
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
+        if "processes" in info:
+            click.echo(f"processes: {info['processes']}")
         if "threads" in info:
             click.echo(f"threads: {info['threads']}")
 

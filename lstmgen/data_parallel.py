@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .distributed import (GradientReducer, SharedBatches, bcast_checkpoint, gather_state, local_state,
-                          stream_slice)
+from .distributed import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state,
+                          local_state, stream_slice)
 from .evaluate import evaluate_ids
 from .tokenizers import tokenizer_from_dict
 from .train import Trainer, _new_accumulator
@@ -85,6 +85,13 @@ class DataParallelTrainer(Trainer):
 
     def interrupted(self) -> bool:
         return self.agreed_stop
+
+    def _start_info(self) -> dict:
+        shared = isinstance(self.reducer.summer, SharedWindowSum)
+        return {**super()._start_info(),
+                "processes": f"{self.comm.size} (MPI), {self.streams.stop - self.streams.start} of the "
+                             f"{self.cfg.train.batch_size} streams each; gradients summed "
+                             + ("in shared memory (one machine)" if shared else "by MPI's all-reduce")}
 
     # ---- evaluate -----------------------------------------------------------------------------
     def evaluate(self):

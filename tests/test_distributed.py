@@ -284,6 +284,7 @@ def test_two_processes_give_the_numbers_of_one_with_dropout_on(tmp_path, text_fi
     assert one.returncode == 0, one.stderr[-2000:]
     two = lstmgen("train", "--procs", 2, *tiny(text_file, 50), "--out", tmp_path / "two")
     assert two.returncode == 0, two.stderr[-2000:]
+    assert "processes: 2 (MPI), 2 of the 4 streams each; gradients summed in shared memory" in two.stdout
     assert_same_numbers(tmp_path / "one", tmp_path / "two")
     losses = [[json.loads(line)["train_loss"] for line in (tmp_path / d / "metrics.jsonl").open()]
               for d in ("one", "two")]

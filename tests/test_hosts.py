@@ -190,6 +190,7 @@ def test_two_hosts_train_as_one_process_and_only_host_a_holds_files(two_hosts, t
     two = two_hosts.mpiexec("train", *args, "--out", data / "run")
     assert two.returncode == 0, two.stderr[-2000:]
     assert not re.search(r"UCX\s+ERROR", two.stderr), two.stderr[-2000:]
+    assert "gradients summed by MPI's all-reduce" in two.stdout
     assert_same_numbers(tmp_path / "one", data / "run")
 
     # mpiexec went to host B through ssh once; host B saw an empty directory and left it empty
