@@ -38,6 +38,11 @@ def _opt(default, help, **rules):
     return field(default=default, metadata={"help": help, **rules})
 
 
+def _fraction(default, help):
+    """A field for a share or a rate in [0, 1): dropout, a split, a decay."""
+    return _opt(default, help, min=0.0, max_excl=1.0)
+
+
 @dataclass
 class DataConfig:
     corpus: str = _opt(
@@ -45,7 +50,7 @@ class DataConfig:
         "or JSON-lines file, or builtin:NAME")
     csv_column: Union[str, int, None] = _opt(
         None, "the CSV column holding the text: a header name or a 0-based index (the first row is always the header)")
-    val_fraction: float = _opt(0.1, "share of the corpus held out for validation", min=0.0, max_excl=1.0)
+    val_fraction: float = _fraction(0.1, "share of the corpus held out for validation")
     encoding: str = _opt("utf-8", "text encoding of the corpus files")
     encoding_errors: str = _opt(
         "strict", "bytes not valid in the encoding: strict (an error naming the file and byte offset) or replace "
@@ -89,21 +94,20 @@ class ModelConfig:
     embed_dim: int = _opt(64, "size of the token embedding (E, the input size of the first layer)", min=1)
     hidden_size: int = _opt(256, "hidden units per layer (H)", min=1)
     num_layers: int = _opt(2, "stacked recurrent layers", min=1, max=8)
-    dropout: float = _opt(
+    dropout: float = _fraction(
         0.2, "standard dropout (a fresh mask for every element, time step and window) on the input of every layer "
-        "above the first and on the last layer's output; training only", min=0.0, max_excl=1.0)
-    embed_dropout: float = _opt(
+        "above the first and on the last layer's output; training only")
+    embed_dropout: float = _fraction(
         0.0, "embedding (whole-token) dropout: each vocabulary entry is dropped for the whole window, its embedding "
-        "row zero wherever it occurs; training only", min=0.0, max_excl=1.0)
-    input_dropout: float = _opt(
-        0.0, "variational (locked) dropout on the embedding output, one mask per stream and window; training only",
-        min=0.0, max_excl=1.0)
-    hidden_dropout: float = _opt(
+        "row zero wherever it occurs; training only")
+    input_dropout: float = _fraction(
+        0.0, "variational (locked) dropout on the embedding output, one mask per stream and window; training only")
+    hidden_dropout: float = _fraction(
         0.0, "variational (locked) dropout on the input of every layer above the first, one mask per stream and "
-        "window; combines with model.dropout; training only", min=0.0, max_excl=1.0)
-    output_dropout: float = _opt(
+        "window; combines with model.dropout; training only")
+    output_dropout: float = _fraction(
         0.0, "variational (locked) dropout on the last layer's output before the head, one mask per stream and "
-        "window; training only", min=0.0, max_excl=1.0)
+        "window; training only")
     tie_weights: bool = _opt(
         False, "the softmax head reuses the embedding matrix, through a learned projection head.proj when "
         "embed_dim != hidden_size")
@@ -121,9 +125,9 @@ class TrainConfig:
     seq_len: int = _opt(100, "time steps per window of truncated BPTT (T)", min=1)
     optimizer: str = _opt("adam", "adam, or sgd (with momentum)", choices=["adam", "sgd"])
     learning_rate: float = _opt(2e-3, "initial learning rate", min_excl=0.0)
-    momentum: float = _opt(0.9, "momentum of sgd (0 = plain SGD)", min=0.0, max_excl=1.0)
-    beta1: float = _opt(0.9, "Adam's first-moment decay", min=0.0, max_excl=1.0)
-    beta2: float = _opt(0.999, "Adam's second-moment decay", min=0.0, max_excl=1.0)
+    momentum: float = _fraction(0.9, "momentum of sgd (0 = plain SGD)")
+    beta1: float = _fraction(0.9, "Adam's first-moment decay")
+    beta2: float = _fraction(0.999, "Adam's second-moment decay")
     lr_schedule: str = _opt(
         "plateau", "constant; plateau (multiply by lr_decay whenever the validation loss comes out higher than at "
         "the previous evaluation); cosine (down to 0 at max_steps); step (multiply by lr_decay every "

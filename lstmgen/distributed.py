@@ -132,11 +132,12 @@ class SharedWindowSum:
         self.node, dtype = node, np.dtype(dtype)
         self.win = MPI.Win.Allocate_shared(length * dtype.itemsize, dtype.itemsize, comm=node)
         self.win.Lock_all(MPI.MODE_NOCHECK)  # one passive epoch: Sync + Barrier order the accesses
-        self.segments = [np.ndarray((length,), dtype, self.win.Shared_query(r)[0]) for r in range(node.size)]
-        self.data = self.segments[node.rank]  # (length,) this rank's own
+        segments = [np.ndarray((length,), dtype, self.win.Shared_query(r)[0]) for r in range(node.size)]
+        self.data = segments[node.rank]  # (length,) this rank's own
         self.data[...] = 0
         bounds = np.linspace(0, length, node.size + 1).astype(int)
-        self.chunk = slice(bounds[node.rank], bounds[node.rank + 1])  # the part this rank adds up
+        chunk = slice(bounds[node.rank], bounds[node.rank + 1])  # the part this rank adds up
+        self.parts = [seg[chunk] for seg in segments]  # that chunk of every rank's segment, in rank order
         self.waited = 0.0
 
     def _barrier(self) -> None:
@@ -148,11 +149,11 @@ class SharedWindowSum:
         t0 = time.perf_counter()
         self._barrier()  # every rank's buffer is written
         self.waited = time.perf_counter() - t0
-        first, *others = (seg[self.chunk] for seg in self.segments)
-        for seg in others:
-            first += seg  # rank 0's chunk + rank 1's + ... in rank order
-        for seg in others:
-            seg[...] = first
+        first, *others = self.parts
+        for part in others:
+            first += part  # rank 0's chunk + rank 1's + ... in rank order
+        for part in others:
+            part[...] = first
         self._barrier()  # every chunk is summed and copied
         return self.data
 
