@@ -82,6 +82,10 @@ def cli():
       lstmgen sample runs/default --prime "The "
       lstmgen eval runs/default
     """
+    from . import builtin_cache
+
+    if launched_rank() == 0:  # a built-in corpus being built, or its cache rebuilt: one line each
+        builtin_cache.on_note = lambda text: click.echo(f"note: {text}", err=True)
 
 
 # ---- train --------------------------------------------------------------------------------------
@@ -501,14 +505,19 @@ def corpora(as_json):
     """List the built-in corpora (data.corpus: builtin:NAME) with their sizes."""
     from .corpus import list_corpora
 
+    from .builtin_cache import ENV_VAR, cache_dir
+
     for entry in list_corpora():
         if as_json:
             click.echo(json.dumps(entry))
         elif "error" in entry:
             click.echo(f"{entry['name']:<26} not available: {entry['error']}")
         else:
+            cached = "cached" if entry["cached"] else "not cached"
             click.echo(f"{entry['name']:<26} {entry['bytes'] / 1e6:6.2f} MB {entry['documents']:>8,} documents  "
-                       f"{entry['description']}")
+                       f"{cached:<10}  {entry['description']}")
+    if not as_json:
+        click.echo(f"cache: {cache_dir()} (moved by {ENV_VAR}; delete the folder to clear it)")
 
 
 # ---- score --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ A *source* is what the user writes in ``data.corpus``:
   named fields are all blank is skipped. It replaces ``csv_column`` / ``json_field``.
 - ``builtin:NAME``: a corpus read at run time from the installation (see ``BUILTIN_CORPORA``;
   ``python-docs`` is one document split by paragraph, the others are many documents, see
-  ``builtin_corpora.py``).
+  ``builtin_corpora.py``), built once and kept in the user's cache (``builtin_cache.py``).
 
 Files are read as bytes and decoded with ``data.encoding`` (a leading byte-order mark is
 dropped), so a bad byte is reported with its file and offset; with ``data.encoding_errors:
@@ -49,7 +49,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA, PARAGRAPH_CORPORA
+from . import builtin_cache
+from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
 from .errors import ConfigError, DataError
 from .split import keep_text, split_corpus, split_documents
 
@@ -86,7 +87,7 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
     without text)."""
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
-        documents = list(DOCUMENT_CORPORA[name]()) if name in DOCUMENT_CORPORA else \
+        documents = list(builtin_cache.documents(name)) if name in DOCUMENT_CORPORA else \
             ["\n\n".join(_builtin_paragraphs(name))]
         if counts is not None:
             counts.update(records=len(documents), skipped=0)
@@ -122,15 +123,20 @@ def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
 
 def list_corpora() -> list[dict]:
     """Every built-in corpus: name, description, and its size when it can be read
-    (``documents``, ``characters``, ``bytes``), else ``error`` saying why not."""
+    (``documents``, ``characters``, ``bytes``, and ``cached``: whether the user's cache holds
+    it now, so that commands on it start at once), else ``error`` saying why not. A corpus not
+    in the cache yet is built (and kept) to be measured."""
     out = []
     for name, description in BUILTIN_CORPORA.items():
         entry = {"name": f"{BUILTIN_PREFIX}{name}", "description": description}
         try:
-            documents = read_documents(f"{BUILTIN_PREFIX}{name}")
+            documents, cached = builtin_cache.read(name)
         except DataError as e:
             entry["error"] = str(e)
         else:
+            if name not in DOCUMENT_CORPORA:  # python-docs: one document, split by paragraph
+                documents = ["\n\n".join(documents)]
+            entry["cached"] = cached
             entry["documents"] = len(documents)
             entry["characters"] = sum(len(d) for d in documents)
             entry["bytes"] = sum(len(d.encode("utf-8", "surrogatepass")) for d in documents)
@@ -347,4 +353,4 @@ def _builtin_paragraphs(name):
     """The paragraphs of a built-in corpus read as one document split by paragraph."""
     if name not in BUILTIN_CORPORA:
         raise DataError(f"unknown built-in corpus '{name}'; available: " + ", ".join(sorted(BUILTIN_CORPORA)))
-    return list(PARAGRAPH_CORPORA[name]())
+    return list(builtin_cache.documents(name))

@@ -62,6 +62,8 @@ def free_cores(seconds: float = 0.2) -> int:
     """Cores this process may use that no other program keeps busy (at least 1). Measured
     while this process is idle, so what is busy is someone else's."""
     usable = usable_cores()
+    if usable == 1:  # nothing to choose: skip the look (it sleeps, and every command starts with it)
+        return 1
     busy = _busy_cores(seconds)
     if busy is None:
         return usable

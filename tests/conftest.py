@@ -1,4 +1,7 @@
-"""Shared helpers for the tests: small generated corpora and a numeric gradient checker."""
+"""Shared helpers for the tests: small generated corpora and a numeric gradient checker; and
+the cache of built-in corpora kept in a folder of the test session, never the user's."""
+
+import os
 
 import numpy as np
 import pytest
@@ -45,3 +48,14 @@ def write_corpus(path, capitalize=True):
 @pytest.fixture
 def text_file(tmp_path):
     return write_corpus(tmp_path / "corpus.txt")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builtin_cache_dir(tmp_path_factory):
+    """LSTMGEN_CACHE_DIR in a folder of this session (set in os.environ, so commands the tests
+    start in subprocesses inherit it): the suite builds each built-in corpus once, and never
+    writes into the user's cache."""
+    folder = tmp_path_factory.mktemp("lstmgen-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LSTMGEN_CACHE_DIR", str(folder))
+        yield folder

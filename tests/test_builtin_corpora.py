@@ -76,10 +76,12 @@ def test_missing_extra_says_which_pip_install_fixes_it(monkeypatch, tmp_path):
 def test_corpora_command_lists_every_builtin_with_its_size():
     result = CliRunner().invoke(cli, ["corpora", "--json"])
     assert result.exit_code == 0, result.output
-    entries = [json.loads(line) for line in result.output.splitlines()]
+    entries = [json.loads(line) for line in result.stdout.splitlines()]  # notes of a build go to stderr
     assert [e["name"] for e in entries] == [f"builtin:{name}" for name in BUILTIN_CORPORA]
     for entry in entries:
         assert ("error" in entry) or (entry["documents"] >= 1 and entry["bytes"] >= entry["characters"] > 1000)
+        assert ("error" in entry) or entry["cached"] is True  # listing them built and kept them
     table = CliRunner().invoke(cli, ["corpora"])
     assert table.exit_code == 0 and "builtin:python-docstrings" in table.output and " MB " in table.output
+    assert " cached " in table.output and "cache: " in table.output
     assert list_corpora()[0]["name"] == "builtin:python-docs"
