@@ -204,11 +204,12 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
 def _train_config(config_path, overrides, run_dir, resume, data_options, init_from):
     """The config ``train`` runs: the run's own (--resume without --config) or --config's (default:
     the shipped default), then --set, SOURCE and its options, and a fine-tuned parent's model."""
-    from .checkpoint import best_or_last, load_checkpoint
+    from .checkpoint import best_or_last, has_checkpoint, load_checkpoint
     from .config import explicit_keys, inherit, load_config
 
-    if resume and config_path is None:
+    if resume and config_path is None and has_checkpoint(run_dir):
         # continue with the run's own config; --set may still change training-only keys
+        # (nothing to resume: a new run, configured as without --resume; train() says so)
         base = load_checkpoint(run_dir, "last", with_training_state=False).config
         cfg = load_config(None, list(overrides), base=base)
     else:
