@@ -147,7 +147,8 @@ class _TqdmReporter(TqdmReporter):
 @click.option("--threads", default=None, metavar="N|auto",
               help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
-              help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
+              help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position. "
+                   "With none yet (no such folder, or killed before its first), start it, saying so.")
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
                    "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
