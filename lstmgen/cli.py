@@ -208,9 +208,11 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
     from .checkpoint import best_or_last, has_checkpoint, load_checkpoint
     from .config import explicit_keys, inherit, load_config
 
-    if resume and config_path is None and has_checkpoint(run_dir):
+    if init_from is not None and resume:
+        raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
+    resuming = resume and has_checkpoint(run_dir)  # nothing to resume: a new run, configured as one (train() says so)
+    if resuming and config_path is None:
         # continue with the run's own config; --set may still change training-only keys
-        # (nothing to resume: a new run, configured as without --resume; train() says so)
         base = load_checkpoint(run_dir, "last", with_training_state=False).config
         cfg = load_config(None, list(overrides), base=base)
     else:
@@ -219,10 +221,8 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
     for key, value in data_options.items():
         if value is not None:
             setattr(cfg.data, key, value)
-    init_from = init_from or (None if resume else cfg.train.init_from)
+    init_from = init_from or (None if resuming else cfg.train.init_from)
     if init_from is not None:
-        if resume:
-            raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
         # fine-tuning: the parent's model and tokenizer, whatever the default config says
         parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
