@@ -354,10 +354,10 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
         cfg = copy.deepcopy(config)
         validate(cfg)
     elif config is None or isinstance(config, Mapping):
-        base = None
-        if resume:  # continue with the run's own config, as `lstmgen train --resume` does
-            from .checkpoint import load_checkpoint
+        from .checkpoint import has_checkpoint, load_checkpoint
 
+        base = None
+        if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
             base = load_checkpoint(out, "last", with_training_state=False).config
         cfg = config_from_dict(dict(config or {}), "config", base)
         validate(cfg)

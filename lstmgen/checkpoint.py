@@ -44,6 +44,7 @@ FORMAT_VERSION = 2
 # trainer.json entries that format_version 2 added, and what a version 1 checkpoint means by their absence
 V1_TRAINER_DEFAULTS = {"best_train_loss": None, "evals_since_best": 0, "kept": False}
 POINTERS = ("last", "best")
+LOCK_NAME = "train.lock"  # guard.RunLock's
 
 
 # ---- atomic writes --------------------------------------------------------------------------
@@ -372,6 +373,33 @@ def check_resumable(saved: Checkpoint, vocab_size: int, param_shapes: Dict[str, 
     check_arrays(saved.path / "model.npz", saved.params, param_shapes, np.float32)
     check_arrays(saved.path / "state.npz", saved.state_arrays, state_shapes, np.float32)
     check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays, optimizer_shapes, np.float32)
+
+
+# what a run writes at the top of its run directory; the lock comes first, before anything else
+RUN_ENTRIES = (LOCK_NAME, "config.yaml", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "checkpoints")
+
+
+def nothing_to_resume(run_dir: Path) -> Optional[str]:
+    """Why resuming ``run_dir`` starts a new run at step 0, or None when it has a checkpoint to resume.
+
+    A folder that does not exist has nothing to resume (a restart loop's first attempt), and
+    neither has a run stopped before its first checkpoint: its folder holds the lock file, or
+    only what a run writes. A folder that holds something else is not a run directory: a
+    ``CheckpointError``, so that an ``--out`` that names someone's folder never trains into it."""
+    run_dir = Path(run_dir)
+    if has_checkpoint(run_dir):
+        return None
+    if not run_dir.exists():
+        return f"{run_dir} does not exist: nothing to resume, starting a new run"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"'{run_dir}' is a file, not a run directory")
+    names = sorted(p.name for p in run_dir.iterdir())
+    others = [n for n in names if n not in RUN_ENTRIES and not any(n.startswith(f".{e}.") for e in RUN_ENTRIES)]
+    if others and LOCK_NAME not in names:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise CheckpointError(f"'{run_dir}' holds no checkpoint to resume and is not a run directory (it holds "
+                              f"{shown}); check --out")
+    return f"nothing to resume in {run_dir} (no checkpoint yet): starting at step 0"
 
 
 def has_checkpoint(run_dir: Path, which: str = "last") -> bool:

@@ -151,7 +151,8 @@ class _TqdmReporter(TqdmReporter):
 @click.option("--threads", default=None, metavar="N|auto",
               help="Threads to compute with (sets train.threads): auto follows the machine's load.")
 @click.option("--resume", is_flag=True,
-              help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position.")
+              help="Continue the run in --out from its last checkpoint: same step, optimiser, schedule, RNG and data position. "
+                   "With none yet (no such folder, or killed before its first), start it, saying so.")
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
                    "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
@@ -208,10 +209,13 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
 def _train_config(config_path, overrides, run_dir, resume, data_options, init_from):
     """The config ``train`` runs: the run's own (--resume without --config) or --config's (default:
     the shipped default), then --set, SOURCE and its options, and a fine-tuned parent's model."""
-    from .checkpoint import best_or_last, load_checkpoint
+    from .checkpoint import best_or_last, has_checkpoint, load_checkpoint
     from .config import explicit_keys, inherit, load_config
 
-    if resume and config_path is None:
+    if init_from is not None and resume:
+        raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
+    resuming = resume and has_checkpoint(run_dir)  # nothing to resume: a new run, configured as one (train() says so)
+    if resuming and config_path is None:
         # continue with the run's own config; --set may still change training-only keys
         base = load_checkpoint(run_dir, "last", with_training_state=False).config
         cfg = load_config(None, list(overrides), base=base)
@@ -221,10 +225,8 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
     for key, value in data_options.items():
         if value is not None:
             setattr(cfg.data, key, value)
-    init_from = init_from or (None if resume else cfg.train.init_from)
+    init_from = init_from or (None if resuming else cfg.train.init_from)
     if init_from is not None:
-        if resume:
-            raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
         # fine-tuning: the parent's model and tokenizer, whatever the default config says
         parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)

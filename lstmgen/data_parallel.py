@@ -4,7 +4,8 @@
 (``distributed.py`` has the picture of the stream split and the communicators). What each
 hook of the step (``train.py``) does here:
 
-    _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it
+    _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it, or
+                       says there is none to resume (``guard``)
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
     forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
                        gradients are the streams' share of the batch's mean (already x N_r/N),
@@ -39,12 +40,13 @@ class DataParallelTrainer(Trainer):
         self.agreed_stop = False  # the stop flag of every rank, as the last all-reduce summed it
         super().__init__(cfg, run_dir, resume=resume, reporter=reporter)
         self.reducer = GradientReducer(comm, self.model.param_shapes(), self.model.dtype)
-        if not self.lead and resume:
+        if not self.lead and self.resumed:
             self.last_path = self._checkpoint_name()
 
     # ---- restore or start: rank 0 reads, the others receive --------------------------------------
     def _open_run(self, resume: bool):
         self.parent = None
+        resume = self.comm.bcast_json(resume if self.lead else None)  # rank 0 may have found nothing to resume
         saved, changes = super()._open_run(resume) if self.lead else (None, [])
         if self.comm.bcast_json(self.parent is not None if self.lead else None):  # fine-tuning: its weights
             self.parent = bcast_checkpoint(self.comm, self.parent)

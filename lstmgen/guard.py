@@ -8,6 +8,11 @@
   drops the lock when the process ends, however it ends (SIGKILL included), so a crashed run
   never leaves it stuck; the file itself stays, holding the last owner's process id for the
   message. Where ``fcntl`` does not exist (Windows) there is no lock.
+- **Nothing to resume.** Resuming a run directory that does not exist, or a run stopped before
+  its first checkpoint, starts a new run at step 0 and says so (``checkpoint.nothing_to_resume``),
+  so that a restart loop that always passes ``--resume`` works from its first attempt on. A
+  folder that holds something other than a run is refused before the lock file is written
+  into it; whether there is a checkpoint is asked again once the lock is held.
 - **Divergence recovery.** The loop raises ``Diverged`` before a NaN, infinite or exploding
   loss (``train.divergence_threshold`` times the lowest training loss so far) reaches the
   weights. ``guard`` then rolls back: it resumes from the last checkpoint (every checkpoint
@@ -30,7 +35,7 @@ try:
 except ImportError:  # Windows: no advisory locks here
     fcntl = None
 
-LOCK_NAME = "train.lock"
+LOCK_NAME = ckpt.LOCK_NAME
 
 
 class Diverged(Exception):
@@ -44,18 +49,17 @@ class Diverged(Exception):
 class RunLock:
     """Hold ``RUN_DIR/train.lock`` exclusively, or refuse with a ``CheckpointError``.
 
-    ``create=False`` (resuming) does not create a missing run directory: loading the
-    checkpoint reports that better. A run that ends before its first checkpoint (a data or
-    config error) leaves nothing behind: the lock file goes, and the run directory too if the
-    lock made it.
+    A run that ends before its first checkpoint (a data or config error) leaves nothing
+    behind: the lock file goes, and the run directory too if the lock made it. (A run killed
+    before its first checkpoint leaves the lock file: ``--resume`` then starts at step 0.)
     """
 
-    def __init__(self, run_dir, create: bool = True):
-        self.run_dir, self.create, self.fd = Path(run_dir), create, None
+    def __init__(self, run_dir):
+        self.run_dir, self.fd = Path(run_dir), None
         self.made = []  # the folders the lock created, innermost last
 
     def __enter__(self):
-        if fcntl is None or not (self.create or self.run_dir.is_dir()):
+        if fcntl is None:
             return self
         missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,13 @@ def guard(train_fn):
         run_dir = Path(run_dir)
         comm = kwargs.get("comm")
         lead = comm is None or comm.rank == 0  # with several ranks (distributed.py), rank 0 holds the lock
-        with RunLock(run_dir, create=not resume) if lead else contextlib.nullcontext():
+        # resuming where there is nothing to resume: a new run (a folder that is not a run is refused)
+        nothing = ckpt.nothing_to_resume(run_dir) if resume and lead else None
+        with RunLock(run_dir) if lead else contextlib.nullcontext():
+            if nothing is not None and not ckpt.has_checkpoint(run_dir):  # (still none, now that we hold the lock)
+                if reporter is not None:
+                    reporter.message(nothing)
+                resume = False  # the other ranks learn it from rank 0 (data_parallel.py)
             rollbacks = 0
             while True:
                 try:

@@ -126,8 +126,8 @@ class Trainer:
     def __init__(self, cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None):
         self.cfg, self.run_dir = cfg, Path(run_dir)
         self.reporter = reporter or Reporter()
-        self.resumed = resume
         saved, changes = self._open_run(resume)
+        self.resumed = saved is not None
         self.val_chars = None  # characters of the validation text, where its documents are read
         self.tokenizer, self.batches, self.val_ids = self._load_data(saved)
         if len(self.val_ids):  # read as eval and score read a text: from a start <eod>
@@ -230,12 +230,12 @@ class Trainer:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
 
     def prepare_run_dir(self) -> None:
-        """A resumed run drops what was written after its checkpoint; every run writes the
-        human-facing copies of its config and vocabulary."""
-        if self.resumed:
-            ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
-            ckpt.truncate_metrics(self.run_dir, self.step)
-            truncate_samples(self.run_dir, self.step)
+        """Drop what a stopped run wrote after the checkpoint this one starts from (a new run:
+        after none, as when it was killed before its first); then write the human-facing
+        copies of the config and vocabulary."""
+        ckpt.prune(self.run_dir)  # a folder renamed into place just before a crash, never pointed to
+        ckpt.truncate_metrics(self.run_dir, self.step)
+        truncate_samples(self.run_dir, self.step)
         ckpt.write_run_files(self.run_dir, self.cfg, self.tokenizer.to_dict())
 
     # ---- one step -----------------------------------------------------------------------------

@@ -4,8 +4,14 @@
 
 kills the process with SIGKILL (no cleanup, no ``finally``) the N-th time (1-based) WHERE
 happens in this process. The hooks are installed here, from the outside: lstmgen itself has no
-test hook. WHERE is one of:
+test hook. WHERE is one of, in the order a run meets them:
 
+    corpus         start-up: the corpus has been read (in memory), nothing is tokenised yet
+    tokenizer      start-up: the tokenizer has been learnt (in memory, or for the token cache)
+    token_cache    start-up: a token-cache entry is half written (train.bin done, val.bin
+                   empty), under its temporary name
+    run_files      start-up is done: config.yaml and tokenizer.json are written, the first
+                   checkpoint (step 0) is not
     step           a training step, after its forward and backward pass, before the update
     model.npz      half-way through writing that file of a checkpoint (half its bytes are on disk);
     optimizer.npz  likewise
@@ -25,6 +31,7 @@ import signal
 import sys
 
 from lstmgen import checkpoint as ckpt
+from lstmgen import token_cache
 from lstmgen.cli import main
 from lstmgen.model import LanguageModel
 
@@ -42,7 +49,48 @@ def install(where: str, n: int) -> None:
         count[0] += 1
         return count[0] == n
 
-    if where == "step":
+    if where == "corpus":
+        real_corpus = train_module.load_configured_corpus
+
+        def load_configured_corpus(*args, **kwargs):
+            corpus = real_corpus(*args, **kwargs)
+            if hit():
+                _die()
+            return corpus
+
+        train_module.load_configured_corpus = load_configured_corpus
+    elif where == "tokenizer":
+        real_build = train_module.build_tokenizer
+
+        def build_tokenizer(*args, **kwargs):
+            tokenizer = real_build(*args, **kwargs)
+            if hit():
+                _die()
+            return tokenizer
+
+        train_module.build_tokenizer = token_cache.build_tokenizer = build_tokenizer
+    elif where == "token_cache":
+        real_entry = token_cache._write_entry
+
+        def write_entry(folder, tokenizer, train_texts, val_texts, *args):
+            def dying():  # train.bin is written when val.bin asks for its first text
+                if hit():
+                    _die()
+                yield from val_texts
+
+            return real_entry(folder, tokenizer, train_texts, dying(), *args)
+
+        token_cache._write_entry = write_entry
+    elif where == "run_files":
+        real_files = ckpt.write_run_files
+
+        def write_run_files(*args, **kwargs):
+            real_files(*args, **kwargs)
+            if hit():
+                _die()
+
+        ckpt.write_run_files = write_run_files
+    elif where == "step":
         real_step = LanguageModel.loss_and_grads
 
         def loss_and_grads(*args, **kwargs):

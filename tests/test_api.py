@@ -213,6 +213,8 @@ def test_train_from_a_file_and_resume(tmp_path):
     resumed = lstmgen.train({"train": {"max_steps": 12}}, out=tmp_path / "run", resume=True)
     assert resumed.step == 12
     assert lstmgen.load(tmp_path / "run", checkpoint="last").step == 12
+    # nothing to resume (no such folder): a new run, configured as without resume=True
+    assert lstmgen.train(tiny_config(corpus, max_steps=4, eval_interval=4), out=tmp_path / "new", resume=True).step == 4
 
 
 def test_import_is_cheap_and_train_stays_the_function():

@@ -186,7 +186,17 @@ def test_wrong_value_type(tmp_path):
 def test_missing_run_directory(tmp_path):
     for cmd in ("sample", "eval"):
         assert_user_error(run(cmd, tmp_path / "nowhere"), 1, "nowhere", "does not exist")
-    assert_user_error(run("train", "--out", tmp_path / "nowhere", "--resume"), 1, "nowhere")
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path):
+    # (a folder that does not exist, or a run killed before its first checkpoint, starts at
+    # step 0: test_kill_resume.py's restart loop)
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "draft.txt").write_text("mine")
+    assert_user_error(run("train", "--out", folder, "--resume"), 1, f"'{folder}' holds no checkpoint to resume and "
+                      "is not a run directory (it holds draft.txt); check --out")
+    assert sorted(p.name for p in folder.iterdir()) == ["draft.txt"]  # not even a lock file
 
 
 def test_corrupt_run_directory(trained):

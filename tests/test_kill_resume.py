@@ -8,6 +8,11 @@ killed at another point (between steps at seeded random steps, half-way through 
 file of a checkpoint, before the folder's rename, between the rename and each pointer, before
 the prune, half-way through a metrics.jsonl line), and a last ``--resume`` runs to the end. Parametrised over every cell type
 (``lstmgen.model.CELLS``) and optimiser, with dropout on and two layers.
+
+The whole life of a run, as a restart loop (``while ! lstmgen train ... --resume; do :; done``)
+sees it: the loop's first attempt starts in a folder that does not exist and is killed at one
+moment (during start-up, before the first checkpoint, during a checkpoint write, or later);
+the same command then runs again until it exits 0, and must end as a run never stopped.
 """
 
 import json
@@ -20,9 +25,10 @@ import time
 import numpy as np
 import pytest
 
+from lstmgen import checkpoint as ckpt
 from lstmgen.model import CELLS
-from tests.conftest import ROOT
-from tests.test_cli import TINY
+from tests.conftest import ROOT, write_corpus
+from tests.test_cli import TINY, run
 from tests.test_training_safety import assert_same_weights, metrics, train, weights
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
@@ -119,3 +125,56 @@ def test_stale_folder_from_a_crash_is_not_reused_after_a_config_change(tmp_path,
         load = lambda d: np.load(d / "checkpoints" / step / "model.npz", allow_pickle=False)
         with load(out) as a, load(tmp_path / "reference") as b:
             assert_same_weights(dict(a), dict(b))
+
+
+# ---- the whole life of a run, under a restart loop ---------------------------------------------
+# (the moment the first attempt is killed, whether the token cache is on, whether a checkpoint
+# exists after the kill)
+LIFE = [
+    ("corpus:1", False, False),       # start-up: the corpus is read
+    ("tokenizer:1", False, False),    # start-up: the tokenizer is learnt
+    ("token_cache:1", True, False),   # start-up: a token-cache entry is half written
+    ("run_files:1", False, False),    # start-up is done, the first checkpoint (step 0) is not
+    ("model.npz:1", False, False),    # half-way through the first checkpoint
+    ("last.json:1", False, False),    # the first checkpoint's folder is in place, nothing points to it
+    ("step:3", False, True),          # after: between two checkpoints (more: the tests above)
+]
+
+
+def life_settings(cached, folder):
+    return [*settings(sorted(CELLS)[0], "adam"), "train.threads=1",
+            *([f"data.token_cache={folder / 'token-cache'}"] if cached else [])]
+
+
+@pytest.fixture(scope="module")
+def never_stopped(tmp_path_factory):
+    """The run never stopped, with or without the token cache (made once for the module)."""
+    made = {}
+
+    def get(cached):
+        if cached not in made:
+            folder = tmp_path_factory.mktemp("never-stopped")
+            made[cached] = folder / "run"
+            assert train(write_corpus(folder / "corpus.txt"), made[cached], *life_settings(cached, folder)).exit_code == 0
+        return made[cached]
+
+    return get
+
+
+@pytest.mark.parametrize("kill_at, cached, checkpointed", LIFE, ids=[k for k, _, _ in LIFE])
+def test_a_restart_loop_killed_at_any_moment_ends_as_a_run_never_stopped(tmp_path, text_file, never_stopped,
+                                                                         kill_at, cached, checkpointed):
+    out = tmp_path / "run"  # does not exist yet: the loop's first attempt starts the run
+    command = ["train", "--config", TINY, "--out", out, "--resume", "--set", f"data.corpus={text_file}",
+               *sum((["--set", s] for s in life_settings(cached, tmp_path)), [])]
+    first = killed_process(kill_at, command)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+    assert f"{out} does not exist: nothing to resume, starting a new run" in first.stderr
+    assert ckpt.has_checkpoint(out) == checkpointed  # killed at the moment meant
+    for attempt in range(3):  # while ! lstmgen train ... --resume; do :; done
+        again = run(*command)
+        if again.exit_code == 0:
+            break
+    assert again.exit_code == 0, again.output[-2000:]
+    assert (f"nothing to resume in {out} (no checkpoint yet): starting at step 0" in again.output) != checkpointed
+    assert_same_run(never_stopped(cached), out)

@@ -135,6 +135,11 @@ def test_fine_tuning_starts_from_the_parent_and_learns_the_new_text(tmp_path):
     assert after < before - 0.1  # it learnt the second text
     # the architecture is the parent's (hidden_size 24), not the default config's
     assert json.loads(run("inspect", child, "--json").output)["param_shapes"]["layers.0.W"] == [16 + 24, 4 * 24]
+    # so does a restart loop's first attempt (--resume with nothing to resume yet, train.init_from set)
+    looped = run("train", second, "--out", tmp_path / "looped", "--resume", "--set", f"train.init_from={parent}",
+                 "--set", "train.max_steps=4")
+    assert looped.exit_code == 0, looped.output
+    assert "nothing to resume" in looped.output and f"fine-tuning from {parent}" in looped.output
     # before its first step, a fine-tuned trainer holds exactly the parent's best weights
     saved = load_checkpoint(parent, "best", with_training_state=False)
     cfg = inherit(load_config(TINY, [f"data.corpus={second}"]), saved.config, [], parent)
