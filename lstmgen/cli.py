@@ -184,6 +184,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         run_dir = Path("runs") / (_run_name(source) if source else Path(config_path).stem if config_path else "default")
     # only rank 0 reads the config and the run directory; it sends the others the config
     cfg = _train_config(config_path, overrides, run_dir, resume, data_options, init_from) if comm.rank == 0 else None
+    if cfg is not None and not resume:
+        _check_format_options(cfg, csv_column, json_field)
     cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
@@ -226,6 +228,20 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
         cfg.train.init_from = str(init_from)
     return cfg
+
+
+def _check_format_options(cfg, csv_column, json_field):
+    """A CSV column or JSON field the corpus would ignore is refused (as training refuses it),
+    named as the user set it: the option, or the config key when --config or --set set it."""
+    from .corpus import check_format_options
+    from .errors import ConfigError
+
+    try:
+        check_format_options(cfg.data.corpus, csv_column=cfg.data.csv_column, json_field=cfg.data.json_field)
+    except ConfigError as e:
+        if csv_column is None and json_field is None:  # set by the config: undo it there or with --set
+            raise UserError(re.sub(r"drop (data\.\w+)$", r"set it to null (--set \1=null)", str(e)), 2) from None
+        raise
 
 
 def _report_training(result, cfg, run_dir, resume):
