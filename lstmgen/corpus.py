@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA, PARAGRAPH_CORPORA
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, MissingPackageError
 from .split import keep_text, split_corpus, split_documents
 
 BUILTIN_PREFIX = "builtin:"
@@ -151,7 +151,7 @@ def list_corpora() -> list[dict]:
         entry = {"name": f"{BUILTIN_PREFIX}{name}", "description": description}
         try:
             documents = read_documents(f"{BUILTIN_PREFIX}{name}")
-        except DataError as e:
+        except (DataError, MissingPackageError) as e:
             entry["error"] = str(e)
         else:
             entry["documents"] = len(documents)
