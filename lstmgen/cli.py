@@ -793,11 +793,13 @@ def _limit_options(command):
 def serve(run_dir, host, port, which, model_name, **limits):
     """Serve a run over HTTP: an OpenAI-compatible completions API, and a page to try it at /."""
     from .api import load
-    from .serve import INSTALL, missing, serve as run_server
+    from .serve import INSTALL, listen_socket, missing, serve as run_server
 
     absent = missing()
     if absent:
         raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
+    sock = listen_socket(host, port)  # a port in use: one line, before anything else is said
+    port = sock.getsockname()[1]  # --port 0: the free port the system chose
     model = load(run_dir, which)
     name = model_name or Path(run_dir).resolve().name
     click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "
@@ -805,7 +807,7 @@ def serve(run_dir, host, port, which, model_name, **limits):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"note: --host {host} lets other machines reach this server, which has no authentication",
                    err=True)
-    run_server(model, name=name, host=host, port=port, limits=Limits(**limits))
+    run_server(model, name=name, host=host, port=port, limits=Limits(**limits), sock=sock)
 
 
 def main():

@@ -38,6 +38,13 @@ class MissingPackageError(LstmgenError):
     exit_code = 1
 
 
+class AddressError(LstmgenError):
+    """The server cannot listen where it was asked to: the port is in use, or needs privileges
+    (exit code 1, like a run directory in use: the command was right, the machine is busy)."""
+
+    exit_code = 1
+
+
 class TrainingError(LstmgenError):
     """Training cannot go on: it kept diverging after every rollback (exit code 1)."""
 
