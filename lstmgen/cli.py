@@ -189,6 +189,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         run_dir = Path("runs") / (_run_name(source) if source else Path(config_path).stem if config_path else "default")
     # only rank 0 reads the config and the run directory; it sends the others the config
     cfg = _train_config(config_path, overrides, run_dir, resume, data_options, init_from) if comm.rank == 0 else None
+    if cfg is not None and not resume:
+        _check_format_options(cfg, csv_column, json_field)
     cfg = bcast_config(comm, cfg)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
@@ -232,6 +234,20 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
         cfg.train.init_from = str(init_from)
     return cfg
+
+
+def _check_format_options(cfg, csv_column, json_field):
+    """A CSV column or JSON field the corpus would ignore is refused (as training refuses it),
+    named as the user set it: the option, or the config key when --config or --set set it."""
+    from .corpus import check_format_options
+    from .errors import ConfigError
+
+    try:
+        check_format_options(cfg.data.corpus, csv_column=cfg.data.csv_column, json_field=cfg.data.json_field)
+    except ConfigError as e:
+        if csv_column is None and json_field is None:  # set by the config: undo it there or with --set
+            raise UserError(re.sub(r"drop (data\.\w+)$", r"set it to null (--set \1=null)", str(e)), 2) from None
+        raise
 
 
 def _report_training(result, cfg, run_dir, resume):
@@ -788,11 +804,13 @@ def _limit_options(command):
 def serve(run_dir, host, port, which, model_name, **limits):
     """Serve a run over HTTP: an OpenAI-compatible completions API, and a page to try it at /."""
     from .api import load
-    from .serve import INSTALL, missing, serve as run_server
+    from .serve import INSTALL, listen_socket, missing, serve as run_server
 
     absent = missing()
     if absent:
         raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
+    sock = listen_socket(host, port)  # a port in use: one line, before anything else is said
+    port = sock.getsockname()[1]  # --port 0: the free port the system chose
     model = load(run_dir, which)
     name = model_name or Path(run_dir).resolve().name
     click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "
@@ -800,7 +818,7 @@ def serve(run_dir, host, port, which, model_name, **limits):
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"note: --host {host} lets other machines reach this server, which has no authentication",
                    err=True)
-    run_server(model, name=name, host=host, port=port, limits=Limits(**limits))
+    run_server(model, name=name, host=host, port=port, limits=Limits(**limits), sock=sock)
 
 
 def main():

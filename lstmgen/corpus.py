@@ -51,7 +51,7 @@ from pathlib import Path
 
 from . import builtin_cache
 from .builtin_corpora import DESCRIPTIONS, DOCUMENT_CORPORA
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, MissingPackageError
 from .split import keep_text, split_corpus, split_documents
 
 BUILTIN_PREFIX = "builtin:"
@@ -107,6 +107,29 @@ def read_documents(source: str, *, csv_column: str | int | None = None, encoding
     return documents
 
 
+TABLE_SUFFIXES = (".csv", ".tsv")  # read one document per row, from data.csv_column
+JSONL_SUFFIXES = (".jsonl", ".ndjson")  # read one document per object, from data.json_field
+
+
+def check_format_options(source: str, *, csv_column=None, json_field=None, files=None) -> None:
+    """Refuse ``data.csv_column`` where no file of ``source`` is a CSV/TSV file, and
+    ``data.json_field`` where none is a JSON-lines file: they would be ignored, and the text
+    read whole. ``files``: ``source_files(source)`` when the caller has them already."""
+    for key, value, suffixes, what in (("data.csv_column", csv_column, TABLE_SUFFIXES, "a CSV or TSV file"),
+                                       ("data.json_field", json_field, JSONL_SUFFIXES, "a JSON-lines file")):
+        if value is None:
+            continue
+        if source.startswith(BUILTIN_PREFIX):
+            raise ConfigError(f"{key} is set, but the corpus '{source}' is a built-in corpus, not {what}; "
+                              f"drop {key}")
+        found = files if files is not None else source_files(source)
+        if not any(f.suffix.lower() in suffixes for f in found):
+            names = " or ".join(suffixes)
+            where = f"is not a {names} file" if found == [Path(source)] else f"holds no {names} file"
+            raise ConfigError(f"{key} is set, but the corpus '{source}' {where}: it would be read as plain "
+                              f"text; drop {key}")
+
+
 def load_corpus(source: str, *, val_fraction: float = 0.1, **options) -> Corpus:
     """The documents of ``source`` split into training and validation documents; ``options``
     are those of ``read_documents`` (``corpus_options(cfg.data)``)."""
@@ -131,7 +154,7 @@ def list_corpora() -> list[dict]:
         entry = {"name": f"{BUILTIN_PREFIX}{name}", "description": description}
         try:
             documents, cached = builtin_cache.read(name)
-        except DataError as e:
+        except (DataError, MissingPackageError) as e:
             entry["error"] = str(e)
         else:
             if name not in DOCUMENT_CORPORA:  # python-docs: one document, split by paragraph
@@ -227,9 +250,9 @@ def _file_documents(path, fmt, encoding, errors):
     """The documents of one file: its whole text, or one per row of a CSV/TSV/JSON-lines file."""
     text = _read_text(path, encoding, errors)
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
+    if suffix in TABLE_SUFFIXES:
         return _csv_documents(path, text, fmt, fmt["delimiter"] or ("\t" if suffix == ".tsv" else ","))
-    if suffix in (".jsonl", ".ndjson"):
+    if suffix in JSONL_SUFFIXES:
         return _jsonl_documents(path, text, fmt)
     fmt["records"] += 1
     return [text]

@@ -35,7 +35,7 @@ import yaml
 
 from .checkpoint import Checkpoint
 from .config import config_from_dict, dump_config
-from .errors import ConfigError
+from .errors import ConfigError, MissingPackageError
 from .launch import INSTALL_HINT, launched_size
 from .model import LanguageModel
 
@@ -263,7 +263,7 @@ def world():
     try:
         from mpi4py import MPI
     except ImportError:
-        raise ConfigError(f"this process was started by mpiexec with {launched_size()} ranks, but mpi4py is "
+        raise MissingPackageError(f"this process was started by mpiexec with {launched_size()} ranks, but mpi4py is "
                           f"not installed; install it with: {INSTALL_HINT}") from None
     comm = MPICommunicator(MPI.COMM_WORLD)
     return comm if comm.size > 1 else SingleProcess()

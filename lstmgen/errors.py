@@ -2,7 +2,7 @@
 
 Library modules raise these and never print; ``cli.py`` turns them into a one-line message on
 stderr and an exit code: 2 for usage and configuration mistakes, 1 for data and checkpoint
-problems.
+problems and for an optional package that is not installed.
 """
 
 
@@ -26,6 +26,21 @@ class DataError(LstmgenError):
 
 class CheckpointError(LstmgenError):
     """A run directory or checkpoint is missing, corrupt, unsafe or from a newer version."""
+
+    exit_code = 1
+
+
+class MissingPackageError(LstmgenError):
+    """An optional extra that a command or corpus needs is not installed; the message names the
+    ``pip install 'lstmgen[EXTRA]'`` that adds it (exit code 1: the command line was right, the
+    environment lacks a package)."""
+
+    exit_code = 1
+
+
+class AddressError(LstmgenError):
+    """The server cannot listen where it was asked to: the port is in use, or needs privileges
+    (exit code 1, like a run directory in use: the command was right, the machine is busy)."""
 
     exit_code = 1
 

@@ -23,10 +23,10 @@ from typing import Optional
 
 import numpy as np
 
-from .corpus import corpus_options, load_configured_corpus, read_documents
+from .corpus import check_format_options, corpus_options, load_configured_corpus, read_documents
 from .data import eval_windows
 from .distributed import SingleProcess, bcast_model
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .loading import load_run
 from .score import text_ids, text_size
 
@@ -50,11 +50,15 @@ def _read_text(run, corpus: Optional[str], csv_column):
     """The documents to score, where they come from, and their ids."""
     cfg = run.config
     if corpus is None:
+        if csv_column is not None:
+            raise ConfigError("data.csv_column is set, but no corpus is given: it names a column of the corpus "
+                              "to score (the validation split is read as the run was trained)")
         docs = load_configured_corpus(cfg.data).val
         source = f"{cfg.data.corpus} (validation split)"
     else:
         options = corpus_options(cfg.data)
         if csv_column is not None:  # a column named on the command line replaces the run's template
+            check_format_options(corpus, csv_column=csv_column)
             options.update(csv_column=csv_column, template=None)
         docs = read_documents(corpus, **options)
         source = corpus

@@ -27,7 +27,7 @@ import subprocess
 import sys
 from typing import List, Optional
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingPackageError
 from .nn.blocks import cores  # noqa: F401 (no NumPy there)
 
 INSTALL_HINT = "pip install 'lstmgen[mpi]'"
@@ -90,7 +90,7 @@ def auto_procs(batch_size: Optional[int], num_cores: int, mpi: bool) -> int:
 def mpi_installed() -> bool:
     try:
         find_mpiexec()
-    except ConfigError:
+    except MissingPackageError:
         return False
     return True
 
@@ -111,11 +111,11 @@ def find_mpiexec() -> str:
     """The ``mpiexec`` beside this Python (the ``mpich`` wheel's), else the first on PATH;
     without mpi4py or mpiexec, a one-line error naming the install command."""
     if importlib.util.find_spec("mpi4py") is None:
-        raise ConfigError(f"--procs needs mpi4py, which is not installed; install it with: {INSTALL_HINT}")
+        raise MissingPackageError(f"--procs needs mpi4py, which is not installed; install it with: {INSTALL_HINT}")
     beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     found = beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
     if found is None:
-        raise ConfigError(f"--procs needs mpiexec, which is not on PATH; install MPICH with: {INSTALL_HINT}")
+        raise MissingPackageError(f"--procs needs mpiexec, which is not on PATH; install MPICH with: {INSTALL_HINT}")
     return found
 
 

@@ -26,8 +26,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from .corpus import read_documents
-from .errors import DataError
+from .corpus import check_format_options, read_documents
+from .errors import ConfigError, DataError
 from .sample import log_softmax
 
 CHUNK = 256  # tokens read per call of the model: bounds the memory of the logits to CHUNK x V
@@ -87,6 +87,11 @@ def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> 
         kind = None
     if kind == "folder":
         raise DataError(f"'{source}' is a folder; score takes one text or one file (eval scores folders)")
+    if csv_column is not None:
+        if kind is None:
+            raise ConfigError("data.csv_column is set, but what is scored is a text, not a CSV or TSV file; "
+                              "drop data.csv_column")
+        check_format_options(source, csv_column=csv_column, files=[Path(source)])
     if kind == "file":
         return read_documents(source, csv_column=csv_column, encoding=encoding)
     return [source]

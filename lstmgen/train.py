@@ -44,7 +44,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import threads, token_cache
 from .config import Config, dump_config
-from .corpus import load_configured_corpus
+from .corpus import check_format_options, load_configured_corpus
 from .data import Batches
 from .errors import CheckpointError, ConfigError
 from .evaluate import evaluate_ids
@@ -163,6 +163,8 @@ class Trainer:
     def _load_data(self, saved):
         """documents -> tokenizer -> ids -> N parallel streams; a resumed run keeps its tokenizer."""
         cfg, train_cfg = self.cfg, self.cfg.train
+        if saved is None:  # a new run: a CSV column or JSON field its corpus would ignore is refused
+            check_format_options(cfg.data.corpus, csv_column=cfg.data.csv_column, json_field=cfg.data.json_field)
         source = saved or self.parent  # a resumed run, or a fine-tuned one, keeps its tokenizer
         tokenizer = saved_tokenizer(source) if source is not None else None
         if cfg.data.token_cache is not None:  # ids in token files on disk, windows read as needed

@@ -9,6 +9,14 @@ import pytest
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _working_folder(tmp_path_factory, monkeypatch):
+    """Every test runs in an empty folder of its own, so that no test depends on (or writes
+    into) the folder pytest was started from: a `notes.txt` or `runs/` there changes nothing.
+    Tests name the repository's files from ROOT."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 def numeric_grad(f, x, eps=1e-6):
     """Central differences of the scalar f() with respect to every element of x (in place)."""
     g = np.zeros_like(x)

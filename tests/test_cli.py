@@ -48,7 +48,7 @@ def test_version_and_help():
     assert run("--version").output.startswith("lstmgen, version ")
     for cmd in ("train", "sample", "eval"):
         assert run(cmd, "--help").exit_code == 0
-    proc = subprocess.run([sys.executable, "-m", "lstmgen", "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "lstmgen", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "train" in proc.stdout
 
 

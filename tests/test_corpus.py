@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from lstmgen.corpus import BUILTIN_CORPORA, Corpus, load_corpus, read_documents
+from lstmgen.corpus import BUILTIN_CORPORA, Corpus, check_format_options, load_corpus, read_documents
 from lstmgen.errors import ConfigError, DataError
 
 
@@ -170,6 +170,25 @@ def test_csv_parse_error_names_the_line(tmp_path):
 
 
 # --- errors ------------------------------------------------------------------------------------
+
+
+def test_a_csv_column_or_json_field_is_refused_where_no_file_would_use_it(tmp_path):
+    text = write(tmp_path / "notes.txt", LINES)
+    for key, option in (("data.csv_column", {"csv_column": "text"}), ("data.json_field", {"json_field": "body"})):
+        with pytest.raises(ConfigError, match=f"{key} is set, but the corpus '.*notes.txt' is not a"):
+            check_format_options(str(text), **option)
+    with pytest.raises(ConfigError, match="data.json_field .* is not a .jsonl or .ndjson file"):
+        check_format_options(str(write(tmp_path / "rows.csv", "text\na\n")), json_field="body")
+    with pytest.raises(ConfigError, match="data.csv_column .*'builtin:python-docs' is a built-in corpus"):
+        check_format_options("builtin:python-docs", csv_column=0)
+    with pytest.raises(ConfigError, match="holds no .csv or .tsv file"):  # a folder of text files
+        check_format_options(str(tmp_path / "*.txt"), csv_column="text")
+    # a folder or glob that holds one file of the format takes the option (its other files are text)
+    check_format_options(str(tmp_path), csv_column="text")
+    check_format_options(str(tmp_path / "*"), csv_column="text")
+    write(tmp_path / "more" / "chats.NDJSON", '{"body": "hi"}\n')
+    check_format_options(str(tmp_path), json_field="body")
+    check_format_options(str(text))  # nothing set: nothing to refuse
 
 
 def test_missing_file(tmp_path):

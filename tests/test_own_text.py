@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
+import lstmgen
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.config import inherit, load_config
+from lstmgen.errors import ConfigError
 from lstmgen.train import Trainer
 from tests.test_cli import TINY, assert_user_error, run, train_tiny
 
@@ -58,6 +60,29 @@ def test_corpus_errors_name_the_command_line_option(tmp_path):
     assert_user_error(result, 2, "--csv-column and --set data.csv_column")
     result = run("train", csv, "--set", "data.corpus=x.txt", "--out", tmp_path / "d")
     assert_user_error(result, 2, "SOURCE and --set data.corpus")
+
+
+def test_a_csv_column_or_json_field_on_a_text_file_is_refused(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("Dear diary, today the model learnt to spell.\n" * 100)
+    out = tmp_path / "runs" / "notes"
+    for option, value in (("--csv-column", "text"), ("--json-field", "body")):
+        result = run("train", text, option, value, "--config", TINY, "--out", out)
+        assert_user_error(result, 2, f"{option} is set, but the corpus '{text}' is not a", f"drop {option}")
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists()
+    # through the config, the key is named, also from Python
+    result = run("train", text, "--config", "classic-word-lstm", "--out", out)  # it reads a CSV's column 'body'
+    assert_user_error(result, 2, "data.csv_column is set, but the corpus", "(--set data.csv_column=null)")
+    assert_user_error(run("train", text, "--set", "data.json_field=body", "--out", out), 2, "data.json_field is set")
+    with pytest.raises(ConfigError, match="data.csv_column is set, but the corpus .*notes.txt' is not a .csv"):
+        lstmgen.train({"data": {"corpus": str(text), "csv_column": "text"}}, out=out)
+    # eval and score refuse a column of a text file, and eval a column without a corpus
+    assert train_tiny(text, out).exit_code == 0
+    assert_user_error(run("eval", out, "--corpus", text, "--csv-column", "text"), 2, "--csv-column is set")
+    assert_user_error(run("eval", out, "--csv-column", "text"), 2, "--csv-column is set, but no corpus is given")
+    assert_user_error(run("score", out, text, "--csv-column", "text"), 2, f"'{text}' is not a .csv or .tsv file")
+    assert_user_error(run("score", out, "Dear diary", "--csv-column", "0"), 2, "what is scored is a text")
 
 
 def test_a_failed_train_leaves_nothing_behind(tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import write_corpus
+from tests.conftest import ROOT, write_corpus
 from tests.test_cli import run, train_tiny
 
 
@@ -128,7 +128,7 @@ def _interactive(trained, *options, preexec_fn=None):
     on leaving, Ctrl-D at the prompt must end the session with exit code 0."""
     main, child = _pty().openpty()
     proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--interactive", *options],
-                            stdin=child, stdout=child, stderr=child, close_fds=True, preexec_fn=preexec_fn)
+                            stdin=child, stdout=child, stderr=child, close_fds=True, preexec_fn=preexec_fn, cwd=ROOT)
     os.close(child)
     try:
         yield main

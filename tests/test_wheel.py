@@ -7,6 +7,7 @@ site-packages for numpy, click, tqdm and pyyaml (a path in a .pth file: the edit
 lstmgen there is not loaded). About 10 s.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,7 +27,10 @@ def sh(*cmd, cwd=None, env=None):
 
 @pytest.mark.skipif(os.name == "nt", reason="the venv layout below is POSIX's (bin/, lib/)")
 def test_wheel_ships_the_configs_and_trains_from_an_empty_folder(tmp_path):
-    pytest.importorskip("setuptools")  # the test extra installs it
+    setuptools = pytest.importorskip("setuptools")  # the test extra installs it
+    # bdist_wheel is built into setuptools from 70.1; an older one needs the `wheel` package
+    assert tuple(map(int, setuptools.__version__.split(".")[:2])) >= (70, 1) or importlib.util.find_spec("wheel"), \
+        f"setuptools {setuptools.__version__} cannot build a wheel alone: pip install -e '.[test]' upgrades it"
     src = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the repository
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):

@@ -13,9 +13,13 @@ imports this package's ``app`` module. The parts, each importable without the ex
 See docs/serve.md.
 """
 
+import errno
 import importlib.util
+import socket
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
+
+from ..errors import AddressError
 
 INSTALL = "pip install 'lstmgen[serve]'"
 NEEDS = ("starlette", "uvicorn")
@@ -38,11 +42,38 @@ def missing() -> List[str]:
     return [name for name in NEEDS if importlib.util.find_spec(name) is None]
 
 
-def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits=None, log_level: str = "info"):
-    """Serve ``model`` (an ``api.Model``) until interrupted (needs the ``serve`` extra)."""
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (port 0: a free one), for ``serve``: a port in use is
+    an ``AddressError`` here, in one line, before the model loads and the server starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a port in TIME_WAIT is free
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise AddressError(f"port {port} on {host} is in use: choose another with --port") from None
+        if e.errno == errno.EACCES:
+            raise AddressError(f"port {port} on {host} needs privileges: choose one above 1023 with --port") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise AddressError(f"--host {host} is not an address of this machine") from None
+        raise
+    sock.listen()  # holds the port (a second bound socket could share it until one listens)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits=None, log_level: str = "info",
+          sock: Optional[socket.socket] = None):
+    """Serve ``model`` (an ``api.Model``) until interrupted (needs the ``serve`` extra), on
+    ``sock`` (from ``listen_socket``) or else on a socket bound to ``host:port`` here."""
     import uvicorn
 
     from .app import create_app
 
+    sock = sock or listen_socket(host, port)
     app = create_app(model, name=name, limits=limits or Limits())
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level=log_level,
+                            timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
