@@ -533,8 +533,6 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, 
     from .api import load
     from .score import read_text_or_file
 
-    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
-        click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
     if html or output is not None:
         _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
         return
@@ -559,17 +557,6 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, 
                f"loss: {result['loss']:.4f} nats/token")
     if result["unknown_characters"]:
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
-
-
-def _looks_like_a_path(text: str) -> bool:
-    return " " not in text and len(text) < 256 and bool(Path(text).suffix or "/" in text)
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # too long, or a NUL byte, to be a path
-        return False
 
 
 def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
@@ -616,8 +603,6 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     from .gate_saturation import save_png, text_table
     from .plot import INSTALL_HINT
 
-    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
-        raise UserError(f"there is no file '{text_or_file}'", 1)
     analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:
         click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)

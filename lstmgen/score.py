@@ -20,6 +20,7 @@ Shapes: t targets, V vocabulary size, K expected tokens listed per position.
 """
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -76,9 +77,19 @@ def text_size(docs: List[str]) -> Tuple[int, int]:
     return chars, num_bytes
 
 
+def looks_like_a_path(text: str) -> bool:
+    """Whether a TEXT_OR_FILE argument reads as a file name: one word (no whitespace) with a
+    path separator or a file extension (``notes.txt``, ``data/rows``, ``a.jsonl``)."""
+    if not text or len(text) >= 256 or any(c.isspace() for c in text):
+        return False
+    return "/" in text or "\\" in text or bool(re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,7}", Path(text).suffix))
+
+
 def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> List[str]:
     """The documents of ``source``: the file's if it names an existing file (one per row of a
-    CSV file), else the text itself."""
+    CSV file), else the text itself. A name that looks like a path (``looks_like_a_path``) but
+    names no file is a ``DataError``, as a missing corpus is for ``train``: a typo in a file
+    name must not be scored as a text."""
     if not source:
         raise DataError("nothing to score: the text is empty")
     try:
@@ -89,6 +100,9 @@ def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> 
         raise DataError(f"'{source}' is a folder; score takes one text or one file (eval scores folders)")
     if kind == "file":
         return read_documents(source, csv_column=csv_column, encoding=encoding)
+    if looks_like_a_path(source):
+        raise DataError(f"there is no file '{source}' (a word with a / or a file extension names a file; "
+                        "a text to read as it is has a space in it)")
     return [source]
 
 
