@@ -116,11 +116,30 @@ def _run_name(source: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
 
 
+def _setting(key: str, value) -> str:
+    """data.corpus=notes.txt, train.max_epochs=null: a config key as --set takes it."""
+    plain = isinstance(value, str) and value and not any(c in value for c in " ,\"")
+    return f"{key}={value if plain else json.dumps(value, ensure_ascii=False)}"
+
+
 class _TqdmReporter(TqdmReporter):
-    """The training bar (``progress.py``), after the resolved config, the model and the threads."""
+    """The training bar (``progress.py``), after what differs from the defaults (or where a
+    resumed run stands), the model and the threads."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
 
     def announce(self, info):
-        click.echo(f"resolved config:\n{info['config']}")
+        where = self.run_dir / "config.yaml"
+        if info["resumed"]:
+            val = f"; last validation loss {_loss_text(info['last_val_loss'], info['last_val_bits_per_char'])}" \
+                if info["last_val_loss"] is not None else ""
+            click.echo(f"resuming {self.run_dir} from step {info['step']:,}{val} (config: {where})")
+        else:
+            changed = ", ".join(_setting(k, v) for k, v in info["config_differences"]) or "none"
+            click.echo(f"config (differs from the defaults): {changed}")
+            click.echo(f"  the whole config: {where}; the defaults: lstmgen config")
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
@@ -189,7 +208,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
         stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
         _run_ranks(count, [*rank_args, "--out", str(run_dir)])
-    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
+    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter(run_dir) if comm.rank == 0 else None,
                           comm=comm)
     if result.interrupted:
         if comm.rank == 0:  # rank 0 speaks for the job

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import threads, token_cache
-from .config import Config, dump_config
+from .config import Config, differences, dump_config
 from .corpus import load_configured_corpus
 from .data import Batches
 from .errors import CheckpointError, ConfigError
@@ -376,7 +376,9 @@ class Trainer:
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
                 "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
                 "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
-                "config": dump_config(self.cfg), "resumed": self.resumed,
+                "config": dump_config(self.cfg), "config_differences": differences(self.cfg),
+                "resumed": self.resumed, "last_val_loss": self.last_val,
+                "last_val_bits_per_char": self.bits_per_char(self.last_val),
                 "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
     def _notes(self) -> None:

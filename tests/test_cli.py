@@ -70,7 +70,10 @@ def test_train_writes_a_complete_run_directory(trained):
 def test_train_on_builtin_corpus_with_tiny_config(tmp_path):
     result = run("train", "--config", TINY, "--out", tmp_path / "r", "--set", "train.max_steps=3")
     assert result.exit_code == 0, result.output
-    assert "resolved config" in result.output and "builtin:python-docs" in result.output
+    # what differs from the defaults, in one line, and where the whole config is; not all of it
+    assert "config (differs from the defaults): model.embed_dim=16, model.hidden_size=32" in result.output
+    assert f"the whole config: {tmp_path / 'r' / 'config.yaml'}" in result.output
+    assert "data.corpus" not in result.output and "resolved config" not in result.output
 
 
 def test_sample_streams_prime_then_text_and_seed_repeats(trained):
@@ -104,6 +107,8 @@ def test_resume_continues_exactly(tmp_path, text_file):
     resumed = run("train", "--out", tmp_path / "b", "--resume", "--set", "train.max_steps=12")
     assert resumed.exit_code == 0, resumed.output
     assert "train.max_steps changed from 6 to 12" in resumed.output
+    assert f"resuming {tmp_path / 'b'} from step 6; last validation loss " in resumed.output
+    assert "bits/char" in resumed.output and "config (differs" not in resumed.output
     load = lambda d: np.load(sorted((d / "checkpoints").glob("step-00000012"))[0] / "model.npz")
     a, b = load(tmp_path / "a"), load(tmp_path / "b")
     for k in a.files:
