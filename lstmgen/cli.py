@@ -106,6 +106,16 @@ def _threads_for(text):
         yield
 
 
+def _say_checkpoint(run_dir, which: str) -> None:
+    """A note on stderr when the checkpoint a command reads needs one (``loading.checkpoint_note``):
+    no best yet, or a newer last checkpoint that best leaves out."""
+    from .loading import checkpoint_note
+
+    note = checkpoint_note(run_dir, which)[1]
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+
 THREADS_OPTION = click.option("--threads", default=None, metavar="N|auto",
                               help="Threads to compute with; default auto: the cores free at start.")
 
@@ -214,6 +224,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         if comm.rank == 0:  # rank 0 speaks for the job
             click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
                        f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
+            _say_unevaluated(run_dir)
         _exit(comm, 130)
     if comm.rank != 0:
         return
@@ -245,6 +256,16 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
         cfg.train.init_from = str(init_from)
     return cfg
+
+
+def _say_unevaluated(run_dir) -> None:
+    """After Ctrl-C between two evaluations: the commands that read 'best' leave this checkpoint out."""
+    from .loading import unevaluated_last
+
+    newer = unevaluated_last(run_dir)
+    if newer is not None:
+        click.echo(f"note: step {newer['last_step']:,} is not evaluated: sample, eval, score and serve read the "
+                   f"best checkpoint (step {newer['best_step']:,}); --checkpoint last reads this one", err=True)
 
 
 def _report_training(result, cfg, run_dir, resume):
@@ -355,9 +376,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
                         "beam search returns at most one text per beam", 2)
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
+    _say_checkpoint(run_dir, which)
     model = load(run_dir, which)
-    if model.run.note:
-        click.echo(f"note: {model.run.note}", err=True)
     unknown = model.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
@@ -493,6 +513,8 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
         args += (["--threads", str(threads)] if threads is not None else [])
         args += (["--batch-size", str(batch_size)] if batch_size is not None else [])
         _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
+    if comm.rank == 0:
+        _say_checkpoint(run_dir, which)
     with _threads_for(threads):
         result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
                               batch_size=batch_size, comm=comm)
@@ -552,6 +574,7 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, 
     from .api import load
     from .score import read_text_or_file
 
+    _say_checkpoint(run_dir, which)
     if html or output is not None:
         _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
         return
@@ -622,6 +645,7 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     from .gate_saturation import save_png, text_table
     from .plot import INSTALL_HINT
 
+    _say_checkpoint(run_dir, which)
     analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:
         click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)
@@ -668,6 +692,7 @@ def novelty(run_dir, ns, num_samples, length, temperature, top_k, top_p, seed, w
     from .novelty import DEFAULT_NS, novelty_run
 
     ns = sorted(set(ns)) or list(DEFAULT_NS)
+    _say_checkpoint(run_dir, which)
     result = novelty_run(run_dir, ns=ns, num_samples=num_samples, length=length, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, which=which)
     if as_json:
@@ -786,6 +811,7 @@ def serve(run_dir, host, port, which, model_name, **limits):
     absent = missing()
     if absent:
         raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
+    _say_checkpoint(run_dir, which)
     model = load(run_dir, which)
     name = model_name or Path(run_dir).resolve().name
     click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "

@@ -196,6 +196,7 @@ class Trainer:
         self.state = self.zero_state()
         self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
         self.best_val = self.last_val = None
+        self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
         self.acc = _new_accumulator()
         self.val_chars_per_token = None  # measured at the first ``bits_per_char``
@@ -216,6 +217,7 @@ class Trainer:
             self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
             self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
             self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
+            self.val_step = tr.get("val_step")  # absent before lstmgen wrote it: unknown
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
@@ -310,7 +312,7 @@ class Trainer:
         pointers = ["last"]
         val = self.evaluate()
         if val is not None:
-            self.last_val = val
+            self.last_val, self.val_step = val, self.step
             if not np.isfinite(val):
                 raise Diverged(self.step, f"validation loss {val}")
             stats["val_loss"], stats["val_bits_per_char"] = val, self.bits_per_char(val)
@@ -341,7 +343,7 @@ class Trainer:
             "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
             "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
             "best_val_bits_per_char": self.bits_per_char(self.best_val),
-            "last_val_bits_per_char": self.bits_per_char(self.last_val),
+            "last_val_bits_per_char": self.bits_per_char(self.last_val), "val_step": self.val_step,
         }
 
     def save(self, pointers: list, keep: bool = False) -> Path:
