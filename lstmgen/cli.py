@@ -20,6 +20,7 @@ import numpy as np
 from . import __version__
 from .config import shipped_configs
 from .errors import LstmgenError
+from .html_pages import PAGE_CHARS
 from .launch import launched_rank
 from .progress import TqdmReporter
 from .serve import Limits
@@ -566,20 +567,25 @@ def corpora(as_json):
               help="Write a page instead (-o FILE): the text coloured by surprisal, hover for what the model expected.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --html: the page to write.")
+@click.option("--max-chars", default=None, type=click.IntRange(min=1), metavar="N",
+              help=f"Score only the first N characters of the text. Default: all; with --html {PAGE_CHARS:,} "
+                   "(a page of the whole of a long text is slow to write and to open).")
 @THREADS_OPTION
-def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, threads):
+def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, max_chars, threads):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from dataclasses import asdict
 
     from .api import load
-    from .score import read_text_or_file
+    from .score import cut_documents, read_text_or_file
 
     _say_checkpoint(run_dir, which)
     if html or output is not None:
-        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
+        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json, max_chars or PAGE_CHARS)
         return
     model = load(run_dir, which)
-    docs = read_text_or_file(text_or_file, model.config.data.encoding, csv_column)
+    docs, total = cut_documents(read_text_or_file(text_or_file, model.config.data.encoding, csv_column), max_chars)
+    if max_chars is not None and total > max_chars:
+        click.echo(f"note: scoring the first {max_chars:,} of {total:,} characters (--max-chars)", err=True)
     with _threads_for(threads):
         scores = asdict(model.score(docs, top=top))
     result = {"run_dir": str(run_dir), "checkpoint": model.run.path.name, **scores}
@@ -601,14 +607,16 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, 
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
 
 
-def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
+def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json, max_chars):
     from .cells_view import write_surprise_page
 
     if not html or output is None:
         raise UserError("--html and -o FILE go together: score --html -o surprise.html", 2)
     if as_json:
         raise UserError("--html writes a page; drop --json", 2)
-    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column)
+    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column, max_chars=max_chars)
+    if page["truncated"]:
+        click.echo(f"note: {page['note']}", err=True)
     click.echo(f"wrote {output}: {page['summary'].split('. ')[0]}")
 
 
@@ -630,8 +638,9 @@ def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_js
               help="Print the ranking, the chosen units' correlations and the gate saturation as one JSON object.")
 @click.option("--saturation", is_flag=True,
               help="Gate saturation instead of the page: a picture with -o FILE.png, else a table.")
-@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1), metavar="N",
-              help="Read at most this many characters of the text.")
+@click.option("--max-chars", default=PAGE_CHARS, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Read at most this many characters of the text (the page holds them all: about 9 MB "
+                   "per 10,000 characters for 2 x 256 units).")
 def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, saturation, max_chars):
     """See inside the model: the text coloured by one unit, and the units that track its structure.
 
@@ -648,7 +657,7 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     _say_checkpoint(run_dir, which)
     analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:
-        click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)
+        click.echo(f"note: {analysis.reading.cut_note()}", err=True)
     if saturation and not analysis.saturation:
         raise UserError(f"--saturation: a {analysis.cell} cell has no gates", 2)
     if as_json:

@@ -106,6 +106,21 @@ def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> 
     return [source]
 
 
+def cut_documents(docs: List[str], max_chars: Optional[int]) -> Tuple[List[str], int]:
+    """The documents cut to their first ``max_chars`` characters in all (None: kept whole), and
+    how many characters they held before the cut."""
+    total = sum(len(d) for d in docs)
+    if max_chars is None or total <= max_chars:
+        return docs, total
+    kept, left = [], max_chars
+    for d in docs:
+        if left <= 0:
+            break
+        kept.append(d[:left])
+        left -= len(d)
+    return kept, total
+
+
 def score_documents(run, docs: List[str], top: int = 0) -> dict:
     """Score ``docs`` with a loaded run (``loading.Run``), read as one stream: rows and totals."""
     tok = run.tokenizer
