@@ -26,9 +26,9 @@ import numpy as np
 from . import activations, cell_finder, gate_saturation, html_pages, text_features
 from .errors import ConfigError, DataError
 from .loading import Run, load_run
-from .score import read_text_or_file, score_ids
+from .score import cut_documents, read_text_or_file, score_ids
 
-MAX_CHARS = 20_000  # characters read by default: the page stays quick and the recording small
+MAX_CHARS = html_pages.PAGE_CHARS  # characters read by default: what a page holds
 TOP_TOKENS = 5  # next tokens listed per position on the pages
 
 
@@ -37,7 +37,16 @@ class Reading:
     run: Run
     ids: np.ndarray  # [<eod>, the documents' tokens, each document followed by <eod>]
     characters: int  # of the text read
-    truncated: bool  # the text was cut to max_chars
+    total_characters: int  # of the whole text, before the cut to max_chars
+
+    @property
+    def truncated(self) -> bool:
+        return self.characters < self.total_characters
+
+    def cut_note(self, option: str = "--max-chars") -> str:
+        """'Showing the first 10,000 of 300,000 characters (--max-chars to change).', or '' if whole."""
+        return f"Showing the first {self.characters:,} of {self.total_characters:,} characters ({option} to " \
+               "change)." if self.truncated else ""
 
     def pieces(self, start: int, stop: Optional[int] = None) -> List[str]:
         """The text each of ``ids[start:stop]`` adds on screen (a word model's spacing included)."""
@@ -47,19 +56,10 @@ class Reading:
 
 def read_text(run: Run, source: str, max_chars: Optional[int] = None, csv_column=None) -> Reading:
     """The token stream of ``source`` (a text, or the file it names), cut to ``max_chars``."""
-    docs = read_text_or_file(source, run.config.data.encoding, csv_column)
-    truncated = False
-    if max_chars is not None and sum(len(d) for d in docs) > max_chars:
-        kept, left = [], max_chars
-        for d in docs:
-            if left <= 0:
-                break
-            kept.append(d[:left])
-            left -= len(d)
-        docs, truncated = kept, True
+    docs, total = cut_documents(read_text_or_file(source, run.config.data.encoding, csv_column), max_chars)
     tok = run.tokenizer
     ids = np.concatenate([[tok.eod_id], tok.encode_documents(docs)]).astype(np.int64)
-    return Reading(run, ids, sum(len(d) for d in docs), truncated)
+    return Reading(run, ids, sum(len(d) for d in docs), total)
 
 
 def check_units(num_layers: int, hidden_size: int, layer: Optional[int], cells: Sequence[int]) -> int:
@@ -205,8 +205,7 @@ def page_payload(a: Analysis) -> dict:
         start = (best["layer"], best["unit"]) if best else (a.layer or 0, 0)
     note = "" if a.activation == "tanh(c)" else \
         f"A {a.cell} has no cell state c: the colours show the hidden state h (the paper colours LSTMs by tanh(c))."
-    if a.reading.truncated:
-        note += f" The text was cut to its first {a.reading.characters:,} characters."
+    note += " " + a.reading.cut_note()
     return {
         "title": f"lstmgen cells: {run.path.parent.parent.name}",
         "subtitle": _subtitle(run, f"{len(a.pieces):,} positions; colour: {a.activation} of one unit"),
@@ -222,11 +221,13 @@ def write_cells_page(a: Analysis, path) -> None:
     html_pages.write_page(html_pages.cells_html(page_payload(a)), path)
 
 
-def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=None) -> dict:
-    """The data of the surprise page: every token of ``source`` with its surprisal in bits and
-    the tokens the model expected there (``score_ids``, as ``score`` reads the text)."""
+def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=None,
+                     max_chars: Optional[int] = MAX_CHARS) -> dict:
+    """The data of the surprise page: every token of ``source`` (its first ``max_chars``
+    characters) with its surprisal in bits and the tokens the model expected there
+    (``score_ids``, as ``score`` reads the text)."""
     run = load_run(Path(run_dir), which)
-    reading = read_text(run, source, csv_column=csv_column)
+    reading = read_text(run, source, max_chars, csv_column)
     scores = score_ids(run.model, run.params, reading.ids, TOP_TOKENS)
     targets = reading.ids[1:]  # (T,)
     bits = -scores.logprobs / math.log(2)  # (T,)
@@ -238,15 +239,16 @@ def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=No
     return {
         "title": f"lstmgen score: {run.path.parent.parent.name}",
         "subtitle": _subtitle(run, "colour: surprisal of each token, -log2 p(token | the text before)"),
-        "note": "", "pieces": reading.pieces(1), "tokens": tokens, "ids": ids, "K": scores.top_ids.shape[1],
-        "top": top, "top_p": _per_mille(np.exp(scores.top_logprobs)), "p": _per_mille(np.exp(scores.logprobs)),
-        "bits": _rounded(bits, 3), "cap_bits": max(4, math.ceil(float(np.percentile(bits, 99)))),
+        "note": reading.cut_note(), "truncated": reading.truncated, "pieces": reading.pieces(1), "tokens": tokens,
+        "ids": ids, "K": scores.top_ids.shape[1], "top": top, "top_p": _per_mille(np.exp(scores.top_logprobs)),
+        "bits": _rounded(bits, 3),  # the page computes p = 2^-bits "cap_bits": max(4, math.ceil(float(np.percentile(bits, 99)))),
         "worst": [[int(k), round(float(bits[k]), 2)] for k in worst], "summary": summary,
     }
 
 
-def write_surprise_page(run_dir, source: str, path, *, which: str = "best", csv_column=None) -> dict:
+def write_surprise_page(run_dir, source: str, path, *, which: str = "best", csv_column=None,
+                        max_chars: Optional[int] = MAX_CHARS) -> dict:
     """Write the surprise page; returns its payload (for the command's one-line summary)."""
-    payload = surprise_payload(run_dir, source, which=which, csv_column=csv_column)
+    payload = surprise_payload(run_dir, source, which=which, csv_column=csv_column, max_chars=max_chars)
     html_pages.write_page(html_pages.surprise_html(payload), path)
     return payload

@@ -191,7 +191,7 @@ class Checkpoint:
     trainer: dict
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -253,7 +253,7 @@ def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
     pointer = run_dir / "checkpoints" / f"{which}.json"
     if not pointer.exists():
         raise CheckpointError(f"'{run_dir}' holds no '{which}' checkpoint ({pointer} is missing); is it a run directory?")
-    data = _read_json(pointer)
+    data = read_json(pointer)
     _check_version(pointer, data)
     name = data.get("checkpoint")
     if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
@@ -267,14 +267,14 @@ def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
 def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
     """Read a whole checkpoint; every problem is a ``CheckpointError`` naming the file."""
     folder = find_checkpoint(run_dir, which)
-    trainer = _read_json(folder / "trainer.json")
+    trainer = read_json(folder / "trainer.json")
     _check_version(folder / "trainer.json", trainer)
     trainer = _upgrade_trainer(trainer)
     try:
         cfg = read_saved_config(folder / "config.yaml")
     except ConfigError as e:
         raise CheckpointError(f"saved config is not valid: {e}") from None
-    tokenizer_dict = _read_json(folder / "tokenizer.json")
+    tokenizer_dict = read_json(folder / "tokenizer.json")
     params = read_npz(folder / "model.npz")
     optimizer_arrays = read_npz(folder / "optimizer.npz") if with_training_state else {}
     state_arrays = read_npz(folder / "state.npz") if with_training_state else {}

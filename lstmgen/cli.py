@@ -20,6 +20,7 @@ import numpy as np
 from . import __version__
 from .config import shipped_configs
 from .errors import LstmgenError
+from .html_pages import PAGE_CHARS
 from .launch import launched_rank
 from .progress import TqdmReporter
 from .serve import Limits
@@ -110,6 +111,16 @@ def _threads_for(text):
         yield
 
 
+def _say_checkpoint(run_dir, which: str) -> None:
+    """A note on stderr when the checkpoint a command reads needs one (``loading.checkpoint_note``):
+    no best yet, or a newer last checkpoint that best leaves out."""
+    from .loading import checkpoint_note
+
+    note = checkpoint_note(run_dir, which)[1]
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+
 THREADS_OPTION = click.option("--threads", default=None, metavar="N|auto",
                               help="Threads to compute with; default auto: the cores free at start.")
 
@@ -120,11 +131,30 @@ def _run_name(source: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
 
 
+def _setting(key: str, value) -> str:
+    """data.corpus=notes.txt, train.max_epochs=null: a config key as --set takes it."""
+    plain = isinstance(value, str) and value and not any(c in value for c in " ,\"")
+    return f"{key}={value if plain else json.dumps(value, ensure_ascii=False)}"
+
+
 class _TqdmReporter(TqdmReporter):
-    """The training bar (``progress.py``), after the resolved config, the model and the threads."""
+    """The training bar (``progress.py``), after what differs from the defaults (or where a
+    resumed run stands), the model and the threads."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
 
     def announce(self, info):
-        click.echo(f"resolved config:\n{info['config']}")
+        where = self.run_dir / "config.yaml"
+        if info["resumed"]:
+            val = f"; last validation loss {_loss_text(info['last_val_loss'], info['last_val_bits_per_char'])}" \
+                if info["last_val_loss"] is not None else ""
+            click.echo(f"resuming {self.run_dir} from step {info['step']:,}{val} (config: {where})")
+        else:
+            changed = ", ".join(_setting(k, v) for k, v in info["config_differences"]) or "none"
+            click.echo(f"config (differs from the defaults): {changed}")
+            click.echo(f"  the whole config: {where}; the defaults: lstmgen config")
         click.echo(f"model: {info['num_params']:,} parameters, vocabulary of {info['vocab_size']} tokens; "
                    f"{info['train_tokens']:,} training tokens per epoch ({info['windows_per_epoch']} steps), "
                    f"{info['val_tokens']:,} validation tokens")
@@ -196,12 +226,13 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
         stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
         _run_ranks(count, [*rank_args, "--out", str(run_dir)])
-    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter() if comm.rank == 0 else None,
+    result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter(run_dir) if comm.rank == 0 else None,
                           comm=comm)
     if result.interrupted:
         if comm.rank == 0:  # rank 0 speaks for the job
             click.echo(f"Interrupted at step {result.step}; checkpoint saved to {result.checkpoint}. "
                        f"Continue with: lstmgen train --out {run_dir} --resume", err=True)
+            _say_unevaluated(run_dir)
         _exit(comm, 130)
     if comm.rank != 0:
         return
@@ -248,6 +279,16 @@ def _check_format_options(cfg, csv_column, json_field):
         if csv_column is None and json_field is None:  # set by the config: undo it there or with --set
             raise UserError(re.sub(r"drop (data\.\w+)$", r"set it to null (--set \1=null)", str(e)), 2) from None
         raise
+
+
+def _say_unevaluated(run_dir) -> None:
+    """After Ctrl-C between two evaluations: the commands that read 'best' leave this checkpoint out."""
+    from .loading import unevaluated_last
+
+    newer = unevaluated_last(run_dir)
+    if newer is not None:
+        click.echo(f"note: step {newer['last_step']:,} is not evaluated: sample, eval, score and serve read the "
+                   f"best checkpoint (step {newer['best_step']:,}); --checkpoint last reads this one", err=True)
 
 
 def _report_training(result, cfg, run_dir, resume):
@@ -358,9 +399,8 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
                         "beam search returns at most one text per beam", 2)
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
+    _say_checkpoint(run_dir, which)
     model = load(run_dir, which)
-    if model.run.note:
-        click.echo(f"note: {model.run.note}", err=True)
     unknown = model.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
@@ -496,6 +536,8 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
         args += (["--threads", str(threads)] if threads is not None else [])
         args += (["--batch-size", str(batch_size)] if batch_size is not None else [])
         _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
+    if comm.rank == 0:
+        _say_checkpoint(run_dir, which)
     with _threads_for(threads):
         result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
                               batch_size=batch_size, comm=comm)
@@ -552,21 +594,25 @@ def corpora(as_json):
               help="Write a page instead (-o FILE): the text coloured by surprisal, hover for what the model expected.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --html: the page to write.")
+@click.option("--max-chars", default=None, type=click.IntRange(min=1), metavar="N",
+              help=f"Score only the first N characters of the text. Default: all; with --html {PAGE_CHARS:,} "
+                   "(a page of the whole of a long text is slow to write and to open).")
 @THREADS_OPTION
-def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, threads):
+def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, max_chars, threads):
     """Score a text (or the file it names) token by token: log-probability, surprisal, bits per char."""
     from dataclasses import asdict
 
     from .api import load
-    from .score import read_text_or_file
+    from .score import cut_documents, read_text_or_file
 
-    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
-        click.echo(f"note: there is no file '{text_or_file}'; scoring the text itself", err=True)
+    _say_checkpoint(run_dir, which)
     if html or output is not None:
-        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json)
+        _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json, max_chars or PAGE_CHARS)
         return
     model = load(run_dir, which)
-    docs = read_text_or_file(text_or_file, model.config.data.encoding, csv_column)
+    docs, total = cut_documents(read_text_or_file(text_or_file, model.config.data.encoding, csv_column), max_chars)
+    if max_chars is not None and total > max_chars:
+        click.echo(f"note: scoring the first {max_chars:,} of {total:,} characters (--max-chars)", err=True)
     with _threads_for(threads):
         scores = asdict(model.score(docs, top=top))
     result = {"run_dir": str(run_dir), "checkpoint": model.run.path.name, **scores}
@@ -588,25 +634,16 @@ def score(run_dir, text_or_file, top, csv_column, which, as_json, html, output, 
         click.echo(f"unknown characters: {result['unknown_characters']:,} (scored as <unk>)")
 
 
-def _looks_like_a_path(text: str) -> bool:
-    return " " not in text and len(text) < 256 and bool(Path(text).suffix or "/" in text)
-
-
-def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # too long, or a NUL byte, to be a path
-        return False
-
-
-def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json):
+def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_json, max_chars):
     from .cells_view import write_surprise_page
 
     if not html or output is None:
         raise UserError("--html and -o FILE go together: score --html -o surprise.html", 2)
     if as_json:
         raise UserError("--html writes a page; drop --json", 2)
-    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column)
+    page = write_surprise_page(run_dir, text_or_file, output, which=which, csv_column=csv_column, max_chars=max_chars)
+    if page["truncated"]:
+        click.echo(f"note: {page['note']}", err=True)
     click.echo(f"wrote {output}: {page['summary'].split('. ')[0]}")
 
 
@@ -628,8 +665,9 @@ def _surprise_page(run_dir, text_or_file, which, csv_column, html, output, as_js
               help="Print the ranking, the chosen units' correlations and the gate saturation as one JSON object.")
 @click.option("--saturation", is_flag=True,
               help="Gate saturation instead of the page: a picture with -o FILE.png, else a table.")
-@click.option("--max-chars", default=20_000, show_default=True, type=click.IntRange(min=1), metavar="N",
-              help="Read at most this many characters of the text.")
+@click.option("--max-chars", default=PAGE_CHARS, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Read at most this many characters of the text (the page holds them all: about 9 MB "
+                   "per 10,000 characters for 2 x 256 units).")
 def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, saturation, max_chars):
     """See inside the model: the text coloured by one unit, and the units that track its structure.
 
@@ -643,11 +681,10 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     from .gate_saturation import save_png, text_table
     from .plot import INSTALL_HINT
 
-    if _looks_like_a_path(text_or_file) and not _is_file(text_or_file):
-        raise UserError(f"there is no file '{text_or_file}'", 1)
+    _say_checkpoint(run_dir, which)
     analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:
-        click.echo(f"note: read the first {max_chars:,} characters of the text (--max-chars)", err=True)
+        click.echo(f"note: {analysis.reading.cut_note()}", err=True)
     if saturation and not analysis.saturation:
         raise UserError(f"--saturation: a {analysis.cell} cell has no gates", 2)
     if as_json:
@@ -691,6 +728,7 @@ def novelty(run_dir, ns, num_samples, length, temperature, top_k, top_p, seed, w
     from .novelty import DEFAULT_NS, novelty_run
 
     ns = sorted(set(ns)) or list(DEFAULT_NS)
+    _say_checkpoint(run_dir, which)
     result = novelty_run(run_dir, ns=ns, num_samples=num_samples, length=length, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, which=which)
     if as_json:
@@ -811,6 +849,7 @@ def serve(run_dir, host, port, which, model_name, **limits):
         raise UserError(f"lstmgen serve needs {' and '.join(absent)}: {INSTALL}", 1)
     sock = listen_socket(host, port)  # a port in use: one line, before anything else is said
     port = sock.getsockname()[1]  # --port 0: the free port the system chose
+    _say_checkpoint(run_dir, which)
     model = load(run_dir, which)
     name = model_name or Path(run_dir).resolve().name
     click.echo(f"serving {run_dir} ({model.run.path.name}, step {model.step:,}) as model '{name}' "

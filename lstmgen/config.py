@@ -448,6 +448,15 @@ def read_saved_config(path: Path) -> Config:
     return config_from_dict(data, str(path))
 
 
+def differences(cfg: Config) -> List[tuple]:
+    """``[(key, value)]`` of the keys where ``cfg`` differs from the defaults (``Config()``,
+    what ``lstmgen config`` lists), in declaration order."""
+    default = Config()
+    return [(f"{section}.{f.name}", getattr(getattr(cfg, section), f.name))
+            for section in SECTION_CLASSES for f in dataclasses.fields(getattr(cfg, section))
+            if getattr(getattr(cfg, section), f.name) != getattr(getattr(default, section), f.name)]
+
+
 def dump_config(cfg: Config) -> str:
     """The resolved config as YAML, sections in order, keys in declaration order."""
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False)

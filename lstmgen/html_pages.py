@@ -15,7 +15,8 @@ recolours them, so 10,000 characters stay quick.
 Activations travel as int8, one block per layer and quantity, unit-major, base64: a unit's T
 values are ``round(127 v / s)`` with s the largest |v| of that unit (``quantised``): the main
 quantity of 2 x 256 units over 10,000 characters is 6.8 MB of base64 (about 50 MB as JSON
-numbers), and a whole page about 9 MB.
+numbers), and a whole page about 9 MB. A page holds ``PAGE_CHARS`` characters unless told
+otherwise (``--max-chars``), and says so when it cuts the text.
 """
 
 import base64
@@ -24,6 +25,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+PAGE_CHARS = 10_000  # characters a page holds by default (--max-chars): quick to write and to open
 
 
 def quantised(values: np.ndarray) -> dict:
@@ -186,7 +189,7 @@ function surprisePage() {
   $("controls").innerHTML = `<span class="legend">0 bits <span class="bar" style="background:${gradient(0, 1)}"></span>` +
     ` ${cap}+ bits of surprisal</span>`;
   describe = (k) => `<div>position ${k}: ${esc(show(D.tokens[D.ids[k]]))}</div>` +
-    `<div>p = ${fmtP(D.p[k])}, surprisal ${D.bits[k].toFixed(2)} bits</div><div>the model expected:</div>` +
+    `<div>p = ${fmtP(Math.round(1000 * Math.pow(2, -D.bits[k])))}, surprisal ${D.bits[k].toFixed(2)} bits</div><div>the model expected:</div>` +
     topLines(k, D.ids[k]);
   $("side").innerHTML = `<h2>where the model is surprised</h2><div class="desc">${esc(D.summary)}</div>` +
     D.worst.map(([k, b]) => `<a data-k="${k}">${esc(show(D.tokens[D.ids[k]]))} ${b.toFixed(1)}</a>`).join("");

@@ -5,7 +5,7 @@ Everything comes from the checkpoint folder alone; the training data is not need
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -36,15 +36,46 @@ def saved_tokenizer(saved: ckpt.Checkpoint) -> Tokenizer:
         raise CheckpointError(f"{saved.path / 'tokenizer.json'}: {e}") from None
 
 
-def load_run(run_dir: Path, which: str = "best") -> Run:
-    """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config."""
-    if which not in ckpt.POINTERS:
-        raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
-    note = None
+def unevaluated_last(run_dir) -> Optional[dict]:
+    """``{"best_step", "best_bits_per_char", "best_loss", "last_step"}`` when the run's ``last``
+    checkpoint is newer than its ``best`` and was never evaluated (a run stopped by Ctrl-C, or
+    killed, between two evaluations); else None. Reads only the pointers and two trainer.json
+    files; anything unreadable is None (loading the checkpoint then says what is wrong)."""
+    try:
+        best, last = (ckpt.find_checkpoint(Path(run_dir), which) for which in ("best", "last"))
+        best_trainer, last_trainer = (ckpt.read_json(folder / "trainer.json") for folder in (best, last))
+    except CheckpointError:
+        return None
+    best_step, last_step, val_step = best_trainer.get("step"), last_trainer.get("step"), last_trainer.get("val_step")
+    if not all(isinstance(s, int) for s in (best_step, last_step, val_step)) or last_step <= best_step \
+            or val_step == last_step or best_trainer.get("best_val_loss") is None:
+        return None  # val_step is absent from checkpoints written before it existed: nothing known
+    return {"best_step": best_step, "best_bits_per_char": best_trainer.get("best_val_bits_per_char"),
+            "best_loss": best_trainer["best_val_loss"], "last_step": last_step}
+
+
+def checkpoint_note(run_dir, which: str = "best") -> Tuple[str, Optional[str]]:
+    """The checkpoint ``load_run(run_dir, which)`` reads, and a note worth telling the user about
+    it: ``best`` asked for and ``last`` given (no evaluation yet), or a newer ``last`` that
+    ``best`` leaves out."""
     if which == "best" and ckpt.best_or_last(run_dir) == "last":
         # a run before its first evaluation has no best checkpoint yet: its latest is the one there is
-        which, note = "last", (f"'{run_dir}' has no 'best' checkpoint yet (no evaluation has run); "
-                               "using 'last'")
+        return "last", f"'{run_dir}' has no 'best' checkpoint yet (no evaluation has run); using 'last'"
+    newer = unevaluated_last(run_dir) if which == "best" else None
+    if newer is None:
+        return which, None
+    bits = newer["best_bits_per_char"]
+    val = f"{bits:.3f} bits/char" if isinstance(bits, (int, float)) else f"{newer['best_loss']:.4f} nats/token"
+    return which, (f"using best (step {newer['best_step']:,}, validation {val}); the last checkpoint, "
+                   f"step {newer['last_step']:,}, is newer and was not evaluated: --checkpoint last reads it")
+
+
+def load_run(run_dir: Path, which: str = "best") -> Run:
+    """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config; its
+    ``note`` is ``checkpoint_note``'s."""
+    if which not in ckpt.POINTERS:
+        raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
+    which, note = checkpoint_note(run_dir, which)
     saved = ckpt.load_checkpoint(Path(run_dir), which, with_training_state=False)
     tokenizer = saved_tokenizer(saved)
     model = LanguageModel.from_config(saved.config.model, tokenizer.vocab_size)

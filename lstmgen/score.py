@@ -20,6 +20,7 @@ Shapes: t targets, V vocabulary size, K expected tokens listed per position.
 """
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -76,9 +77,19 @@ def text_size(docs: List[str]) -> Tuple[int, int]:
     return chars, num_bytes
 
 
+def looks_like_a_path(text: str) -> bool:
+    """Whether a TEXT_OR_FILE argument reads as a file name: one word (no whitespace) with a
+    path separator or a file extension (``notes.txt``, ``data/rows``, ``a.jsonl``)."""
+    if not text or len(text) >= 256 or any(c.isspace() for c in text):
+        return False
+    return "/" in text or "\\" in text or bool(re.fullmatch(r"\.[A-Za-z][A-Za-z0-9]{0,7}", Path(text).suffix))
+
+
 def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> List[str]:
     """The documents of ``source``: the file's if it names an existing file (one per row of a
-    CSV file), else the text itself."""
+    CSV file), else the text itself. A name that looks like a path (``looks_like_a_path``) but
+    names no file is a ``DataError``, as a missing corpus is for ``train``: a typo in a file
+    name must not be scored as a text."""
     if not source:
         raise DataError("nothing to score: the text is empty")
     try:
@@ -94,7 +105,25 @@ def read_text_or_file(source: str, encoding: str = "utf-8", csv_column=None) -> 
         check_format_options(source, csv_column=csv_column, files=[Path(source)])
     if kind == "file":
         return read_documents(source, csv_column=csv_column, encoding=encoding)
+    if looks_like_a_path(source):
+        raise DataError(f"there is no file '{source}' (a word with a / or a file extension names a file; "
+                        "a text to read as it is has a space in it)")
     return [source]
+
+
+def cut_documents(docs: List[str], max_chars: Optional[int]) -> Tuple[List[str], int]:
+    """The documents cut to their first ``max_chars`` characters in all (None: kept whole), and
+    how many characters they held before the cut."""
+    total = sum(len(d) for d in docs)
+    if max_chars is None or total <= max_chars:
+        return docs, total
+    kept, left = [], max_chars
+    for d in docs:
+        if left <= 0:
+            break
+        kept.append(d[:left])
+        left -= len(d)
+    return kept, total
 
 
 def score_documents(run, docs: List[str], top: int = 0) -> dict:

@@ -43,7 +43,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import threads, token_cache
-from .config import Config, dump_config
+from .config import Config, differences, dump_config
 from .corpus import check_format_options, load_configured_corpus
 from .data import Batches
 from .errors import CheckpointError, ConfigError
@@ -198,6 +198,7 @@ class Trainer:
         self.state = self.zero_state()
         self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
         self.best_val = self.last_val = None
+        self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
         self.acc = _new_accumulator()
         self.val_chars_per_token = None  # measured at the first ``bits_per_char``
@@ -218,6 +219,7 @@ class Trainer:
             self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
             self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
             self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
+            self.val_step = tr.get("val_step")  # absent before lstmgen wrote it: unknown
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
@@ -312,7 +314,7 @@ class Trainer:
         pointers = ["last"]
         val = self.evaluate()
         if val is not None:
-            self.last_val = val
+            self.last_val, self.val_step = val, self.step
             if not np.isfinite(val):
                 raise Diverged(self.step, f"validation loss {val}")
             stats["val_loss"], stats["val_bits_per_char"] = val, self.bits_per_char(val)
@@ -343,7 +345,7 @@ class Trainer:
             "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
             "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
             "best_val_bits_per_char": self.bits_per_char(self.best_val),
-            "last_val_bits_per_char": self.bits_per_char(self.last_val),
+            "last_val_bits_per_char": self.bits_per_char(self.last_val), "val_step": self.val_step,
         }
 
     def save(self, pointers: list, keep: bool = False) -> Path:
@@ -378,7 +380,9 @@ class Trainer:
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
                 "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
                 "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
-                "config": dump_config(self.cfg), "resumed": self.resumed,
+                "config": dump_config(self.cfg), "config_differences": differences(self.cfg),
+                "resumed": self.resumed, "last_val_loss": self.last_val,
+                "last_val_bits_per_char": self.bits_per_char(self.last_val),
                 "threads": f"{self.threads} ({self.threads_why}" + ("; adapts to load)" if self.adaptive_threads else ")")}
 
     def _notes(self) -> None:

@@ -344,3 +344,31 @@ def test_long_texts_are_cut_to_max_chars(hand_set_run):
     result = run("cells", run_dir, text, "--json", "--max-chars", 100)
     s = json.loads(result.output.splitlines()[-1])
     assert s["characters"] == 100 and s["truncated"] and s["tokens"] == 100
+
+
+
+def test_pages_hold_the_first_max_chars_by_default_and_say_so(hand_set_run, tmp_path):
+    """A page of a long text holds its first html_pages.PAGE_CHARS characters (--max-chars
+    changes it) and says so; score without --html reads the whole text unless told otherwise."""
+    from lstmgen.html_pages import PAGE_CHARS
+
+    run_dir, _ = hand_set_run
+    text = tmp_path / "long.txt"
+    text.write_text(quoted_text(lines=500, seed=1), encoding="utf-8")
+    total = len(text.read_text(encoding="utf-8"))
+    assert total > PAGE_CHARS
+    out = tmp_path / "page.html"
+    for cmd in ("score", "cells"):
+        args = [cmd, run_dir, text, "-o", out] + (["--html"] if cmd == "score" else [])
+        capped = run(*args)
+        said = f"Showing the first {PAGE_CHARS:,} of {total:,} characters (--max-chars to change)."
+        assert capped.exit_code == 0 and said in capped.output and said in parse_page(out)["note"], cmd
+        assert len("".join(parse_page(out)["pieces"])) <= PAGE_CHARS + 1  # the text, and an <eod>
+        assert run(*args, "--max-chars", 300).exit_code == 0
+        assert f"the first 300 of {total:,}" in parse_page(out)["note"], cmd
+        whole = run(*args, "--max-chars", total)
+        assert "Showing" not in whole.output and "Showing" not in parse_page(out)["note"], cmd
+    table = run("score", run_dir, text, "--json")
+    assert json.loads(table.output)["characters"] == total + 1  # no cap without --html: the text and <eod>
+    first = run("score", run_dir, text, "--json", "--max-chars", 50)
+    assert json.loads(first.output.splitlines()[-1])["characters"] == 51 and "scoring the first 50 of" in first.output

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import lstmgen
+
 from lstmgen.cli import cli
 from tests.conftest import ROOT
 
@@ -70,7 +72,10 @@ def test_train_writes_a_complete_run_directory(trained):
 def test_train_on_builtin_corpus_with_tiny_config(tmp_path):
     result = run("train", "--config", TINY, "--out", tmp_path / "r", "--set", "train.max_steps=3")
     assert result.exit_code == 0, result.output
-    assert "resolved config" in result.output and "builtin:python-docs" in result.output
+    # what differs from the defaults, in one line, and where the whole config is; not all of it
+    assert "config (differs from the defaults): model.embed_dim=16, model.hidden_size=32" in result.output
+    assert f"the whole config: {tmp_path / 'r' / 'config.yaml'}" in result.output
+    assert "data.corpus" not in result.output and "resolved config" not in result.output
 
 
 def test_sample_streams_prime_then_text_and_seed_repeats(trained):
@@ -104,6 +109,8 @@ def test_resume_continues_exactly(tmp_path, text_file):
     resumed = run("train", "--out", tmp_path / "b", "--resume", "--set", "train.max_steps=12")
     assert resumed.exit_code == 0, resumed.output
     assert "train.max_steps changed from 6 to 12" in resumed.output
+    assert f"resuming {tmp_path / 'b'} from step 6; last validation loss " in resumed.output
+    assert "bits/char" in resumed.output and "config (differs" not in resumed.output
     load = lambda d: np.load(sorted((d / "checkpoints").glob("step-00000012"))[0] / "model.npz")
     a, b = load(tmp_path / "a"), load(tmp_path / "b")
     for k in a.files:
@@ -137,6 +144,46 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
     assert step > 0
     result = run("train", "--out", out, "--resume", "--set", f"train.max_steps={step + 2}")
     assert result.exit_code == 0, result.output
+
+
+def _wait_for_step(out, step, proc, seconds=60):
+    """Until metrics.jsonl has a line for ``step`` or later (the event), or the process ended."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        lines = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
+        if any(json.loads(line)["step"] >= step for line in lines if line.endswith("}")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"training never reached step {step}")
+
+
+def test_after_ctrl_c_the_readers_say_best_leaves_out_a_newer_last(tmp_path, text_file):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lstmgen", "train", "--config", TINY, "--out", str(out),
+           "--set", f"data.corpus={text_file}", "--set", "train.max_steps=100000", "--set", "train.log_interval=1",
+           "--set", "train.eval_interval=20"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    _wait_for_step(out, 22, proc)  # past the first evaluation
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = json.loads((out / "checkpoints" / "last.json").read_text())["step"]
+    best = json.loads((out / "checkpoints" / "best.json").read_text())["step"]
+    readers = [run("sample", out, "--length", 5), run("eval", out), run("score", out, "some text")]
+    if last % 20 == 0:  # the stop fell on an evaluation (rarely): best is current, nothing to say
+        assert best <= last and all("note:" not in r.output for r in readers)
+        return
+    assert best < last and best % 20 == 0
+    assert f"note: step {last:,} is not evaluated" in err and f"best checkpoint (step {best:,})" in err
+    for result in readers:
+        assert result.exit_code == 0, result.output
+        assert f"note: using best (step {best:,}, validation " in result.output
+        assert f"the last checkpoint, step {last:,}, is newer and was not evaluated" in result.output
+    assert "note:" not in run("sample", out, "--length", 5, "--checkpoint", "last").output
+    assert f"step {last:,}" in lstmgen.load(out).run.note and lstmgen.load(out, "last").run.note is None
+    # resumed to the next evaluation, best and last are evaluated again: no note
+    assert run("train", "--out", out, "--resume", "--set", f"train.max_steps={(last // 20 + 1) * 20}").exit_code == 0
+    assert "note:" not in run("sample", out, "--length", 5).output
 
 
 # ---- bad input --------------------------------------------------------------------------------

@@ -116,5 +116,17 @@ def test_score_reads_csv_rows_and_refuses_a_folder(trained, tmp_path):
     assert "".join(row["token"] for row in s["tokens"]) == "red fish<eod>blue fish<eod>"  # each row ends in <eod>
     folder = run("score", run_dir, tmp_path)
     assert folder.exit_code == 1 and "is a folder" in folder.output and "Traceback" not in folder.output
-    note = run("score", run_dir, "notes.txt")
-    assert note.exit_code == 0 and "there is no file 'notes.txt'" in note.output
+
+
+def test_a_missing_file_is_an_error_for_score_and_cells_alike(trained, tmp_path, monkeypatch):
+    """One rule (score.looks_like_a_path): a word with a / or a file extension names a file, and
+    a missing one exits 1 as a missing corpus does for train; anything else is the text itself."""
+    run_dir, _ = trained
+    monkeypatch.chdir(tmp_path)  # 'notes.txt' must not be found in the working folder
+    for name in ("notes.txt", "data/rows", str(tmp_path / "gone.csv")):
+        for cmd in ("score", "cells"):
+            result = run(cmd, run_dir, name)
+            assert result.exit_code == 1 and f"there is no file '{name}'" in result.output, (cmd, result.output)
+            assert "Traceback" not in result.output
+    for text in ("red fish", "fish.", "3.14"):  # a space, no extension, a number: texts
+        assert run("score", run_dir, text, "--json").exit_code == 0, text
