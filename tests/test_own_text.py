@@ -46,7 +46,7 @@ def test_train_takes_the_corpus_as_an_argument(tmp_path, monkeypatch):
     result = run("train", jsonl, "--json-field", "body", "--config", TINY, "--set", "train.max_steps=4",
                  "--out", tmp_path / "chats")
     assert result.exit_code == 0, result.output
-    assert "data:\n  corpus: " in result.output and "json_field: body" in result.output
+    assert f"data.corpus={jsonl}" in result.output and "data.json_field=body" in result.output
 
 
 def test_corpus_errors_name_the_command_line_option(tmp_path):
