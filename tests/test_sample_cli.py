@@ -106,18 +106,28 @@ def _take_terminal():
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def _read_until(fd, needle, timeout=20.0):
+def _take_terminal_ignoring_ctrl_c():
+    """``_take_terminal``, and SIGINT ignored, as a shell's background job or a launcher passes it on."""
+    import signal
+
+    _take_terminal()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _read_until(fd, needle, what, timeout=20.0):
+    """The terminal's output up to and including ``needle``; fails naming ``what`` did not happen."""
     out, end = b"", time.monotonic() + timeout
     while needle not in out:
         ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
         if not ready:
-            raise AssertionError(f"timed out waiting for {needle!r}; got {out!r}")
+            raise AssertionError(f"{what} did not happen within {timeout:.0f} s: no {needle!r} in the "
+                                 f"{len(out):,} bytes the terminal showed, which end {out[-300:]!r}")
         try:
             chunk = os.read(fd, 4096)
         except OSError:  # the child closed the terminal
-            break
+            chunk = b""
         if not chunk:
-            break
+            raise AssertionError(f"{what} did not happen: the session closed the terminal after {out[-300:]!r}")
         out += chunk
     return out.decode("utf-8", "replace")
 
@@ -133,8 +143,11 @@ def _interactive(trained, *options, preexec_fn=None):
     try:
         yield main
         os.write(main, b"\x04")  # Ctrl-D at the prompt leaves
-        proc.wait(timeout=20)
-        assert proc.returncode == 0
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the session did not leave within 20 s of Ctrl-D at the prompt") from None
+        assert proc.returncode == 0, f"Ctrl-D at the prompt left with exit code {proc.returncode}"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -143,24 +156,39 @@ def _interactive(trained, *options, preexec_fn=None):
 
 def test_interactive_loop_through_a_pseudo_terminal(trained):
     with _interactive(trained, "--seed", "1", "--length", "300", "--stop", ".") as main:
-        assert "interactive" in _read_until(main, b"> ")
+        assert "interactive" in _read_until(main, b"> ", "the first prompt")
         os.write(main, b":temp 0.5\n")
-        assert "temperature=0.5" in _read_until(main, b"> ")
+        assert "temperature=0.5" in _read_until(main, b"> ", "the prompt after :temp")
         os.write(main, b":bogus\n")
-        assert "unknown command ':bogus'" in _read_until(main, b"> ")
+        assert "unknown command ':bogus'" in _read_until(main, b"> ", "the prompt after :bogus")
         os.write(main, b"The cat\n")
-        reply = _read_until(main, b"> ").replace("\r", "")
+        reply = _read_until(main, b"> ", "the prompt after a continuation").replace("\r", "")
         line = reply.split("The cat\n", 1)[1].split("\n")[0]  # the terminal echoes the typed line
         assert line.endswith(".") and line.count(".") == 1
         os.write(main, b":reset\n")
-        assert "state reset" in _read_until(main, b"> ")
+        assert "state reset" in _read_until(main, b"> ", "the prompt after :reset")
+
+
+def _interrupt_a_continuation(main):
+    """Start an endless continuation, wait until it streams, press Ctrl-C: the prompt must come back."""
+    _read_until(main, b"> ", "the first prompt")
+    os.write(main, b"The\n")
+    _read_until(main, b"The\r\n", "the terminal's echo of the line")
+    ready, _, _ = select.select([main], [], [], 20.0)
+    assert ready and os.read(main, 1), "the continuation did not start streaming within 20 s"
+    os.write(main, b"\x03")  # Ctrl-C, turned into SIGINT by the terminal
+    return _read_until(main, b"[interrupted]\r\n> ", "the continuation ending on Ctrl-C with the prompt back")
 
 
 def test_ctrl_c_ends_a_continuation_but_not_the_session(trained):
     with _interactive(trained, "--length", "10000000", preexec_fn=_take_terminal) as main:
-        _read_until(main, b"> ")
-        os.write(main, b"The\n")
-        _read_until(main, b"The\r\n")  # the echo of the line; then the endless continuation streams
-        os.read(main, 1)
-        os.write(main, b"\x03")  # Ctrl-C, turned into SIGINT by the terminal
-        assert "[interrupted]" in _read_until(main, b"> ")
+        _interrupt_a_continuation(main)
+        os.write(main, b":settings\n")  # the session goes on
+        assert "carry=on" in _read_until(main, b"> ", "the prompt after :settings")
+
+
+def test_ctrl_c_reaches_a_session_started_with_sigint_ignored(trained):
+    # the cause of a lost Ctrl-C (issue 26): Python installs its SIGINT handler only where SIGINT is
+    # at its default, and a process started with it ignored (a shell's background job) keeps that
+    with _interactive(trained, "--length", "10000000", preexec_fn=_take_terminal_ignoring_ctrl_c) as main:
+        _interrupt_a_continuation(main)
