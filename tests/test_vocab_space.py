@@ -120,3 +120,12 @@ def test_token_sums_are_per_token_sums():
     expected = np.zeros((10, 6))
     np.add.at(expected, ids, da)
     np.testing.assert_allclose(token_sums(ids, da, 10), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_an_id_outside_the_vocabulary_is_an_error_on_both_paths():
+    model, params, x, y, state = model_and_data("lstm", np.float32, T=6, N=3)
+    x[2, 1] = V
+    for on in (True, False):
+        model.vocab_space = on
+        with pytest.raises(IndexError):
+            model.loss_and_grads(params, x, y, state)

@@ -50,8 +50,11 @@ def vocab_table(table, Wx, b, out=None):
 def project_tokens(x: Tokens, Wx, b, out):
     """out (T, N, G) = P[ids], the rows of the table ``vocab_table`` for every step."""
     V, G = x.table.shape[0], Wx.shape[1]
+    ids = x.ids.reshape(-1)  # (M,)
+    if ids.size and not (-V <= ids.min() and ids.max() < V):  # as P[ids] would: no id outside the table
+        raise IndexError(f"token id out of range for a vocabulary of {V}")
     P = vocab_table(x.table, Wx, b, np.empty((V, G), out.dtype))  # (V, G)
-    np.take(P, x.ids.reshape(-1), axis=0, out=out.reshape(-1, G))
+    np.take(P, ids, axis=0, out=out.reshape(-1, G), mode="wrap")  # "wrap": ~5x faster than "raise" into out
     return out
 
 
