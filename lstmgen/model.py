@@ -61,9 +61,11 @@ from .nn.lstm import LSTM
 from .nn.ops import into
 from .nn.peephole_lstm import PeepholeLSTM
 from .nn.rnn import RNN
+from .nn.vocab_space import Tokens, vocab_table
 from .nn.workspace import Workspace
 
 _TABLE_FLOATS = 2**20  # sampling looks up layer 0's x W_x + b in a (V, 4H) table up to this size
+_VOCAB_SPACE_ROWS = 1  # a window's layer 0 works in vocabulary space when T*N >= this * V (nn/vocab_space.py)
 
 CELLS = {cls.name: cls for cls in (LSTM, PeepholeLSTM, GRU, GRUCuDNN, RNN)}
 
@@ -76,13 +78,15 @@ class LanguageModel:
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
                  dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
                  input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
-                 tie_weights: bool = False, init: str = "orthogonal", reset_at_eod: bool = False, eod_id: int = 1):
+                 tie_weights: bool = False, init: str = "orthogonal", reset_at_eod: bool = False, eod_id: int = 1,
+                 vocab_space: bool = True):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
         self.embed_dropout, self.input_dropout = embed_dropout, input_dropout
         self.hidden_dropout, self.output_dropout = hidden_dropout, output_dropout
         self.tie_weights, self.init = tie_weights, init
         self.reset_at_eod, self.eod_id = reset_at_eod, eod_id  # eod_id: the tokenizers' <eod> (Tokenizer.eod_id)
+        self.vocab_space = vocab_space  # layer 0's input products in vocabulary space where they pay (_embed)
         cls = CELLS[cell]
         self.cells = [cls(embed_dim if l == 0 else hidden_size, hidden_size) for l in range(num_layers)]
         self._local = threading.local()  # per thread: the (T*N, V) logits and (T*N, H) dh, kept between windows
@@ -155,6 +159,15 @@ class LanguageModel:
         reset = x == self.eod_id  # (T, N)
         return (~reset)[..., None].astype(self.dtype) if reset.any() else None
 
+    def _embed(self, params: Arrays, x: np.ndarray, plain: bool = True):
+        """Layer 0's input for ids x (T, N): the embedding rows (T, N, E), or, where nothing
+        scales them (``plain``: no embedding or input dropout) and V is small beside T*N, the
+        ids themselves as ``Tokens``: layer 0 then projects them through a (V, kH) table and
+        its backward gives the embedding's gradient (V, E) directly (nn/vocab_space.py)."""
+        if plain and self.vocab_space and x.size >= _VOCAB_SPACE_ROWS * self.vocab_size:
+            return Tokens(x, params["embed.W"])
+        return embedding_forward(params["embed.W"], x)  # (T, N, E)
+
     # ---- the head: separate, or tied to the embedding -----------------------------------------
     def _head(self, params: Arrays, h: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         """h (..., H) -> logits (M, V), M = the product of the leading axes (into ``out`` if given)."""
@@ -226,7 +239,8 @@ class LanguageModel:
         # inputs above the first layer), standard and locked dropout on the output, head
         emb_mask = token_mask(rng, self.vocab_size, self.embed_dropout, self.dtype) if train else None
         in_mask = cut(locked_mask(rng, N, E, self.input_dropout, self.dtype)) if train else None
-        h = embedding_forward(params["embed.W"], x)  # (T, N, E)
+        h = self._embed(params, x, plain=emb_mask is None and in_mask is None)  # (T, N, E) or Tokens
+        in_vocab_space = isinstance(h, Tokens)
         if emb_mask is not None:
             h = h * emb_mask[x][..., None]  # whole rows of dropped tokens are zero
         if in_mask is not None:
@@ -268,7 +282,10 @@ class LanguageModel:
             dh *= in_mask  # backprop through input dropout
         if emb_mask is not None:
             dh *= emb_mask[x][..., None]  # backprop through token dropout
-        grads["embed.W"] = embedding_backward(params["embed.W"], x, dh, out and out["embed.W"])
+        if in_vocab_space:  # layer 0 gave the embedding's gradient (V, E), in its workspace
+            grads["embed.W"] = dh.copy()
+        else:
+            grads["embed.W"] = embedding_backward(params["embed.W"], x, dh, out and out["embed.W"])
         if self.tie_weights:
             grads["embed.W"] += grads.pop("head.embed.W")  # the tied head's share
         return loss, into(out, grads), new_state
@@ -277,7 +294,7 @@ class LanguageModel:
     def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None
                ) -> Tuple[np.ndarray, Arrays]:
         """Logits (T*N, V) for ids x (T, N) (written into ``out`` if given), and the state after."""
-        h = embedding_forward(params["embed.W"], x)  # (T, N, E)
+        h = self._embed(params, x)  # (T, N, E) or Tokens
         new_state = {}
         keep = self._keep(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
@@ -320,7 +337,7 @@ class Stepper:
         self.embed = params["embed.W"]  # (V, E), or the (V, 4H) table below
         W0 = params["layers.0.W"]
         if isinstance(model.cells[0], LSTM) and self.embed.shape[0] * W0.shape[1] <= _TABLE_FLOATS:
-            self.embed = self.embed @ W0[:model.embed_dim] + params["layers.0.b"]  # (V, 4H) x W_x + b per token
+            self.embed = vocab_table(self.embed, W0[:model.embed_dim], params["layers.0.b"])  # (V, 4H) x W_x + b per token
             self.steps[0] = model.cells[0].stepper(model._layer(params, 0), N, projected=True)
 
     def __call__(self, ids: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:

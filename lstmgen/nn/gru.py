@@ -46,8 +46,9 @@ from typing import Dict, Tuple
 import numpy as np
 
 from .cell import Cell
-from .ops import (alternate, backward_product, into, project_inputs, sigmoid_, step_product, take_from_cache,
+from .ops import (alternate, backward_product, input_grads, into, project_inputs, sigmoid_, step_product, take_from_cache,
                   uniform_weight, writable_copy)
+from .vocab_space import grad_shape
 from .workspace import Cache
 
 
@@ -172,10 +173,9 @@ class GRU(Cell):
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
+        dx = buf("dx", grad_shape(x), dtype)[...]  # (T, N, D), or (V, D) for Tokens: lent to the caller
         dW = np.empty(W.shape, dtype) if out is None else out["W"]  # (D+H, 3H)
-        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+        input_grads(da, x, Wx, dx, dW[:D])  # dx = da W_x^T, dW_x = X^T da
         dW[D:, :2 * H] = h_in.reshape(T * N, H).T @ da[:, :2 * H]  # H_prev^T [da_r | da_u]
         dW[D:, 2 * H:] = rhs.reshape(T * N, H).T @ da[:, 2 * H:]  # (r ⊙ H_prev)^T da_n
         self.workspace("forward").give_back(cache)
@@ -310,10 +310,9 @@ class GRUCuDNN(Cell):
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
         da = a.reshape(T * N, 3 * H)  # (T*N, 3H)
-        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
-        np.matmul(da, Wx.T, out=dx.reshape(T * N, D))
+        dx = buf("dx", grad_shape(x), dtype)[...]  # (T, N, D), or (V, D) for Tokens: lent to the caller
         dW = np.empty(W.shape, dtype) if out is None else out["W"]  # (D+H, 3H)
-        np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+        input_grads(da, x, Wx, dx, dW[:D])  # dx = da W_x^T, dW_x = X^T da
         dhn = hns.reshape(T * N, H)  # (T*N, H)
         hprev = h_in.reshape(T * N, H)  # (T*N, H)
         dW[D:, :2 * H] = hprev.T @ da[:, :2 * H]  # H_prev^T [da_r | da_z]

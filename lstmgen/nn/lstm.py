@@ -59,6 +59,7 @@ import numpy as np
 from .cell import Cell
 from .ops import (alternate, backward_product, input_and_weight_grads, into, project_inputs, step_product,
                   take_from_cache, uniform_weight, writable_copy)
+from .vocab_space import grad_shape
 from .workspace import Cache
 
 
@@ -240,7 +241,7 @@ class LSTM(Cell):
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dprev_h *= keep[t]
                 dprev_c *= keep[t]
-        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        dx = buf("dx", grad_shape(x), dtype)[...]  # (T, N, D), or (V, D) for Tokens: lent to the caller
         dW, db = input_and_weight_grads(a, x, h_in, W, dx, out and out["W"])  # (D+H, 4H), (4H,)
         self.workspace("forward").give_back(cache)
         return workspace.lend(dx, buf), (dprev_h, dprev_c), into(out, {"W": dW, "b": db})

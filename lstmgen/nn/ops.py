@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .vocab_space import Tokens, project_tokens, token_grads
+
 
 def sigmoid_(a):
     """σ(a) in place, as ½(1 + tanh(a/2)): exact, never overflows, one transcendental."""
@@ -36,23 +38,36 @@ def into(out, grads):
 
 
 def project_inputs(x, Wx, b, out):
-    """out (T, N, G) = x (T, N, D) W_x (D, G) + b (G,): the input part of every step as one GEMM."""
+    """out (T, N, G) = x (T, N, D) W_x (D, G) + b (G,): the input part of every step as one GEMM
+    (for ``Tokens``, a lookup in a (V, G) table: nn/vocab_space.py)."""
+    if isinstance(x, Tokens):
+        return project_tokens(x, Wx, b, out)
     T, N, D = x.shape
     np.matmul(x.reshape(T * N, D), Wx, out=out.reshape(T * N, out.shape[-1]))
     out += b
     return out
 
 
+def input_grads(da, x, Wx, dx, dWx):
+    """Backprop of ``project_inputs`` after a backward time loop, for da (T*N, G): dx = da W_x^T
+    written into ``dx`` (T, N, D) and dW_x = X^T da into ``dWx`` (D, G), large GEMMs over all
+    T·N rows; for ``Tokens``, dx is the table's gradient (V, D) (nn/vocab_space.py)."""
+    if isinstance(x, Tokens):
+        token_grads(x, da, Wx, dx, dWx)
+        return
+    T, N, D = x.shape
+    np.matmul(da, Wx.T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
+    np.matmul(x.reshape(T * N, D).T, da, out=dWx)  # X^T da
+
+
 def input_and_weight_grads(da, x, h_in, W, dx, dW=None):
-    """After a backward time loop, as large GEMMs over all T·N rows: dx = da W_x^T written
-    into ``dx`` (T, N, D); returns dW (D+H, G) = [X | H_prev]^T da (written into ``dW`` when
-    given) and db (G,) = Σ da, for da (T, N, G), x (T, N, D), h_in (T, N, H) the states each
-    step read, W (D+H, G)."""
+    """After a backward time loop: dx and dW_x as ``input_grads``; returns dW (D+H, G) =
+    [X | H_prev]^T da (written into ``dW`` when given) and db (G,) = Σ da, for da (T, N, G),
+    x (T, N, D) or ``Tokens``, h_in (T, N, H) the states each step read, W (D+H, G)."""
     T, N, D = x.shape
     da = da.reshape(T * N, -1)  # (T*N, G)
-    np.matmul(da, W[:D].T, out=dx.reshape(T * N, D))  # backprop through x_t W_x, all t at once
     dW = np.empty(W.shape, da.dtype) if dW is None else dW  # (D+H, G)
-    np.matmul(x.reshape(T * N, D).T, da, out=dW[:D])  # X^T da
+    input_grads(da, x, W[:D], dx, dW[:D])
     np.matmul(h_in.reshape(T * N, h_in.shape[-1]).T, da, out=dW[D:])  # H_prev^T da
     return dW, da.sum(axis=0)
 

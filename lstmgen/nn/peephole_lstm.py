@@ -43,6 +43,7 @@ import numpy as np
 from .cell import Cell
 from .ops import (alternate, backward_product, input_and_weight_grads, into, project_inputs, sigmoid_, step_product,
                   take_from_cache, uniform_weight, writable_copy)
+from .vocab_space import grad_shape
 from .workspace import Cache
 
 
@@ -177,7 +178,7 @@ class PeepholeLSTM(Cell):
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
                 dnext_c *= keep[t]
-        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        dx = buf("dx", grad_shape(x), dtype)[...]  # (T, N, D), or (V, D) for Tokens: lent to the caller
         dW, db = input_and_weight_grads(a, x, h_in, W, dx, out and out["W"])  # (D+H, 4H), (4H,)
         dp = np.concatenate([
             (a[..., :H] * c_in).sum(axis=(0, 1)),  # dp_i = Σ da_i ⊙ c_{t-1}

@@ -30,6 +30,7 @@ import numpy as np
 
 from .cell import Cell
 from .ops import backward_product, input_and_weight_grads, into, project_inputs, uniform_weight, writable_copy
+from .vocab_space import grad_shape
 from .workspace import Cache
 
 
@@ -100,7 +101,7 @@ class RNN(Cell):
             through_Wh(dh, dnext_h)  # dh_{t-1} = da W_h^T
             if keep is not None:  # backprop through the reset: no gradient into a zeroed state
                 dnext_h *= keep[t]
-        dx = buf("dx", (T, N, D), dtype)[...]  # (T, N, D) a view: lent to the caller
+        dx = buf("dx", grad_shape(x), dtype)[...]  # (T, N, D), or (V, D) for Tokens: lent to the caller
         dW, db = input_and_weight_grads(da, x, h_in, W, dx, out and out["W"])  # (D+H, H), (H,)
         self.workspace("forward").give_back(cache)
         return workspace.lend(dx, buf), (dnext_h,), into(out, {"W": dW, "b": db})
