@@ -23,10 +23,11 @@ The <eod> rule travels with both (metadata ``eod``): the graph and the torch mod
 document; the caller zeroes the state before a stream reads <eod>, as lstmgen itself does.
 """
 
+import contextlib
 import json
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -205,11 +206,14 @@ def serialize(run: Run, fmt: str, output: Path) -> Dict[Path, bytes]:
 
 def write_files(files: Dict[Path, bytes]) -> None:
     """Write every file atomically: all to temporary files beside their targets first, then each
-    renamed over its target; on any failure the temporary files go and the targets stay as they were."""
+    renamed over its target; on any failure the temporary files go and the targets stay as they were.
+    (Not ``tempfile.mkstemp``: its files are private, mode 0600, and a model is meant to be shared.)"""
     temps, path = {}, None
     try:
         for path, data in files.items():
-            fd, temps[path] = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any file
+            temps[path] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -218,7 +222,8 @@ def write_files(files: Dict[Path, bytes]) -> None:
             os.replace(tmp, path)
     except BaseException as e:
         for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         if isinstance(e, OSError):
             raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
         raise
