@@ -806,7 +806,7 @@ def export(run_dir, output, fmt, which):
     """Export a run for other tools: ONNX (onnxruntime) or PyTorch (safetensors). See docs/export.md."""
     from .export import export as export_run
 
-    if which not in ("best", "last") and not which.isdigit():
+    if which not in ("best", "last") and not (which.isascii() and which.isdigit()):
         raise UserError(f"--checkpoint {which!r}: expected best, last or a step number", 2)
     done = export_run(run_dir, output, fmt=fmt, which=which)
     if done.note:

@@ -35,14 +35,14 @@ HEADS = {"untied": (False, 6), "tied": (True, 8), "tied+proj": (True, 6)}  # tie
 TOL = 1e-5
 
 
-def make_run(path, cell="lstm", layers=2, head="untied", level="char", hidden=8, step=7):
+def make_run(path, cell="lstm", layers=2, head="untied", level="char", hidden=8, step=7, docs=TRAIN_DOCS):
     """A run directory with one checkpoint of random weights: the initial ones plus noise (so
     that biases and peepholes, zero at first, matter too)."""
     tie, embed = HEADS[head]
     cfg = load_config(None, [f"model.cell={cell}", f"model.num_layers={layers}", f"model.embed_dim={embed}",
                              f"model.hidden_size={hidden}", f"model.tie_weights={str(tie).lower()}",
                              f"tokenizer.level={level}", "tokenizer.vocab_size=300"])
-    tok = build_tokenizer(level, TRAIN_DOCS, **({"vocab_size": 300} if level == "bpe" else {}))
+    tok = build_tokenizer(level, docs, **({"vocab_size": 300} if level == "bpe" else {}))
     model = LanguageModel.from_config(cfg.model, tok.vocab_size)
     rng = np.random.default_rng(len(cell) * 10 + layers)
     params = {k: (v + rng.standard_normal(v.shape) * 0.3).astype(np.float32)
@@ -125,6 +125,23 @@ def test_the_graph_uses_the_recurrent_operators_and_states_its_opset_and_vocabul
     pieces = [bytes.fromhex(b) for b in json.loads(meta["token_bytes"])]
     ids = tok.encode("héllo wörld")
     assert b"".join(pieces[i] for i in ids).decode("utf-8") == tok.decode(ids)
+
+
+def test_any_vocabulary_travels_even_lone_surrogates(tmp_path):
+    run = make_run(tmp_path / "run", docs=[*TRAIN_DOCS, "é€😀 \ud800"])
+    for name in ("m.onnx", "m.safetensors"):
+        export(run, tmp_path / name)
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    config = json.loads((tmp_path / "m.json").read_text("utf-8"))
+    tok = load_run(run).tokenizer
+    assert tokenizer_from_dict(json.loads(meta["tokenizer"])) == tok == tokenizer_from_dict(config["tokenizer"])
+
+
+def test_weights_over_the_onnx_limit_are_refused_naming_torch(tmp_path, monkeypatch):
+    run = make_run(tmp_path / "run")
+    monkeypatch.setattr(ex, "ONNX_LIMIT", 1000)
+    assert "--format torch" in refused([run, "-o", tmp_path / "m.onnx"], 1)
+    assert leftovers(tmp_path) == []
 
 
 # ---- the control: a wrong gate layout must fail the same checks ----------------------------------

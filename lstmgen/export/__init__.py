@@ -44,6 +44,7 @@ from ..model import LanguageModel
 INSTALL = "pip install 'lstmgen[export]'"
 NEEDS = {"onnx": ("onnx",), "torch": ("safetensors",)}  # what writing each format imports
 SUFFIX = {".onnx": "onnx", ".safetensors": "torch"}  # the format an output's suffix implies
+ONNX_LIMIT = 2**31 - 2**24  # bytes of weights one .onnx file holds (protobuf's 2 GB, less room for the rest)
 
 
 class ExportError(LstmgenError):
@@ -113,13 +114,13 @@ def describe(run: Run) -> dict:
 
 def as_strings(info: dict) -> Dict[str, str]:
     """``describe``'s dict as the string -> string metadata ONNX and safetensors hold (JSON for non-strings)."""
-    return {k: v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) for k, v in info.items()}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in info.items()}
 
 
 # ---- reading the run ------------------------------------------------------------------------
 def load(run_dir: Path, which: str = "best") -> Run:
     """The ``best`` or ``last`` checkpoint of ``run_dir``, or the kept one of step ``which`` (digits)."""
-    if not re.fullmatch(r"\d+", str(which)):
+    if not re.fullmatch(r"[0-9]+", str(which)):
         return load_run(Path(run_dir), which)
     run_dir, step = Path(run_dir), int(which)
     ckpt.find_checkpoint(run_dir, "last")  # a missing run or an unfinished one fails here, as everywhere
@@ -192,6 +193,9 @@ def serialize(run: Run, fmt: str, output: Path) -> Dict[Path, bytes]:
     if fmt == "onnx":
         from .onnx_graph import OPSET, build_model
 
+        if sum(v.nbytes for v in run.params.values()) > ONNX_LIMIT:
+            raise ExportError(f"the weights of {run.path} are over 2 GB, the most one ONNX file holds "
+                              "(protobuf's limit); use --format torch")
         info["opset"] = OPSET
         return {output: build_model(run.model, run.params, as_strings(info)).SerializeToString()}
     from .torch_format import MODULE, serialize as to_safetensors, tensors
@@ -199,9 +203,9 @@ def serialize(run: Run, fmt: str, output: Path) -> Dict[Path, bytes]:
     arrays = tensors(run.model, run.params)
     info.update(format="lstmgen-torch", torch_module=MODULE[run.model.cells[0].name],
                 projection="head.proj" in run.params, nonlinearity="tanh", tensors=list(arrays))
-    header = {"format": "pt", "lstmgen": json.dumps(info, ensure_ascii=False)}
+    header = {"format": "pt", "lstmgen": json.dumps(info)}  # ASCII JSON: a char vocabulary may hold lone surrogates
     return {output: to_safetensors(arrays, header),
-            output.with_suffix(".json"): (json.dumps(info, indent=1, ensure_ascii=False) + "\n").encode("utf-8")}
+            output.with_suffix(".json"): (json.dumps(info, indent=1) + "\n").encode("utf-8")}
 
 
 def write_files(files: Dict[Path, bytes]) -> None:
