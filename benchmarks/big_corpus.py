@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from lstmgen.config import load_config
-from lstmgen.train import Reporter, train
+from lstmgen.runs.config import load_config
+from lstmgen.training.trainer import Reporter, train
 
 class Clock(Reporter):
     def start(self, info):

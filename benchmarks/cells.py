@@ -25,12 +25,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lstmgen.corpus import load_corpus  # noqa: E402
-from lstmgen.data import Batches  # noqa: E402
-from lstmgen.model import CELLS, LanguageModel  # noqa: E402
-from lstmgen.optim import Adam, clip_grad_norm  # noqa: E402
+from lstmgen.data.corpus import load_corpus  # noqa: E402
+from lstmgen.data.batches import Batches  # noqa: E402
+from lstmgen.nn.model import CELLS, LanguageModel  # noqa: E402
+from lstmgen.training.optim import Adam, clip_grad_norm  # noqa: E402
 from lstmgen.tokenizers import build_tokenizer  # noqa: E402
-from lstmgen.train import evaluate_ids  # noqa: E402
+from lstmgen.training.trainer import evaluate_ids  # noqa: E402
 
 
 def matched_hidden_size(cell, target, V, E, L):

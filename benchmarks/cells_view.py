@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lstmgen import activations, cells_view  # noqa: E402
-from lstmgen.config import load_config  # noqa: E402
-from lstmgen.loading import Run  # noqa: E402
-from lstmgen.model import LanguageModel  # noqa: E402
+from lstmgen.insight import activations, cells_view  # noqa: E402
+from lstmgen.runs.config import load_config  # noqa: E402
+from lstmgen.runs.loading import Run  # noqa: E402
+from lstmgen.nn.model import LanguageModel  # noqa: E402
 from lstmgen.tokenizers.char import CharTokenizer  # noqa: E402
 
 

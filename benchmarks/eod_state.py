@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lstmgen.config import load_config  # noqa: E402
-from lstmgen.corpus import load_configured_corpus  # noqa: E402
-from lstmgen.loading import load_run  # noqa: E402
-from lstmgen.model import LanguageModel  # noqa: E402
-from lstmgen.train import evaluate_ids, train  # noqa: E402
+from lstmgen.runs.config import load_config  # noqa: E402
+from lstmgen.data.corpus import load_configured_corpus  # noqa: E402
+from lstmgen.runs.loading import load_run  # noqa: E402
+from lstmgen.nn.model import LanguageModel  # noqa: E402
+from lstmgen.training.trainer import evaluate_ids, train  # noqa: E402
 
 RULES = {"carry": False, "reset": True}
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmgen import checkpoint as ckpt
-from lstmgen.config import Config
+from lstmgen.runs import checkpoint as ckpt
+from lstmgen.runs.config import Config
 from lstmgen.export import export
-from lstmgen.loading import load_run
-from lstmgen.model import LanguageModel
-from lstmgen.sample import Settings, sample_steps
-from lstmgen.score import score_ids
+from lstmgen.runs.loading import load_run
+from lstmgen.nn.model import LanguageModel
+from lstmgen.generation.sampling import Settings, sample_steps
+from lstmgen.evaluation.score import score_ids
 from lstmgen.tokenizers import build_tokenizer
 
 T_SCORE, T_SAMPLE, CHUNK = 4000, 500, 256

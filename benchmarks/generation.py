@@ -11,14 +11,14 @@ import time
 
 import numpy as np
 
-import lstmgen.model as model_module
-from lstmgen.beam import beam_search
-from lstmgen.config import Config
-from lstmgen.corpus import load_corpus
-from lstmgen.model import LanguageModel
-from lstmgen.novelty import NgramIndex, novelty
-from lstmgen.sample import Settings, sample_steps
-from lstmgen.score import score_ids
+import lstmgen.nn.model as model_module
+from lstmgen.generation.beam import beam_search
+from lstmgen.runs.config import Config
+from lstmgen.data.corpus import load_corpus
+from lstmgen.nn.model import LanguageModel
+from lstmgen.evaluation.novelty import NgramIndex, novelty
+from lstmgen.generation.sampling import Settings, sample_steps
+from lstmgen.evaluation.score import score_ids
 from lstmgen.tokenizers import build_tokenizer
 
 

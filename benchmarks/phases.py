@@ -27,11 +27,11 @@ import lstmgen  # noqa: E402,F401 (first: it sets OpenBLAS's thread timeout befo
 import numpy as np  # noqa: E402
 from speed import CONFIGS  # noqa: E402
 
-from lstmgen.model import LanguageModel  # noqa: E402
+from lstmgen.nn.model import LanguageModel  # noqa: E402
 from lstmgen.nn import layers  # noqa: E402
 from lstmgen.nn.ops import backward_product, input_and_weight_grads, project_inputs  # noqa: E402
 from lstmgen.nn.vocab_space import Tokens  # noqa: E402
-from lstmgen.optim import Adam, clip_grad_norm  # noqa: E402
+from lstmgen.training.optim import Adam, clip_grad_norm  # noqa: E402
 
 
 def best(fn, repeats=7):

@@ -57,11 +57,11 @@ def worker(name: str, steps: int, warmup: int) -> None:
     """One rank (or the one process): time ``steps`` training steps and an evaluation."""
     import numpy as np
 
-    from lstmgen.data import Batches
-    from lstmgen.distributed import GradientReducer, SharedBatches, stream_slice, world
-    from lstmgen.evaluate import evaluate_ids
-    from lstmgen.model import LanguageModel
-    from lstmgen.optim import Adam, clip_grad_norm
+    from lstmgen.data.batches import Batches
+    from lstmgen.parallel.comm import GradientReducer, SharedBatches, stream_slice, world
+    from lstmgen.evaluation.evaluate import evaluate_ids
+    from lstmgen.nn.model import LanguageModel
+    from lstmgen.training.optim import Adam, clip_grad_norm
 
     c = CONFIGS[name]
     comm = world()
@@ -124,7 +124,7 @@ def worker(name: str, steps: int, warmup: int) -> None:
 
 
 def measure(name: str, procs: int, steps: int, warmup: int) -> dict:
-    from lstmgen import launch
+    from lstmgen.parallel import launch
 
     cores = launch.cores()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -8,7 +8,7 @@ same number of steps. Then each scores the held-out 10% as one stream from a zer
 the script reports held-out nats per character, mean and spread over seeds, and the ratio of
 each lstmgen row to the PyTorch row.
 
-    lstmgen side   ``lstmgen.train.train(cfg, run_dir)``, the path of ``lstmgen train``, with
+    lstmgen side   ``lstmgen.training.trainer.train(cfg, run_dir)``, the path of ``lstmgen train``, with
                    ``model.init`` as given (several: one row each); it never imports torch
     PyTorch side   nn.Embedding, nn.LSTM / nn.GRU, nn.Linear with PyTorch's default
                    initialisation; torch.optim.Adam; torch.nn.utils.clip_grad_norm_
@@ -52,7 +52,7 @@ TORCH_CELLS = {"lstm": "LSTM", "gru_cudnn": "GRU", "rnn": "RNN"}  # lstmgen cell
 # ---- the data: a 90/10 cut at a paragraph break, shared by both sides ------------------------
 def split_corpus(source: str, folder: Path):
     """Write ``train.txt`` (the first ~90%) and ``heldout.txt`` (the rest) into ``folder``."""
-    from lstmgen.corpus import read_documents
+    from lstmgen.data.corpus import read_documents
 
     text = "\n\n".join(read_documents(source))
     cut = text.rfind("\n\n", 0, int(0.9 * len(text)))
@@ -66,8 +66,8 @@ def split_corpus(source: str, folder: Path):
 
 def training_data(folder: Path, level: str, batch_size: int, seq_len: int):
     """The tokenizer and windows ``lstmgen train`` builds from ``train.txt`` (val_fraction 0)."""
-    from lstmgen.corpus import load_corpus
-    from lstmgen.data import Batches
+    from lstmgen.data.corpus import load_corpus
+    from lstmgen.data.batches import Batches
     from lstmgen.tokenizers import build_tokenizer
 
     corpus = load_corpus(str(folder / "train.txt"), val_fraction=0.0)
@@ -83,11 +83,11 @@ def heldout_ids(folder: Path, tokenizer):
 
 # ---- one run of each side ---------------------------------------------------------------
 def run_lstmgen(a, folder: Path, seed: int, init: str) -> dict:
-    from lstmgen.checkpoint import load_checkpoint
-    from lstmgen.config import load_config
-    from lstmgen.evaluate import evaluate_ids
-    from lstmgen.model import LanguageModel
-    from lstmgen.train import train
+    from lstmgen.runs.checkpoint import load_checkpoint
+    from lstmgen.runs.config import load_config
+    from lstmgen.evaluation.evaluate import evaluate_ids
+    from lstmgen.nn.model import LanguageModel
+    from lstmgen.training.trainer import train
 
     cfg = load_config(None, [
         f"data.corpus={folder / 'train.txt'}", "data.val_fraction=0", f"tokenizer.level={a.level}",

@@ -95,9 +95,9 @@ class _Tokens:
 # ---- the lstmgen side ---------------------------------------------------------------------------
 class LstmgenSide:
     def __init__(self, c, streams):
-        from lstmgen.model import LanguageModel
-        from lstmgen.optim import Adam, clip_grad_norm
-        from lstmgen.sample import generate
+        from lstmgen.nn.model import LanguageModel
+        from lstmgen.training.optim import Adam, clip_grad_norm
+        from lstmgen.generation.sampling import generate
 
         self.c, self.M = c, streams
         self.model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], dropout=0.0)

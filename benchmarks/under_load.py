@@ -40,9 +40,9 @@ def lstmgen_worker(threads, seconds):
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from lstmgen import threads as th
-    from lstmgen.model import LanguageModel
-    from lstmgen.optim import Adam, clip_grad_norm
+    from lstmgen.training import threads as th
+    from lstmgen.nn.model import LanguageModel
+    from lstmgen.training.optim import Adam, clip_grad_norm
 
     model = LanguageModel("lstm", C["V"], C["E"], C["H"], C["L"])
     rng = np.random.default_rng(0)

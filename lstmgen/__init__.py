@@ -27,10 +27,10 @@ def __dir__():
 
 
 class _Package(sys.modules[__name__].__class__):
-    """The package's module type. The training loop's module, ``lstmgen/train.py``, shares its
+    """The package's module type. The training loop's module, ``lstmgen/training/trainer.py``, shares its
     name with the API's ``lstmgen.train``; importing a submodule sets the package's attribute
     of that name, so this keeps ``lstmgen.train`` the function (the module stays reachable as
-    ``sys.modules["lstmgen.train"]`` and through ``from lstmgen.train import ...``)."""
+    ``sys.modules["lstmgen.training.trainer"]`` and through ``from lstmgen.training.trainer import ...``)."""
 
     @property
     def train(self):

@@ -6,7 +6,7 @@ share of this machine's cores for BLAS, before NumPy loads (your own settings wi
 
 import os
 
-from .launch import cores, ranks_on_this_host, set_blas_threads
+from .parallel.launch import cores, ranks_on_this_host, set_blas_threads
 
 set_blas_threads(os.environ, cores(), ranks_on_this_host())
 

@@ -31,7 +31,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from .errors import ConfigError
-from .model import LanguageModel
+from .nn.model import LanguageModel
 
 
 # ---- the options of `lstmgen sample` ----------------------------------------------------------
@@ -177,7 +177,7 @@ class Score:
 # ---- the model --------------------------------------------------------------------------------
 def load(run_dir, checkpoint: str = "best") -> "Model":
     """The ``best`` (lowest validation loss) or ``last`` checkpoint of a run directory."""
-    from .loading import load_run
+    from .runs.loading import load_run
 
     return Model(load_run(Path(run_dir), checkpoint))
 
@@ -250,7 +250,7 @@ class Model:
         return self._pieces(prime, opts, k)
 
     def _pieces(self, prime: str, opts: SampleOptions, k: int) -> Iterator[Piece]:
-        from .sample import Completion, Settings, StopRules, sample_steps
+        from .generation.sampling import Completion, Settings, StopRules, sample_steps
 
         tok = self.tokenizer
         settings = Settings(opts.temperature, opts.top_k, opts.top_p, opts.repetition_penalty,
@@ -280,7 +280,7 @@ class Model:
     def next_token_probs(self, prime: str = "", k: int = 10) -> List[Tuple[str, float]]:
         """The ``k`` most likely next tokens after ``prime``, with their probabilities
         (``lstmgen sample --show-probs K``)."""
-        from .sample import read_context, top_tokens
+        from .generation.sampling import read_context, top_tokens
 
         k = check_option("k", k)
         logits, _ = read_context(self.net, self.run.params, self._context(prime))
@@ -290,7 +290,7 @@ class Model:
         """Score a text (or a list of documents) token by token, as ``lstmgen score`` does;
         ``top`` = K also lists the K tokens the model found most likely at each position."""
         from .errors import DataError
-        from .score import score_documents
+        from .evaluation.score import score_documents
 
         docs = [text] if isinstance(text, str) else list(text)
         if not all(isinstance(d, str) for d in docs):
@@ -307,7 +307,7 @@ class Model:
 
     def _top(self, logits: np.ndarray, k: int) -> List[Dict[str, float]]:
         """Per row of logits (M, V): the k most likely tokens (not <unk>) and their log-probabilities."""
-        from .sample import log_softmax
+        from .generation.sampling import log_softmax
 
         logp = log_softmax(logits)  # (M, V)
         logp[:, self.tokenizer.unk_id] = -np.inf
@@ -315,8 +315,8 @@ class Model:
         return [{self.tokenizer.token_text(int(j)): float(row[j]) for j in ids} for row, ids in zip(logp, order)]
 
     def _beam_search(self, prime: str, opts: SampleOptions) -> List[Sample]:
-        from .beam import beam_search
-        from .sample import StopRules, complete, ends_sample
+        from .generation.beam import beam_search
+        from .generation.sampling import StopRules, complete, ends_sample
 
         tok = self.tokenizer
         rules = StopRules(list(opts.stop), opts.stop_at_eod, opts.max_chars)
@@ -342,8 +342,8 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     (default ``runs/<config file name>``, or ``runs/default``). ``progress``: show a progress
     bar on stderr. ``reporter``: a ``train.Reporter`` to receive the progress instead.
     """
-    from .config import Config, config_from_dict, load_config, validate
-    from .train import train as run_training
+    from .runs.config import Config, config_from_dict, load_config, validate
+    from .training.trainer import train as run_training
 
     if out is None:
         out = Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
@@ -354,7 +354,7 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
         cfg = copy.deepcopy(config)
         validate(cfg)
     elif config is None or isinstance(config, Mapping):
-        from .checkpoint import has_checkpoint, load_checkpoint
+        from .runs.checkpoint import has_checkpoint, load_checkpoint
 
         base = None
         if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
@@ -364,7 +364,7 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     else:
         raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")
     if reporter is None and progress:
-        from .progress import TqdmReporter
+        from .training.progress import TqdmReporter
 
         reporter = TqdmReporter()
     return run_training(cfg, out, resume=resume, reporter=reporter)

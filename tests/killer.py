@@ -30,12 +30,12 @@ import os
 import signal
 import sys
 
-from lstmgen import checkpoint as ckpt
-from lstmgen import token_cache
+from lstmgen.runs import checkpoint as ckpt
+from lstmgen.data import token_cache
 from lstmgen.cli import main
-from lstmgen.model import LanguageModel
+from lstmgen.nn.model import LanguageModel
 
-train_module = importlib.import_module("lstmgen.train")  # the module; `lstmgen.train` is the API's function
+train_module = importlib.import_module("lstmgen.training.trainer")  # the module; `lstmgen.train` is the API's function
 
 
 def _die():

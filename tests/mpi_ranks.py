@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from lstmgen.cli import main
-from lstmgen.launch import launched_size
-from lstmgen.model import LanguageModel
+from lstmgen.parallel.launch import launched_size
+from lstmgen.nn.model import LanguageModel
 
 out_dir, kill = Path(sys.argv[1]), sys.argv[2]
 rank = int(os.environ.get("PMI_RANK", "0")) if launched_size() > 1 else 0

@@ -11,9 +11,9 @@ import sys
 
 import numpy as np
 
-from lstmgen.distributed import GradientReducer, local_state, stream_slice, world
-from lstmgen.model import LanguageModel
-from lstmgen.optim import Adam, clip_grad_norm, decay_weights
+from lstmgen.parallel.comm import GradientReducer, local_state, stream_slice, world
+from lstmgen.nn.model import LanguageModel
+from lstmgen.training.optim import Adam, clip_grad_norm, decay_weights
 
 T, N, V, STEPS = 6, 12, 13, 20
 

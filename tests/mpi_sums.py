@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from lstmgen.distributed import world
+from lstmgen.parallel.comm import world
 
 LENGTH = 1001  # not a multiple of P: the chunks differ in size
 

@@ -219,7 +219,7 @@ def test_train_from_a_file_and_resume(tmp_path):
 
 def test_import_is_cheap_and_train_stays_the_function():
     code = ("import sys, lstmgen; assert 'lstmgen.api' not in sys.modules and 'numpy' not in sys.modules; "
-            "import lstmgen.train; from lstmgen.train import Reporter; assert callable(lstmgen.train); "
+            "import lstmgen.training.trainer; from lstmgen.training.trainer import Reporter; assert callable(lstmgen.train); "
             "assert lstmgen.train is lstmgen.api.train and lstmgen.load is lstmgen.api.load; "
             "assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

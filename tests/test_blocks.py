@@ -6,7 +6,7 @@ import pytest
 
 from lstmgen.nn import blocks
 from lstmgen.nn.layers import cross_entropy_backward, cross_entropy_forward
-from lstmgen.optim import Adam
+from lstmgen.training.optim import Adam
 
 
 @pytest.fixture

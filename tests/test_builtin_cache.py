@@ -9,7 +9,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import builtin_cache, builtin_corpora
+from lstmgen.data import cache as builtin_cache, builtin as builtin_corpora
 from lstmgen.cli import cli
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import builtin_corpora
+from lstmgen.data import builtin as builtin_corpora
 from lstmgen.cli import cli
-from lstmgen.corpus import BUILTIN_CORPORA, list_corpora, load_corpus, read_documents
+from lstmgen.data.corpus import BUILTIN_CORPORA, list_corpora, load_corpus, read_documents
 from lstmgen.errors import DataError, MissingPackageError
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from lstmgen.config import load_config
+from lstmgen.runs.config import load_config
 from lstmgen.errors import ConfigError
-from lstmgen.model import CELLS, LanguageModel
+from lstmgen.nn.model import CELLS, LanguageModel
 from tests.test_cli import TINY, assert_user_error, run
 
 ALL_CELLS = sorted(CELLS)

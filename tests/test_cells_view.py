@@ -8,12 +8,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from lstmgen import activations, checkpoint as ckpt
-from lstmgen.cell_finder import pearson, rank
-from lstmgen.config import load_config
-from lstmgen.model import CELLS, LanguageModel
-from lstmgen.score import score_ids
-from lstmgen.text_features import char_features, token_features
+from lstmgen.insight import activations
+
+from lstmgen.runs import checkpoint as ckpt
+from lstmgen.insight.cell_finder import pearson, rank
+from lstmgen.runs.config import load_config
+from lstmgen.nn.model import CELLS, LanguageModel
+from lstmgen.evaluation.score import score_ids
+from lstmgen.insight.text_features import char_features, token_features
 from lstmgen.tokenizers import build_tokenizer
 from lstmgen.tokenizers.char import CharTokenizer
 from tests.test_cli import assert_user_error, run
@@ -261,7 +263,7 @@ def test_word_and_bpe_models_get_token_features_and_readable_pieces(tmp_path, le
 
 
 def test_quantised_values_round_trip():
-    from lstmgen.html_pages import quantised
+    from lstmgen.insight.html_pages import quantised
 
     v = np.random.default_rng(4).uniform(-3, 3, (100, 4))
     v[:, 2] = 0
@@ -350,7 +352,7 @@ def test_long_texts_are_cut_to_max_chars(hand_set_run):
 def test_pages_hold_the_first_max_chars_by_default_and_say_so(hand_set_run, tmp_path):
     """A page of a long text holds its first html_pages.PAGE_CHARS characters (--max-chars
     changes it) and says so; score without --html reads the whole text unless told otherwise."""
-    from lstmgen.html_pages import PAGE_CHARS
+    from lstmgen.insight.html_pages import PAGE_CHARS
 
     run_dir, _ = hand_set_run
     text = tmp_path / "long.txt"

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from lstmgen import checkpoint as ckpt
+from lstmgen.runs import checkpoint as ckpt
 from tests.test_cli import assert_user_error, run, train_tiny
 from tests.test_training_safety import assert_same_weights, train, weights
 

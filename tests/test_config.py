@@ -6,7 +6,7 @@ import pytest
 
 import json
 
-from lstmgen.config import Config, all_keys, describe_keys, dump_config, load_config, read_saved_config
+from lstmgen.runs.config import Config, all_keys, describe_keys, dump_config, load_config, read_saved_config
 from lstmgen.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -121,7 +121,7 @@ def test_describe_keys_bounds_are_the_enforced_ones(row):
 
 
 def test_a_run_saved_before_reset_at_eod_keeps_carrying_its_state(tmp_path):
-    from lstmgen.config import dump_config, load_config, read_saved_config
+    from lstmgen.runs.config import dump_config, load_config, read_saved_config
 
     new = tmp_path / "new.yaml"
     new.write_text(dump_config(load_config()), "utf-8")

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstmgen.cli import cli
-from lstmgen.config import all_keys, describe_keys, find_config, load_config, shipped_configs
+from lstmgen.runs.config import all_keys, describe_keys, find_config, load_config, shipped_configs
 from lstmgen.errors import ConfigError
 from tests.conftest import ROOT
 

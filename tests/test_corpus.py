@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from lstmgen.corpus import BUILTIN_CORPORA, Corpus, check_format_options, load_corpus, read_documents
+from lstmgen.data.corpus import BUILTIN_CORPORA, Corpus, check_format_options, load_corpus, read_documents
 from lstmgen.errors import ConfigError, DataError
 
 

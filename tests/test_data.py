@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstmgen.data import Batches, eval_windows
+from lstmgen.data.batches import Batches, eval_windows
 from lstmgen.errors import DataError
 
 

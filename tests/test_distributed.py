@@ -1,4 +1,4 @@
-"""Data-parallel training (lstmgen/distributed.py, lstmgen/launch.py).
+"""Data-parallel training (lstmgen/parallel/comm.py, lstmgen/parallel/launch.py).
 
 Without MPI: the stream split, the evaluation split, the masks and shares of
 ``loss_and_grads(..., streams=)`` against the whole batch, the flat buffer, the launcher's
@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import launch
-from lstmgen.checkpoint import load_checkpoint
+from lstmgen.parallel import launch
+from lstmgen.runs.checkpoint import load_checkpoint
 from lstmgen.cli import cli
-from lstmgen.data import eval_windows, share
-from lstmgen.distributed import FlatBuffer, GradientReducer, SingleProcess, local_state, stream_slice
+from lstmgen.data.batches import eval_windows, share
+from lstmgen.parallel.comm import FlatBuffer, GradientReducer, SingleProcess, local_state, stream_slice
 from lstmgen.errors import ConfigError
-from lstmgen.model import LanguageModel
+from lstmgen.nn.model import LanguageModel
 from tests.conftest import ROOT, rel_error
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from lstmgen.config import all_keys
+from lstmgen.runs.config import all_keys
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -21,7 +21,7 @@ def _generator():
 def test_config_tables_are_generated_from_config_py():
     gen = _generator()
     stale = [rel for rel, text in gen.generate().items() if (ROOT / rel).read_text(encoding="utf-8") != text]
-    assert not stale, f"{stale} disagree with lstmgen/config.py; run: python tools/gen_config_docs.py"
+    assert not stale, f"{stale} disagree with lstmgen/runs/config.py; run: python tools/gen_config_docs.py"
 
 
 def test_configuration_reference_lists_every_key():

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import checkpoint as ckpt
+from lstmgen.runs import checkpoint as ckpt
 from lstmgen.cli import cli
-from lstmgen.config import load_config
-from lstmgen.loading import load_run
-from lstmgen.model import LanguageModel
-from lstmgen.score import score_documents, text_ids
+from lstmgen.runs.config import load_config
+from lstmgen.runs.loading import load_run
+from lstmgen.nn.model import LanguageModel
+from lstmgen.evaluation.score import score_documents, text_ids
 from lstmgen.tokenizers import build_tokenizer, tokenizer_from_dict
 from tests.conftest import ROOT, write_corpus
 

@@ -10,7 +10,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import builtin_corpora, corpus, launch
+from lstmgen.data import builtin as builtin_corpora, corpus
+
+from lstmgen.parallel import launch
 from lstmgen.cli import cli
 from lstmgen.errors import MissingPackageError
 

@@ -12,8 +12,8 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lstmgen.config import Config, all_keys, load_config
-from lstmgen.corpus import Corpus, load_corpus, read_documents
+from lstmgen.runs.config import Config, all_keys, load_config
+from lstmgen.data.corpus import Corpus, load_corpus, read_documents
 from lstmgen.errors import CheckpointError, ConfigError, DataError
 from lstmgen.tokenizers import TOKENIZERS, build_tokenizer, tokenizer_from_dict
 from tests.test_cli import assert_user_error, run, trained  # noqa: F401  (a fixture)

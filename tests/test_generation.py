@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstmgen.beam import beam_search
-from lstmgen.model import LanguageModel
-from lstmgen.sample import (Completion, Settings, StopRules, complete, ends_sample, log_softmax, penalize,
+from lstmgen.generation.beam import beam_search
+from lstmgen.nn.model import LanguageModel
+from lstmgen.generation.sampling import (Completion, Settings, StopRules, complete, ends_sample, log_softmax, penalize,
                             sample_steps)
 from lstmgen.tokenizers.char import CharTokenizer
 
@@ -240,7 +240,7 @@ def test_beam_stops_where_the_stop_rules_say(tiny_model):
 
 
 def test_interactive_session_commands_and_carried_state(tiny_model):
-    from lstmgen.interactive import Session
+    from lstmgen.generation.interactive import Session
 
     model, params = tiny_model
     s = Session(model, params, TOK, settings=Settings(), rules=StopRules(), length=6,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from lstmgen.launch import find_mpiexec
+from lstmgen.parallel.launch import find_mpiexec
 from tests.conftest import ROOT, write_corpus
 from tests.test_distributed import (ENV, JOB_TIMEOUT, _mpi_missing, assert_same_numbers, assert_sums_right, lstmgen,
                                     tiny)

@@ -9,9 +9,9 @@ import inspect
 import numpy as np
 import pytest
 
-from lstmgen.config import ModelConfig, load_config
+from lstmgen.runs.config import ModelConfig, load_config
 from lstmgen.errors import ConfigError
-from lstmgen.model import CELLS, LanguageModel
+from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.init import CHRONO_T_MAX, SCHEMES, cell_params
 
 from .conftest import ROOT

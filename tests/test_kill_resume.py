@@ -7,7 +7,7 @@ killed with SIGKILL at one point; then ``--resume`` is started again and again, 
 killed at another point (between steps at seeded random steps, half-way through each array
 file of a checkpoint, before the folder's rename, between the rename and each pointer, before
 the prune, half-way through a metrics.jsonl line), and a last ``--resume`` runs to the end. Parametrised over every cell type
-(``lstmgen.model.CELLS``) and optimiser, with dropout on and two layers.
+(``lstmgen.nn.model.CELLS``) and optimiser, with dropout on and two layers.
 
 The whole life of a run, as a restart loop (``while ! lstmgen train ... --resume; do :; done``)
 sees it: the loop's first attempt starts in a folder that does not exist and is killed at one
@@ -25,8 +25,8 @@ import time
 import numpy as np
 import pytest
 
-from lstmgen import checkpoint as ckpt
-from lstmgen.model import CELLS
+from lstmgen.runs import checkpoint as ckpt
+from lstmgen.nn.model import CELLS
 from tests.conftest import ROOT, write_corpus
 from tests.test_cli import TINY, run
 from tests.test_training_safety import assert_same_weights, metrics, train, weights

@@ -15,14 +15,14 @@ import json
 import numpy as np
 import pytest
 
-from lstmgen.checkpoint import load_checkpoint
-from lstmgen.config import load_config
-from lstmgen.corpus import load_configured_corpus
-from lstmgen.data import Batches
-from lstmgen.model import LanguageModel
-from lstmgen.optim import clip_grad_norm, make_optimizer
+from lstmgen.runs.checkpoint import load_checkpoint
+from lstmgen.runs.config import load_config
+from lstmgen.data.corpus import load_configured_corpus
+from lstmgen.data.batches import Batches
+from lstmgen.nn.model import LanguageModel
+from lstmgen.training.optim import clip_grad_norm, make_optimizer
 from lstmgen.tokenizers import build_tokenizer, tokenizer_settings
-from lstmgen.train import train
+from lstmgen.training.trainer import train
 
 from .conftest import write_corpus
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lstmgen import model as model_module
-from lstmgen.model import LanguageModel
+from lstmgen.nn import model as model_module
+from lstmgen.nn.model import LanguageModel
 from tests.conftest import numeric_grad, rel_error
 
 

@@ -4,7 +4,7 @@ the same loss, logits and gradients (the README's loading recipe, checked). Skip
 import numpy as np
 import pytest
 
-from lstmgen.model import LanguageModel
+from lstmgen.nn.model import LanguageModel
 from tests.conftest import rel_error
 
 torch = pytest.importorskip("torch")

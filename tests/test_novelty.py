@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lstmgen.novelty import NgramIndex, ngram_hashes, novelty
+from lstmgen.evaluation.novelty import NgramIndex, ngram_hashes, novelty
 from tests.test_cli import run
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from lstmgen.optim import SGD, Adam, LRSchedule, clip_grad_norm
+from lstmgen.training.optim import SGD, Adam, LRSchedule, clip_grad_norm
 
 
 def test_adam_matches_textbook_formula():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import lstmgen
-from lstmgen.checkpoint import load_checkpoint
-from lstmgen.config import inherit, load_config
+from lstmgen.runs.checkpoint import load_checkpoint
+from lstmgen.runs.config import inherit, load_config
 from lstmgen.errors import ConfigError
-from lstmgen.train import Trainer
+from lstmgen.training.trainer import Trainer
 from tests.test_cli import TINY, assert_user_error, run, train_tiny
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lstmgen.plot import Curves, read_curves, text_chart
+from lstmgen.insight.plot import Curves, read_curves, text_chart
 from tests.test_cli import run, train_tiny
 
 
@@ -61,7 +61,7 @@ def test_plot_of_a_folder_that_is_no_run(tmp_path):
 
 
 def test_bits_per_char_axis_shows_validation_only_and_is_the_default_across_tokenizers():
-    from lstmgen.plot import default_y
+    from lstmgen.insight.plot import default_y
 
     a = Curves("a", [0, 10, 20], [0, 1, 2], [4.0, 3.0, 2.0], [math.nan, 1.5, 1.2], [1e-3] * 3,
                [math.nan, 2.0, 1.8], "char")

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from lstmgen.config import load_config
+from lstmgen.runs.config import load_config
 from lstmgen.errors import ConfigError
-from lstmgen.model import CELLS, LanguageModel
+from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.dropout import locked_mask, token_mask
 from lstmgen.nn.init import fused_weight
-from lstmgen.optim import SGD, Adam, decay_weights
+from lstmgen.training.optim import SGD, Adam, decay_weights
 from tests.conftest import ROOT, numeric_grad, rel_error
 from tests.test_cli import TINY, run
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstmgen.sample import choose, draw, log_softmax, next_token_probs
+from lstmgen.generation.sampling import choose, draw, log_softmax, next_token_probs
 
 
 def test_temperature_zero_is_greedy():

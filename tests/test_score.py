@@ -6,12 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from lstmgen.corpus import read_documents
-from lstmgen.evaluate import evaluate_run
-from lstmgen.loading import load_run
-from lstmgen.sample import log_softmax
-from lstmgen.score import score_ids, text_ids
-from lstmgen.train import evaluate_ids
+from lstmgen.data.corpus import read_documents
+from lstmgen.evaluation.evaluate import evaluate_run
+from lstmgen.runs.loading import load_run
+from lstmgen.generation.sampling import log_softmax
+from lstmgen.evaluation.score import score_ids, text_ids
+from lstmgen.training.trainer import evaluate_ids
 from tests.test_cli import run, train_tiny
 
 

@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-from lstmgen import token_cache
-from lstmgen.config import load_config
-from lstmgen.corpus import load_corpus
-from lstmgen.split import split_corpus
+from lstmgen.data import token_cache
+from lstmgen.runs.config import load_config
+from lstmgen.data.corpus import load_corpus
+from lstmgen.data.split import split_corpus
 from tests.test_token_cache import lines
 
 BLANKS = ["", "  \n\n\t\n", "\u3000\u00a0\n \n"]  # whitespace only, Unicode whitespace included

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from lstmgen.corpus import load_corpus, read_documents
+from lstmgen.data.corpus import load_corpus, read_documents
 from lstmgen.errors import ConfigError, DataError
 
 ROWS = [

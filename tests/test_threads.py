@@ -6,8 +6,8 @@ import builtins
 import numpy as np
 import pytest
 
-from lstmgen import threads
-from lstmgen.model import LanguageModel
+from lstmgen.training import threads
+from lstmgen.nn.model import LanguageModel
 from lstmgen.nn import blocks
 
 

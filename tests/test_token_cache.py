@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lstmgen import token_cache
+from lstmgen.data import token_cache
 from lstmgen.cli import cli
-from lstmgen.config import load_config
-from lstmgen.corpus import load_corpus
-from lstmgen.data import Batches
+from lstmgen.runs.config import load_config
+from lstmgen.data.corpus import load_corpus
+from lstmgen.data.batches import Batches
 from lstmgen.errors import DataError
 from lstmgen.tokenizers import build_tokenizer, tokenizer_settings
 from tests.conftest import ROOT

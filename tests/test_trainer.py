@@ -3,8 +3,8 @@ between backward and clipping, and what its reduce() returns is what updates the
 
 import numpy as np
 
-from lstmgen.config import load_config
-from lstmgen.train import Trainer, train
+from lstmgen.runs.config import load_config
+from lstmgen.training.trainer import Trainer, train
 from tests.test_cli import TINY
 from tests.test_training_safety import assert_same_weights, weights
 

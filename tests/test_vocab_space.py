@@ -4,7 +4,7 @@ plain path up to float rounding, for every cell, and fall back where dropout sca
 import numpy as np
 import pytest
 
-from lstmgen.model import CELLS, LanguageModel
+from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.vocab_space import Tokens, token_sums
 from tests.conftest import numeric_grad, rel_error
 

@@ -124,8 +124,8 @@ else:
 
 
 def test_classic_config_is_the_tutorial_setup():
-    from lstmgen.config import load_config
-    from lstmgen.corpus import read_documents
+    from lstmgen.runs.config import load_config
+    from lstmgen.data.corpus import read_documents
     from tests.conftest import ROOT
 
     cfg = load_config(ROOT / "configs" / "classic-word-lstm.yaml")

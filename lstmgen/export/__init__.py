@@ -35,11 +35,11 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .. import __version__
-from .. import checkpoint as ckpt
-from ..config import read_saved_config
+from ..runs import checkpoint as ckpt
+from ..runs.config import read_saved_config
 from ..errors import CheckpointError, ConfigError, LstmgenError
-from ..loading import Run, load_run, saved_tokenizer
-from ..model import LanguageModel
+from ..runs.loading import Run, load_run, saved_tokenizer
+from ..nn.model import LanguageModel
 
 INSTALL = "pip install 'lstmgen[export]'"
 NEEDS = {"onnx": ("onnx",), "torch": ("safetensors",)}  # what writing each format imports

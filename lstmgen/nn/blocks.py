@@ -5,7 +5,7 @@ array use several cores for the softmax and the optimiser, which would otherwise
 core while BLAS uses them all. Each block's work is independent and written in place, so the
 results do not depend on how many threads there are (sums over rows are left to the caller).
 Threads are made per call and joined before it returns: no pool. The one piece of state is an
-optional cap on their number, which ``lstmgen.threads`` sets with the BLAS thread count (a busy
+optional cap on their number, which ``lstmgen.training.threads`` sets with the BLAS thread count (a busy
 machine: fewer threads than cores); results never depend on it.
 """
 

@@ -1,0 +1,1 @@
+"""Text to batches: sources and built-in corpora, the split, the token cache, batches."""

@@ -1,0 +1,1 @@
+"""Inside the model: activations, the cell finder, text features, gate saturation, HTML views, plots."""

@@ -1,0 +1,1 @@
+"""A run on disk: the config, checkpoints, loading a run, inspecting it."""

@@ -1,0 +1,442 @@
+"""Save and load run directories: NumPy ``.npz`` for arrays, JSON/YAML for the rest, atomically.
+
+A run directory::
+
+    RUN_DIR/
+      config.yaml              the resolved config (a copy for people; checkpoints carry their own)
+      tokenizer.json           the vocabulary (likewise)
+      metrics.jsonl            one JSON line per log point
+      checkpoints/
+        last.json              {"format_version": 2, "checkpoint": "step-00006000", "step": 6000}
+        best.json              the same for the lowest validation loss so far
+        step-00006000/         one self-contained checkpoint:
+          model.npz            the weights (names and shapes: see model.py and the README)
+          optimizer.npz        optimiser moments (m:KEY, v:KEY for Adam; buf:KEY for SGD)
+          state.npz            the recurrent state carried into the next window (layers.L.h, ...)
+          trainer.json         format_version, step, epoch, window, RNG state, schedule, losses
+          config.yaml          the resolved config
+          tokenizer.json       the vocabulary
+
+A checkpoint folder is written under a temporary name and renamed into place; then the
+pointer files are replaced (write to a temporary file, fsync, ``os.replace``); only then are
+folders that no pointer names removed. A crash at any moment leaves the previous checkpoint
+readable. Arrays are read with ``allow_pickle=False``: nothing here can run code.
+
+Format versions: 2 added ``best_train_loss``, ``evals_since_best`` and ``kept`` to
+trainer.json. Version 1 checkpoints are still read (``V1_TRAINER_DEFAULTS`` fills in what they
+lack); a version newer than ``FORMAT_VERSION`` is refused with a message to upgrade lstmgen.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, Optional
+
+import numpy as np
+
+from .config import Config, dump_config, inherited_differences, read_saved_config
+from ..errors import CheckpointError, ConfigError
+
+FORMAT_VERSION = 2
+# trainer.json entries that format_version 2 added, and what a version 1 checkpoint means by their absence
+V1_TRAINER_DEFAULTS = {"best_train_loss": None, "evals_since_best": 0, "kept": False}
+POINTERS = ("last", "best")
+LOCK_NAME = "train.lock"  # guard.RunLock's
+
+
+# ---- atomic writes --------------------------------------------------------------------------
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # name the file meant, not the temporary one
+        e.filename = str(path)
+        raise
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, text.encode("utf-8"))
+
+
+def _write_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _json(obj) -> str:
+    return json.dumps(obj, indent=1, sort_keys=False) + "\n"
+
+
+# ---- saving ---------------------------------------------------------------------------------
+def write_run_files(run_dir: Path, cfg: Config, tokenizer_dict: dict) -> None:
+    """The human-facing copies of the config and vocabulary at the top of the run directory."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    atomic_write_text(run_dir / "tokenizer.json", _json(tokenizer_dict))
+
+
+def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params, optimizer_arrays,
+                    state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
+    """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
+    ckpt_root = run_dir / "checkpoints"
+    name = f"step-{step:08d}"
+    final = ckpt_root / name
+    try:
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict)
+        for pointer in pointers:
+            atomic_write_text(ckpt_root / f"{pointer}.json",
+                              _json({"format_version": FORMAT_VERSION, "checkpoint": name, "step": step}))
+    except OSError as e:  # disk full, read-only directory, ...: the pointers still name the previous one
+        raise CheckpointError(f"cannot write checkpoint {final}: {e.strerror or e}; "
+                              "the previous checkpoint is intact") from None
+    _prune(ckpt_root)
+    return final
+
+
+def _write_folder(ckpt_root, final, params, optimizer_arrays, state_arrays, trainer, cfg, tokenizer_dict):
+    name = final.name
+    if not final.exists():
+        tmp = Path(tempfile.mkdtemp(dir=ckpt_root, prefix=f".{name}."))
+        try:
+            _write_npz(tmp / "model.npz", params)
+            _write_npz(tmp / "optimizer.npz", optimizer_arrays)
+            _write_npz(tmp / "state.npz", state_arrays)
+            (tmp / "trainer.json").write_text(_json({"format_version": FORMAT_VERSION, **trainer}), "utf-8")
+            (tmp / "config.yaml").write_text(dump_config(cfg), "utf-8")
+            (tmp / "tokenizer.json").write_text(_json(tokenizer_dict), "utf-8")
+            _fsync_dir(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(ckpt_root)
+
+
+def prune(run_dir: Path) -> None:
+    """Tidy ``RUN_DIR/checkpoints`` (see ``_prune``); called when a run resumes."""
+    if (Path(run_dir) / "checkpoints").is_dir():
+        _prune(Path(run_dir) / "checkpoints")
+
+
+def _prune(ckpt_root: Path) -> None:
+    """Remove checkpoint folders that no pointer names, unless written with ``keep`` (and not
+    after ``last``: such a folder was renamed into place by a run that crashed before moving
+    the pointer), and temporary folders left by a crash."""
+    keep, last_step = set(), None
+    for pointer in POINTERS:
+        try:
+            data = json.loads((ckpt_root / f"{pointer}.json").read_text("utf-8"))
+            keep.add(data["checkpoint"])
+            last_step = data["step"] if pointer == "last" else last_step
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    for child in ckpt_root.iterdir():
+        if not child.is_dir() or child.name in keep:
+            continue
+        if not child.name.startswith(".") and isinstance(last_step, int) and _kept_step(child) is not None \
+                and _kept_step(child) <= last_step:
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+
+
+def _kept_step(folder: Path) -> Optional[int]:
+    """The step of a folder written with ``keep`` (``train.keep_every``), else None."""
+    try:
+        trainer = json.loads((folder / "trainer.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    step = trainer.get("step") if isinstance(trainer, dict) and trainer.get("kept") is True else None
+    return step if isinstance(step, int) else None
+
+
+# ---- loading --------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    path: Path  # the step-XXXXXXXX folder
+    config: Config
+    tokenizer_dict: dict
+    params: Dict[str, np.ndarray]
+    optimizer_arrays: Dict[str, np.ndarray]
+    state_arrays: Dict[str, np.ndarray]
+    trainer: dict
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _check_version(path: Path, data: dict) -> None:
+    version = data.get("format_version")
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path}: no valid format_version; this is not an lstmgen checkpoint")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format_version {version} is newer than this lstmgen understands ({FORMAT_VERSION}); "
+            "upgrade lstmgen to read it"
+        )
+    if version < 1:
+        raise CheckpointError(f"{path}: format_version {version} was never written by lstmgen (1 to {FORMAT_VERSION} are)")
+
+
+def _upgrade_trainer(trainer: dict) -> dict:
+    """trainer.json as the current format has it: version 1 lacks the entries version 2 added."""
+    if trainer["format_version"] == 1:
+        trainer = {**V1_TRAINER_DEFAULTS, **trainer}
+    return trainer
+
+
+def read_npz(path: Path) -> Dict[str, np.ndarray]:
+    """Every array of an ``.npz``; object arrays (pickles) and damaged files are refused."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise CheckpointError(f"{path}: damaged or not an .npz file (no zip header)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ValueError as e:
+        raise CheckpointError(f"{path}: refused: it holds object arrays, which only pickle can read ({e})") from None
+    except Exception as e:  # zipfile.BadZipFile, EOFError, OSError on truncated files
+        raise CheckpointError(f"{path}: damaged or truncated .npz file ({type(e).__name__}: {e})") from None
+    for k, a in arrays.items():
+        if a.dtype.kind not in "fiu":
+            raise CheckpointError(f"{path}: array '{k}' has dtype {a.dtype}; expected numbers")
+    return arrays
+
+
+def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
+    """The folder that ``checkpoints/<which>.json`` points to."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run directory '{run_dir}' does not exist; train one with: lstmgen train --out {run_dir}")
+    pointer = run_dir / "checkpoints" / f"{which}.json"
+    if not pointer.exists():
+        raise CheckpointError(f"'{run_dir}' holds no '{which}' checkpoint ({pointer} is missing); is it a run directory?")
+    data = read_json(pointer)
+    _check_version(pointer, data)
+    name = data.get("checkpoint")
+    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        raise CheckpointError(f"{pointer}: 'checkpoint' should name a folder in checkpoints/, got {name!r}")
+    folder = pointer.parent / name
+    if not folder.is_dir():
+        raise CheckpointError(f"{pointer}: points to '{name}', which does not exist")
+    return folder
+
+
+def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
+    """Read a whole checkpoint; every problem is a ``CheckpointError`` naming the file."""
+    folder = find_checkpoint(run_dir, which)
+    trainer = read_json(folder / "trainer.json")
+    _check_version(folder / "trainer.json", trainer)
+    trainer = _upgrade_trainer(trainer)
+    try:
+        cfg = read_saved_config(folder / "config.yaml")
+    except ConfigError as e:
+        raise CheckpointError(f"saved config is not valid: {e}") from None
+    tokenizer_dict = read_json(folder / "tokenizer.json")
+    params = read_npz(folder / "model.npz")
+    optimizer_arrays = read_npz(folder / "optimizer.npz") if with_training_state else {}
+    state_arrays = read_npz(folder / "state.npz") if with_training_state else {}
+    return Checkpoint(folder, cfg, tokenizer_dict, params, optimizer_arrays, state_arrays, trainer)
+
+
+def check_arrays(path: Path, arrays: Dict[str, np.ndarray], shapes: Dict[str, tuple], dtype=None) -> None:
+    """Same keys, shapes (and dtype, if given) as expected, else a ``CheckpointError`` naming ``path``."""
+    missing = sorted(set(shapes) - set(arrays))
+    extra = sorted(set(arrays) - set(shapes))
+    if missing or extra:
+        raise CheckpointError(f"{path}: arrays do not match the model: missing {missing}, unexpected {extra}")
+    for k, shape in shapes.items():
+        if tuple(arrays[k].shape) != tuple(shape):
+            raise CheckpointError(f"{path}: array '{k}' has shape {arrays[k].shape}; the config needs {tuple(shape)}")
+        if dtype is not None and arrays[k].dtype != dtype:
+            raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected {np.dtype(dtype)}")
+        if arrays[k].dtype.kind != "f":
+            raise CheckpointError(f"{path}: array '{k}' has dtype {arrays[k].dtype}; expected floating point")
+        if not np.isfinite(arrays[k]).all():
+            raise CheckpointError(f"{path}: array '{k}' holds NaN or infinite values")
+
+
+_NUMBER, _OPTIONAL = (int, float), (int, float, type(None))
+TRAINER_TYPES = {  # what a resumed run reads from trainer.json, and the JSON types it must have
+    "step": int, "epoch": int, "window": int, "elapsed_s": _NUMBER, "best_val_loss": _OPTIONAL,
+    "last_val_loss": _OPTIONAL, "rng": dict, "optimizer": dict, "lr_schedule": dict, "log_accumulator": dict,
+    "best_train_loss": _OPTIONAL, "evals_since_best": int,
+    "lr_schedule.scale": _NUMBER, "lr_schedule.last_val_loss": _OPTIONAL,
+    "log_accumulator.loss_sum": _NUMBER, "log_accumulator.loss_count": int, "log_accumulator.tokens": int,
+    "log_accumulator.seconds": _NUMBER,
+}
+
+
+def check_trainer(path: Path, trainer: dict) -> None:
+    """Every entry of ``TRAINER_TYPES`` present with its type, else a ``CheckpointError``
+    naming ``path`` and the entry."""
+    for key, types in TRAINER_TYPES.items():
+        outer, _, inner = key.partition(".")
+        value = trainer.get(outer) if not inner else (trainer.get(outer) or {}).get(inner, KeyError)
+        if value is KeyError or (value is None and not inner and key not in trainer):
+            raise CheckpointError(f"{path}: entry '{key}' is missing")
+        if isinstance(value, bool) or not isinstance(value, types) or (
+                isinstance(value, float) and not np.isfinite(value)) or (isinstance(value, int) and value < 0):
+            raise CheckpointError(f"{path}: entry '{key}' is {value!r}, which is not what lstmgen writes there")
+
+
+def check_vocab_size(folder: Path, vocab_size: int, params: Dict[str, np.ndarray]) -> None:
+    """The tokenizer and the weights must agree on the vocabulary size."""
+    embed = params.get("embed.W")
+    if embed is not None and embed.ndim == 2 and embed.shape[0] != vocab_size:
+        raise CheckpointError(f"{folder / 'tokenizer.json'}: lists {vocab_size} tokens, but "
+                              f"{folder / 'model.npz'} holds weights for {embed.shape[0]}; the two do not belong together")
+
+
+# ---- resuming -------------------------------------------------------------------------------
+# Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
+FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
+                    "train.optimizer", "train.seed")
+
+
+def _flatten(cfg: Config) -> dict:
+    return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
+
+
+def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
+    """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
+    before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
+    parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
+    for key, mine, theirs in inherited_differences(cfg, parent.config)[:1]:
+        raise ConfigError(f"{key} is {mine!r}, but train.init_from {parent_dir} has {theirs!r}: a fine-tuned run "
+                          f"keeps its parent's {key.split('.')[0]}")
+    return parent
+
+
+def check_resume_config(saved: Config, new: Config) -> list:
+    """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
+    old_flat, new_flat = _flatten(saved), _flatten(new)
+    changes = [(k, old_flat[k], new_flat[k]) for k in old_flat if old_flat[k] != new_flat[k]]
+    for key, old, value in changes:
+        frozen = any(key == f or (f.endswith(".*") and key.startswith(f[:-1])) for f in FROZEN_ON_RESUME)
+        if frozen:
+            raise ConfigError(
+                f"cannot resume with {key} changed from {old!r} to {value!r}: it fixes the model, vocabulary "
+                "or data stream of the run; train into a new --out directory instead"
+            )
+    return changes
+
+
+def check_resumable(saved: Checkpoint, vocab_size: int, param_shapes: Dict[str, tuple],
+                    state_shapes: Dict[str, tuple], optimizer_shapes: Dict[str, tuple]) -> None:
+    """A loaded checkpoint fits the tokenizer, model, state and optimiser a run builds from its
+    config, and its trainer.json holds what a resumed run reads; else a ``CheckpointError``."""
+    check_vocab_size(saved.path, vocab_size, saved.params)
+    check_trainer(saved.path / "trainer.json", saved.trainer)
+    check_arrays(saved.path / "model.npz", saved.params, param_shapes, np.float32)
+    check_arrays(saved.path / "state.npz", saved.state_arrays, state_shapes, np.float32)
+    check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays, optimizer_shapes, np.float32)
+
+
+# what a run writes at the top of its run directory; the lock comes first, before anything else
+RUN_ENTRIES = (LOCK_NAME, "config.yaml", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "checkpoints")
+
+
+def nothing_to_resume(run_dir: Path) -> Optional[str]:
+    """Why resuming ``run_dir`` starts a new run at step 0, or None when it has a checkpoint to resume.
+
+    A folder that does not exist has nothing to resume (a restart loop's first attempt), and
+    neither has a run stopped before its first checkpoint: its folder holds the lock file, or
+    only what a run writes. A folder that holds something else is not a run directory: a
+    ``CheckpointError``, so that an ``--out`` that names someone's folder never trains into it."""
+    run_dir = Path(run_dir)
+    if has_checkpoint(run_dir):
+        return None
+    if not run_dir.exists():
+        return f"{run_dir} does not exist: nothing to resume, starting a new run"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"'{run_dir}' is a file, not a run directory")
+    names = sorted(p.name for p in run_dir.iterdir())
+    others = [n for n in names if n not in RUN_ENTRIES and not any(n.startswith(f".{e}.") for e in RUN_ENTRIES)]
+    if others and LOCK_NAME not in names:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise CheckpointError(f"'{run_dir}' holds no checkpoint to resume and is not a run directory (it holds "
+                              f"{shown}); check --out")
+    return f"nothing to resume in {run_dir} (no checkpoint yet): starting at step 0"
+
+
+def has_checkpoint(run_dir: Path, which: str = "last") -> bool:
+    """Whether ``run_dir`` has a ``which`` pointer at all (broken or not: reading it tells)."""
+    return (Path(run_dir) / "checkpoints" / f"{which}.json").exists()
+
+
+def best_or_last(run_dir: Path) -> str:
+    """``best``, or ``last`` for a run stopped before its first evaluation (no best pointer yet)."""
+    return "best" if has_checkpoint(run_dir, "best") or not has_checkpoint(run_dir, "last") else "last"
+
+
+def metrics_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "metrics.jsonl"
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop metrics lines after ``step`` (written after the checkpoint a run resumes from)."""
+    truncate_jsonl(metrics_path(run_dir), step)
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Keep the lines of a JSON-lines log whose ``step`` is at most ``step``; drop broken lines."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text("utf-8").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(l + "\n" for l in kept))
+
+
+def optional_pointer(run_dir: Path, which: str) -> Optional[Path]:
+    try:
+        return find_checkpoint(run_dir, which)
+    except CheckpointError:
+        return None
