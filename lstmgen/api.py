@@ -18,7 +18,6 @@ every call builds its own stepper, recurrent state and random generator.
 Shapes: M samples generated together, V vocabulary size, K most likely tokens listed.
 """
 
-import copy
 import dataclasses
 import difflib
 import math
@@ -337,34 +336,20 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     """Train a model, as ``lstmgen train`` does, and return its ``TrainResult``.
 
     ``config``: a ``{section: {key: value}}`` dict applied to the defaults (to the run's own
-    config when resuming), a YAML file's path, a ``Config``, or None for the defaults. It is
-    checked exactly as the CLI checks ``--config`` and ``--set``. ``out``: the run directory
-    (default ``runs/<config file name>``, or ``runs/default``). ``progress``: show a progress
-    bar on stderr. ``reporter``: a ``train.Reporter`` to receive the progress instead.
+    config when resuming), a YAML file's path or a shipped config's name, a ``Config``, or None
+    for the defaults. ``train.init_from`` fine-tunes another run, inheriting its model and
+    tokenizer, exactly as ``lstmgen train --init-from RUN`` does: the run is resolved by the
+    CLI's own function (``runs.resolve.resolve_run``), so the same settings give the same run.
+    ``out``: the run directory (default ``runs/<config file name>``, or ``runs/default``).
+    ``resume``: continue the run in ``out``. ``progress``: show a progress bar on stderr.
+    ``reporter``: a ``training.trainer.Reporter`` to receive the progress instead.
     """
-    from .runs.config import Config, config_from_dict, load_config, validate
+    from .runs.resolve import resolve_run
     from .training.trainer import train as run_training
 
-    if out is None:
-        out = Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
-    out = Path(out)
-    if isinstance(config, (str, Path)):
-        cfg = load_config(config)
-    elif isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-        validate(cfg)
-    elif config is None or isinstance(config, Mapping):
-        from .runs.checkpoint import has_checkpoint, load_checkpoint
-
-        base = None
-        if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
-            base = load_checkpoint(out, "last", with_training_state=False).config
-        cfg = config_from_dict(dict(config or {}), "config", base)
-        validate(cfg)
-    else:
-        raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")
+    run = resolve_run(config, out=out, resume=resume)
     if reporter is None and progress:
         from .training.progress import TqdmReporter
 
         reporter = TqdmReporter()
-    return run_training(cfg, out, resume=resume, reporter=reporter)
+    return run_training(run.config, run.run_dir, resume=resume, reporter=reporter)

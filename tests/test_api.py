@@ -217,6 +217,55 @@ def test_train_from_a_file_and_resume(tmp_path):
     assert lstmgen.train(tiny_config(corpus, max_steps=4, eval_interval=4), out=tmp_path / "new", resume=True).step == 4
 
 
+def _sets(config):
+    """A ``{section: {key: value}}`` dict as ``--set`` options."""
+    return [a for section, values in config.items() for k, v in values.items() for a in ("--set", f"{section}.{k}={v}")]
+
+
+def _weights_and_metrics(run_dir):
+    """The last checkpoint's weights, and the metrics less the clock's readings."""
+    last = json.loads((run_dir / "checkpoints" / "last.json").read_text())["checkpoint"]
+    with np.load(run_dir / "checkpoints" / last / "model.npz", allow_pickle=False) as z:
+        weights = {k: z[k] for k in z.files}
+    clock = ("tokens_per_s", "elapsed_s", "threads")
+    metrics = [{k: v for k, v in json.loads(line).items() if k not in clock}
+               for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return weights, metrics
+
+
+def assert_same_run(a, b):
+    (weights_a, metrics_a), (weights_b, metrics_b) = _weights_and_metrics(a), _weights_and_metrics(b)
+    assert weights_a.keys() == weights_b.keys()
+    for key in weights_a:
+        np.testing.assert_array_equal(weights_a[key], weights_b[key], err_msg=key)
+    assert metrics_a == metrics_b and metrics_a
+
+
+def test_the_cli_and_the_api_train_the_same_run_fine_tuning_included(tmp_path):
+    """One function resolves a run for both (runs.resolve): the same settings, bitwise the same run."""
+    first, second = write_corpus(tmp_path / "first.txt"), write_corpus(tmp_path / "second.txt", capitalize=False)
+    config = {"model": TINY["model"], "train": {**TINY["train"], "max_steps": 6, "eval_interval": 3}}
+    assert run("train", first, "--out", tmp_path / "cli", *_sets(config)).exit_code == 0
+    lstmgen.train({"data": {"corpus": str(first)}, **config}, out=tmp_path / "api")
+    assert_same_run(tmp_path / "cli", tmp_path / "api")
+    # fine-tuning: the parent's model and tokenizer, whatever the defaults say (not set here)
+    tune = {"train": {"batch_size": 8, "seq_len": 32, "max_steps": 4, "eval_interval": 2}}
+    done = run("train", second, "--init-from", tmp_path / "cli", "--out", tmp_path / "cli-tuned", *_sets(tune))
+    assert done.exit_code == 0, done.output
+    result = lstmgen.train({"data": {"corpus": str(second)},
+                            "train": {**tune["train"], "init_from": str(tmp_path / "api")}}, out=tmp_path / "api-tuned")
+    assert result.step == 4 and lstmgen.load(tmp_path / "api-tuned").config.model == lstmgen.load(tmp_path / "api").config.model
+    assert_same_run(tmp_path / "cli-tuned", tmp_path / "api-tuned")
+
+
+def test_fine_tuning_from_the_api_refuses_a_conflicting_architecture(tmp_path, trained):
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    with pytest.raises(ConfigError, match=r"model.hidden_size is 64, but train.init_from .* has 32: a fine-tuned run"):
+        lstmgen.train({"data": {"corpus": str(corpus)}, "model": {"hidden_size": 64},
+                       "train": {"init_from": str(trained)}}, out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+
 def test_import_is_cheap_and_train_stays_the_function():
     code = ("import sys, lstmgen; assert 'lstmgen.api' not in sys.modules and 'numpy' not in sys.modules; "
             "import lstmgen.training.trainer; from lstmgen.training.trainer import Reporter; assert callable(lstmgen.train); "

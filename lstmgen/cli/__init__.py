@@ -25,6 +25,7 @@ from .export import export
 from .inspect import inspect_cmd
 from .novelty import novelty
 from .plot import plot
+from .ranks import ARGV
 from .sample import sample
 from .score import score
 from .serve import serve
@@ -34,6 +35,10 @@ COMMANDS = (train, sample, eval_cmd, score, cells, novelty, inspect_cmd, plot, c
 
 
 class LstmgenGroup(click.Group):
+    def parse_args(self, ctx, args):
+        ctx.meta[ARGV] = list(args)  # what the ranks of --procs run again (ranks.py)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)

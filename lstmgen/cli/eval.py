@@ -33,12 +33,8 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
     from ..evaluation.evaluate import evaluate_run
 
     count, comm = parse_procs(procs)
-    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
-        args = [str(run_dir), "--checkpoint", which] + (["--corpus", corpus] if corpus is not None else [])
-        args += (["--csv-column", csv_column] if csv_column is not None else []) + (["--json"] if as_json else [])
-        args += (["--threads", str(threads)] if threads is not None else [])
-        args += (["--batch-size", str(batch_size)] if batch_size is not None else [])
-        run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
+    if comm.size == 1 and count != 1:  # start the ranks, each running what the user typed less --procs
+        run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()))
     if comm.rank == 0:
         say_checkpoint(run_dir, which)
     with threads_for(threads):

@@ -1,10 +1,16 @@
 """``--procs P``: the processes of an MPI job (``train`` and ``eval``). Without mpiexec, the
-command starts P ranks that each run it again without ``--procs``; under mpiexec each process
-is one of them."""
+command starts P ranks that each run what the user typed less ``--procs``; under mpiexec each
+process is one of them."""
 
 import os
 import sys
+from typing import List, Sequence
+
+import click
+
 from .common import UserError
+
+ARGV = "lstmgen.argv"  # ctx.meta key: the command line as typed, less the program (LstmgenGroup.parse_args)
 
 
 def procs(text: str):
@@ -21,11 +27,26 @@ def procs(text: str):
     return count, comm
 
 
-def run_ranks(count: int, args):
-    """Run ``lstmgen ARGS`` on ``count`` processes through mpiexec (launch.py) and exit as it does."""
+def without_procs(args: Sequence[str], extra: Sequence[str] = ()) -> List[str]:
+    """``args`` less ``--procs P`` (or ``--procs=P``), with ``extra`` after the options (before a
+    ``--`` that ends them)."""
+    args, kept = list(args), []
+    while args and args[0] != "--":
+        arg = args.pop(0)
+        if arg == "--procs":
+            args = args[1:]
+        elif not arg.startswith("--procs="):
+            kept.append(arg)
+    return [*kept, *extra, *args]
+
+
+def run_ranks(count: int, extra: Sequence[str] = ()):
+    """Run the command the user typed, less ``--procs`` and plus ``extra``, on ``count``
+    processes through mpiexec (launch.py) and exit as it does."""
     from ..parallel import launch
 
     if count > 1:
+        args = without_procs(click.get_current_context().meta[ARGV], extra)
         sys.exit(launch.run(launch.command(launch.find_mpiexec(), count, args, launch.cores()), count, launch.cores()))
 
 

@@ -13,12 +13,6 @@ from .options import csv_column_option, procs_option, threads_option, threads_va
 from .ranks import exit_all, procs as parse_procs, run_ranks
 
 
-def _run_name(source: str) -> str:
-    """runs/<name> for ``lstmgen train SOURCE``: notes.txt -> notes, builtin:kjv -> kjv."""
-    name = source.rsplit(":", 1)[-1] if source.startswith("builtin:") else Path(source.rstrip("/\\")).stem
-    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "corpus"
-
-
 def _setting(key: str, value) -> str:
     """data.corpus=notes.txt, train.max_epochs=null: a config key as --set takes it."""
     plain = isinstance(value, str) and value and not any(c in value for c in " ,\"")
@@ -85,33 +79,30 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
     """
     from ..parallel import launch
     from ..parallel.comm import bcast_config, stream_slice
+    from ..runs.resolve import default_run_dir, resolve_run
     from ..training.trainer import train as run_training
 
     count, comm = parse_procs(procs)
-    # what the ranks of --procs P run: this command, less --procs
-    rank_args = ["train", *([source] if source is not None else []), *[a for o in overrides for a in ("--set", o)]]
-    for option, value in (("--csv-column", csv_column), ("--json-field", json_field), ("--config", config_path),
-                          ("--init-from", init_from), ("--threads", threads)):
-        rank_args += [option, str(value)] if value is not None else []
-    rank_args += ["--resume"] if resume else []
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
     if threads is not None:
         overrides = (*overrides, f"train.threads={threads_value(threads)}")
-    for key, value in data_options.items():
-        if value is not None and any(o.split("=", 1)[0].strip() == f"data.{key}" for o in overrides):
-            option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
-            raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
+    _refuse_doubles(data_options, overrides)
+    rank_extra = []  # the ranks of --procs P run what the user typed, less --procs, plus this
     if run_dir is None:
-        run_dir = Path("runs") / (_run_name(source) if source else Path(config_path).stem if config_path else "default")
+        run_dir = default_run_dir(config_path, source)
+        rank_extra = ["--out", str(run_dir)]
     # only rank 0 reads the config and the run directory; it sends the others the config
-    cfg = _train_config(config_path, overrides, run_dir, resume, data_options, init_from) if comm.rank == 0 else None
-    if cfg is not None and not resume:
-        _check_format_options(cfg, csv_column, json_field)
+    cfg = None
+    if comm.rank == 0:
+        cfg = resolve_run(config_path, overrides, data=data_options, out=run_dir, init_from=init_from,
+                          resume=resume).config
+        if not resume:
+            _check_format_options(cfg, csv_column, json_field)
     cfg = bcast_config(comm, cfg)
-    if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs
+    if comm.size == 1 and count != 1:  # start the ranks, each running what the user typed less --procs
         count = count or launch.auto_procs(cfg.train.batch_size, launch.cores(), launch.mpi_installed())
         stream_slice(cfg.train.batch_size, count, 0)  # a batch the ranks cannot share: refused here
-        run_ranks(count, [*rank_args, "--out", str(run_dir)])
+        run_ranks(count, rank_extra)
     result = run_training(cfg, run_dir, resume=resume, reporter=_TqdmReporter(run_dir) if comm.rank == 0 else None,
                           comm=comm)
     if result.interrupted:
@@ -125,32 +116,12 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
     _report_training(result, cfg, run_dir, resume)
 
 
-def _train_config(config_path, overrides, run_dir, resume, data_options, init_from):
-    """The config ``train`` runs: the run's own (--resume without --config) or --config's (default:
-    the shipped default), then --set, SOURCE and its options, and a fine-tuned parent's model."""
-    from ..runs.checkpoint import best_or_last, has_checkpoint, load_checkpoint
-    from ..runs.config import explicit_keys, inherit, load_config
-
-    if init_from is not None and resume:
-        raise UserError("--init-from starts a new run from another one; --resume continues this one: give one", 2)
-    resuming = resume and has_checkpoint(run_dir)  # nothing to resume: a new run, configured as one (train() says so)
-    if resuming and config_path is None:
-        # continue with the run's own config; --set may still change training-only keys
-        base = load_checkpoint(run_dir, "last", with_training_state=False).config
-        cfg = load_config(None, list(overrides), base=base)
-    else:
-        path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
-        cfg = load_config(path, list(overrides))
+def _refuse_doubles(data_options, overrides):
+    """SOURCE, --csv-column or --json-field and a --set of the same key: a usage error."""
     for key, value in data_options.items():
-        if value is not None:
-            setattr(cfg.data, key, value)
-    init_from = init_from or (None if resuming else cfg.train.init_from)
-    if init_from is not None:
-        # fine-tuning: the parent's model and tokenizer, whatever the default config says
-        parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
-        cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
-        cfg.train.init_from = str(init_from)
-    return cfg
+        if value is not None and any(o.split("=", 1)[0].strip() == f"data.{key}" for o in overrides):
+            option = "SOURCE" if key == "corpus" else f"--{key.replace('_', '-')}"
+            raise UserError(f"{option} and --set data.{key}=... both name the {key.replace('_', ' ')}; give one", 2)
 
 
 def _check_format_options(cfg, csv_column, json_field):
