@@ -192,6 +192,33 @@ def test_other_errors_are_typed(tmp_path, trained, model):
         model.stream("", num_samples=2)
 
 
+@pytest.mark.parametrize("option, value, valid", [
+    ("temperature", -1, False), ("temperature", 0, True), ("top_p", 0, False), ("top_p", 1.5, False),
+    ("top_p", 1, True), ("top_k", -1, False), ("top_k", 0, True), ("length", -1, False), ("length", 0, True),
+    ("num_samples", 0, False), ("num_samples", 2, True), ("repetition_penalty", 0, False),
+    ("repetition_penalty", 0.5, True), ("no_repeat_ngram_size", -1, False), ("seed", -1, False), ("seed", 0, True),
+    ("stop", "", False), ("stop", "a", True)])
+def test_sampling_options_are_refused_alike_by_the_cli_the_api_and_the_server(trained, model, option, value, valid):
+    from lstmgen.serve import Limits
+    from lstmgen.serve.request import RequestError, parse_completion
+
+    options = {"length": 5, option: value}
+    cli = run("sample", trained, *[a for k, v in options.items() for a in (f"--{k.replace('_', '-')}", v)])
+    assert cli.exit_code == (0 if valid else 2), cli.output
+    field = {"length": "max_tokens", "num_samples": "n"}.get(option, option)
+    body = {"model": "m", "prompt": "", "max_tokens": 5, field: value}
+    if valid:
+        model.generate("", **options)
+        parse_completion(body, "m", Limits())
+        return
+    assert f"--{option.replace('_', '-')}" in cli.output  # the CLI names its option, the server its field
+    with pytest.raises(ConfigError, match=option):
+        model.generate("", **options)
+    with pytest.raises(RequestError, match=field) as refused:
+        parse_completion(body, "m", Limits())
+    assert refused.value.param == field and refused.value.status == 400
+
+
 def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match="hidden_size"):

@@ -32,12 +32,9 @@ class _CtrlC:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def run_session(run, settings, rules, length, rng, carry):
-    """The prompt loop: read a line, stream its continuation, until Ctrl-D (or Ctrl-C at the prompt)."""
-    from ..generation.interactive import Session
-
-    session = Session(run.model, run.params, run.tokenizer, settings=settings, rules=rules, length=length,
-                      rng=rng, carry=carry)
+def run_session(session):
+    """The prompt loop over ``api.Model.session``: read a line, stream its continuation, until
+    Ctrl-D (or Ctrl-C at the prompt)."""
     click.echo("interactive: type a line to prime the model; ':help' lists the commands; Ctrl-D leaves.")
     out = sys.stdout
     with _CtrlC() as ctrl_c:

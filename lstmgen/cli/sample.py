@@ -4,7 +4,6 @@ import json
 import sys
 
 import click
-import numpy as np
 
 from .common import UserError, say_checkpoint
 from .interactive import run_session
@@ -54,14 +53,13 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
            no_repeat_ngram_size, beam_width, length_penalty, stops, stop_at_eod, max_chars, show_probs, fmt,
            interactive, reset_state, threads):
     """Generate text from a trained run; the continuation streams as it is generated."""
-    from ..api import load
-    from ..generation.sampling import Settings, StopRules
+    from ..api import SampleOptions, load
 
-    if any(not s for s in stops):
-        raise UserError("--stop needs a non-empty TEXT", 2)
-    if beam_width > 1 and num_samples > beam_width:
-        raise UserError(f"--num-samples {num_samples} is more than --beam-width {beam_width}; "
-                        "beam search returns at most one text per beam", 2)
+    options = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                   num_samples=num_samples, repetition_penalty=repetition_penalty,
+                   no_repeat_ngram_size=no_repeat_ngram_size, beam_width=beam_width, length_penalty=length_penalty,
+                   stop=stops, stop_at_eod=stop_at_eod, max_chars=max_chars)
+    SampleOptions.of(options, name=lambda option: "--" + option.replace("_", "-"))  # errors name the options
     if interactive and (beam_width > 1 or num_samples > 1 or fmt != "text"):
         raise UserError("--interactive samples one text at a time: drop --beam-width, --num-samples and --format", 2)
     say_checkpoint(run_dir, which)
@@ -69,16 +67,10 @@ def sample(run_dir, prime, length, temperature, top_k, top_p, seed, num_samples,
     unknown = model.tokenizer.count_unknown(prime)
     if unknown:
         click.echo(f"note: {unknown} character(s) of --prime are not in the vocabulary and read as <unk>", err=True)
-    options = dict(length=length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
-                   num_samples=num_samples, repetition_penalty=repetition_penalty,
-                   no_repeat_ngram_size=no_repeat_ngram_size, beam_width=beam_width, length_penalty=length_penalty,
-                   stop=stops, stop_at_eod=stop_at_eod, max_chars=max_chars)
     try:
         with threads_for(threads):
             if interactive:
-                settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
-                rules = StopRules(list(stops), stop_at_eod, max_chars)
-                run_session(model.run, settings, rules, length, np.random.default_rng(seed), carry=not reset_state)
+                run_session(model.session(carry=not reset_state, **options))
             else:
                 _sample_once(model, prime, options, show_probs, fmt)
     except KeyboardInterrupt:
