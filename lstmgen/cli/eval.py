@@ -30,7 +30,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
     reads it; with N streams the text is cut into N columns (see docs/generation.md).
     """
     from ..parallel import launch
-    from ..evaluation.evaluate import evaluate_run
+    from ..parallel.evaluate import evaluate_run
 
     count, comm = parse_procs(procs)
     if comm.size == 1 and count != 1:  # start the ranks, each running what the user typed less --procs

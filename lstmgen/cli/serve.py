@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from ..serve import Limits
+from ..serve.limits import Limits
 from .common import UserError, say_checkpoint
 from .options import RUN_DIR, checkpoint_option
 

@@ -78,9 +78,10 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
       lstmgen train notes.txt --procs 2     # two processes, each half the batch (MPI)
     """
     from ..parallel import launch
-    from ..parallel.comm import bcast_config, stream_slice
+    from ..parallel.comm import stream_slice
+    from ..parallel.share import bcast_config
+    from ..parallel.trainer import train as run_training
     from ..runs.resolve import default_run_dir, resolve_run
-    from ..training.trainer import train as run_training
 
     count, comm = parse_procs(procs)
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}

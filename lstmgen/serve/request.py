@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 from ..api import SampleOptions, check_option
 from ..errors import ConfigError
 from ..generation.options import OptionError
-from . import Limits
+from .limits import Limits
 
 
 class RequestError(Exception):
