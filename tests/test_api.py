@@ -219,6 +219,15 @@ def test_sampling_options_are_refused_alike_by_the_cli_the_api_and_the_server(tr
     assert refused.value.param == field and refused.value.status == 400
 
 
+def test_the_server_limit_bounds_what_a_request_asks_not_its_default():
+    from lstmgen.serve import Limits
+    from lstmgen.serve.request import RequestError, parse_completion
+
+    assert parse_completion({"model": "m", "prompt": ""}, "m", Limits(max_tokens=5)).options.length == 16
+    with pytest.raises(RequestError, match="max_tokens must be an integer >= 0 and <= 5, got 6"):
+        parse_completion({"model": "m", "prompt": "", "max_tokens": 6}, "m", Limits(max_tokens=5))
+
+
 def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match="hidden_size"):

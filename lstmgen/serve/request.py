@@ -95,8 +95,9 @@ def parse_completion(body: Any, served: str, limits: Limits) -> CompletionReques
     check_model(body, served)
     prompts = check_prompt(body.get("prompt", ""), limits)
     given = {option: body[name] for name, option in _OPTIONS.items() if body.get(name) is not None}
+    high = {"length": limits.max_tokens} if "length" in given else None  # the limit bounds what a request asks
     try:  # OpenAI's default max_tokens: 16
-        options = SampleOptions.of({"length": 16, **given}, name=_FIELDS.get, high={"length": limits.max_tokens})
+        options = SampleOptions.of({"length": 16, **given}, name=_FIELDS.get, high=high)
     except OptionError as e:
         raise RequestError(str(e), _FIELDS[e.option]) from None
     if len(options.stop) > 4:
