@@ -86,24 +86,34 @@ def hand_set_run(tmp_path_factory):
 
 # ---- the recording ------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", sorted(CELLS))
-def test_trace_matches_the_cells_forward_inference(cell):
-    rng = np.random.default_rng(1)
-    layer = CELLS[cell](3, 5)
-    params = {k: v.astype(np.float64) for k, v in layer.init_params(rng).items()}
-    if "p" in params:
-        params["p"] = rng.uniform(-0.5, 0.5, params["p"].shape)  # non-zero peepholes
-    x = rng.standard_normal((9, 3))  # (T, D)
-    state = tuple(rng.standard_normal(5) * 0.5 for _ in layer.state_names)
-    rec, last = activations.trace(layer, params, x, state)
-    out, want_last = layer.forward_inference(params, x[:, None], tuple(s[None] for s in state))
-    np.testing.assert_allclose(rec["h"], out[:, 0], rtol=1e-10, atol=1e-12)
-    for got, want in zip(last, want_last):
-        np.testing.assert_allclose(got, want[0], rtol=1e-10, atol=1e-12)
-    if "c" in rec:
-        np.testing.assert_allclose(rec["c"][-1], want_last[1][0], rtol=1e-10)
-        np.testing.assert_allclose(rec["tanh(c)"], np.tanh(rec["c"]))
-    for gate in activations.GATES[cell]:
-        assert ((rec[gate] > 0) & (rec[gate] < 1)).all()
+def test_the_recording_is_the_models_own_states_with_the_reset_at_eod(cell):
+    tok = CharTokenizer.build(["abc def\n"])
+    model = LanguageModel(cell, tok.vocab_size, 4, 6, 2, dtype=np.float64)
+    assert model.reset_at_eod  # the constructor's default is the config's
+    params = model.init_params(np.random.default_rng(3))
+    ids = np.concatenate([[tok.eod_id], tok.encode_documents(["fed cab", "a b", "cab"])])  # <eod> between documents
+    rec = activations.record(model, params, ids, top=3)
+    # the model's own stepper (sampling's path), one token at a time, has the same states
+    step, state = model.stepper(params, 1), model.init_state(1)
+    for t, token in enumerate(ids[:-1]):
+        _, state = step(np.array([token]), state)
+        for l, layer in enumerate(model.cells):
+            for name in layer.state_names:
+                np.testing.assert_allclose(rec.layers[l][name][t], state[f"layers.{l}.{name}"][0], rtol=1e-10, atol=1e-12)
+            for gate in activations.GATES[cell]:
+                assert ((rec.layers[l][gate][t] > 0) & (rec.layers[l][gate][t] < 1)).all()
+    if "c" in rec.layers[0]:
+        np.testing.assert_allclose(rec.layers[0]["tanh(c)"], np.tanh(rec.layers[0]["c"]))
+    # a document after an <eod> is recorded as if it were read alone: the state was reset there
+    second = np.flatnonzero(ids == tok.eod_id)[1]
+    alone = activations.record(model, params, ids[second:], top=3)
+    for got, want in zip(rec.layers, alone.layers):
+        assert got.keys() == want.keys()
+        for q in got:
+            np.testing.assert_allclose(got[q][second:], want[q], rtol=1e-10, atol=1e-12)
+    model.reset_at_eod = False  # without the reset the state carries over, and the test sees it
+    carried = activations.record(model, params, ids, top=3)
+    assert not np.allclose(carried.layers[0]["h"][second], rec.layers[0]["h"][second])
 
 
 def test_record_predictions_match_score():
