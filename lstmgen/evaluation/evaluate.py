@@ -75,23 +75,23 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
     reads the run and the text and sends the others the model and the ids; each rank scores
     its share of the streams; rank 0 returns the figures, the others None."""
     comm = comm or SingleProcess()
-    lead = comm.rank == 0
+    is_root = comm.rank == 0
     run = ids = None
-    if lead:
+    if is_root:
         run = load_run(Path(run_dir), which)
         docs, source, ids = _read_text(run, corpus, csv_column)
         N, T = batch_size or run.config.train.batch_size, run.config.train.seq_len
     if comm.size > 1:
         model, params = bcast_model(comm, run)
-        ids = comm.bcast_array(ids if lead else None)
-        N, T = comm.bcast_json([N, T] if lead else None)
+        ids = comm.bcast_array(ids if is_root else None)
+        N, T = comm.bcast_json([N, T] if is_root else None)
     else:
         model, params = run.model, run.params
     nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size))
     if comm.size > 1:
         nll, tokens = comm.allreduce_(np.array([nll, tokens], np.float64))
         tokens = int(tokens)
-    if not lead:
+    if not is_root:
         return None
     if tokens == 0:
         raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")

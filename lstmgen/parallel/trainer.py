@@ -26,36 +26,36 @@ from pathlib import Path
 
 import numpy as np
 
-from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state,
-                          local_state, stream_slice)
+from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state, local_state,
+                   stream_slice)
 from ..evaluation.evaluate import evaluate_ids
 from ..tokenizers import tokenizer_from_dict
-from ..training.trainer import Trainer, _new_accumulator
+from ..training.trainer import Trainer, new_accumulator
 
 
 class DataParallelTrainer(Trainer):
     def __init__(self, cfg, run_dir, *, resume: bool = False, reporter=None, comm):
-        self.comm, self.lead = comm, comm.rank == 0
+        self.comm, self.is_root = comm, comm.rank == 0
         self.streams = stream_slice(cfg.train.batch_size, comm.size, comm.rank)  # (N_r of them)
         self.agreed_stop = False  # the stop flag of every rank, as the last all-reduce summed it
         super().__init__(cfg, run_dir, resume=resume, reporter=reporter)
         self.reducer = GradientReducer(comm, self.model.param_shapes(), self.model.dtype)
-        if not self.lead and self.resumed:
+        if not self.is_root and self.resumed:
             self.last_path = self._checkpoint_name()
 
     # ---- restore or start: rank 0 reads, the others receive --------------------------------------
     def _open_run(self, resume: bool):
         self.parent = None
-        resume = self.comm.bcast_json(resume if self.lead else None)  # rank 0 may have found nothing to resume
-        saved, changes = super()._open_run(resume) if self.lead else (None, [])
-        if self.comm.bcast_json(self.parent is not None if self.lead else None):  # fine-tuning: its weights
+        resume = self.comm.bcast_json(resume if self.is_root else None)  # rank 0 may have found nothing to resume
+        saved, changes = super()._open_run(resume) if self.is_root else (None, [])
+        if self.comm.bcast_json(self.parent is not None if self.is_root else None):  # fine-tuning: its weights
             self.parent = bcast_checkpoint(self.comm, self.parent)
         return (bcast_checkpoint(self.comm, saved) if resume else None), changes
 
     def _load_data(self, saved):
-        tokenizer, batches, val_ids = super()._load_data(saved) if self.lead else (None, None, None)
-        tokenizer = tokenizer_from_dict(self.comm.bcast_json(tokenizer.to_dict() if self.lead else None))
-        val_ids = self.comm.bcast_array(np.asarray(val_ids) if self.lead else None)
+        tokenizer, batches, val_ids = super()._load_data(saved) if self.is_root else (None, None, None)
+        tokenizer = tokenizer_from_dict(self.comm.bcast_json(tokenizer.to_dict() if self.is_root else None))
+        val_ids = self.comm.bcast_array(np.asarray(val_ids) if self.is_root else None)
         return tokenizer, SharedBatches(self.comm, batches), val_ids
 
     def _restore(self, saved, changes: list) -> None:
@@ -63,7 +63,7 @@ class DataParallelTrainer(Trainer):
         self.state = local_state(self.state, self.streams)  # all N streams saved; this rank's kept
 
     def prepare_run_dir(self) -> None:
-        if self.lead:
+        if self.is_root:
             super().prepare_run_dir()
 
     # ---- one step -----------------------------------------------------------------------------
@@ -112,7 +112,7 @@ class DataParallelTrainer(Trainer):
         """Every rank sends its streams' carried state; rank 0 saves the checkpoint."""
         state, self.state = self.state, gather_state(self.comm, self.state)
         try:
-            if self.lead:
+            if self.is_root:
                 return super().save(pointers, keep)
             self.last_path = self._checkpoint_name()
             return self.last_path
@@ -120,10 +120,10 @@ class DataParallelTrainer(Trainer):
             self.state = state
 
     def log(self, stats: dict) -> None:
-        if self.lead:
+        if self.is_root:
             super().log(stats)
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
 
     def sample(self) -> None:
-        if self.lead:
+        if self.is_root:
             super().sample()

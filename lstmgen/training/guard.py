@@ -101,10 +101,10 @@ def guard(train_fn):
     def train(cfg, run_dir, *, resume: bool = False, reporter=None, **kwargs):
         run_dir = Path(run_dir)
         comm = kwargs.get("comm")
-        lead = comm is None or comm.rank == 0  # with several ranks (distributed.py), rank 0 holds the lock
+        is_root = comm is None or comm.rank == 0  # with several ranks (distributed.py), rank 0 holds the lock
         # resuming where there is nothing to resume: a new run (a folder that is not a run is refused)
-        nothing = ckpt.nothing_to_resume(run_dir) if resume and lead else None
-        with RunLock(run_dir) if lead else contextlib.nullcontext():
+        nothing = ckpt.nothing_to_resume(run_dir) if resume and is_root else None
+        with RunLock(run_dir) if is_root else contextlib.nullcontext():
             if nothing is not None and not ckpt.has_checkpoint(run_dir):  # (still none, now that we hold the lock)
                 if reporter is not None:
                     reporter.message(nothing)

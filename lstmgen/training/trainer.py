@@ -115,8 +115,9 @@ class _StopFlag:
             signal.signal(s, handler)
 
 
-def _new_accumulator() -> dict:
-    """Running sums between two log lines."""
+def new_accumulator() -> dict:
+    """Running sums between two log lines (``Trainer.log`` averages them, then starts new ones;
+    so do the data-parallel ranks that do not write the log)."""
     return {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
 
 
@@ -201,7 +202,7 @@ class Trainer:
         self.best_val = self.last_val = None
         self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
         self.val_chars_per_token = None  # measured at the first ``bits_per_char``
 
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
@@ -368,7 +369,7 @@ class Trainer:
                   "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
         with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
 
     def sample(self) -> None:
         """A short sample, shown and appended to samples.jsonl."""
