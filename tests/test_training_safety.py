@@ -138,7 +138,7 @@ def test_every_lr_schedule_resumes_bitwise(tmp_path, text_file, schedule):
 
 
 # ---- the lock --------------------------------------------------------------------------------
-HOLD_LOCK = "import sys, time; from lstmgen.training.guard import RunLock\nwith RunLock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)"
+HOLD_LOCK = "import sys, time; from lstmgen.runs.lock import RunLock\nwith RunLock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)"
 
 
 def test_second_train_into_a_busy_run_dir_is_refused_and_a_killed_owner_frees_it(tmp_path, text_file):

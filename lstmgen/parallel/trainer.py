@@ -5,7 +5,7 @@
 hook of the step (``train.py``) does here:
 
     _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it, or
-                       says there is none to resume (``guard``)
+                       says there is none to resume (``runs/lock.py``)
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
     forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
                        gradients are the streams' share of the batch's mean (already x N_r/N),

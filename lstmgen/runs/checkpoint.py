@@ -44,7 +44,7 @@ FORMAT_VERSION = 2
 # trainer.json entries that format_version 2 added, and what a version 1 checkpoint means by their absence
 V1_TRAINER_DEFAULTS = {"best_train_loss": None, "evals_since_best": 0, "kept": False}
 POINTERS = ("last", "best")
-LOCK_NAME = "train.lock"  # guard.RunLock's
+LOCK_NAME = "train.lock"  # lock.RunLock's
 
 
 # ---- atomic writes --------------------------------------------------------------------------

@@ -49,8 +49,9 @@ from ..data.corpus import check_format_options, load_configured_corpus
 from ..data.batches import Batches
 from ..errors import CheckpointError, ConfigError
 from ..evaluation.evaluate import evaluate_ids
-from .guard import Diverged, guard
+from .rollback import Diverged, rollback_on_divergence
 from ..runs.loading import saved_tokenizer
+from ..runs.lock import holding_run_lock
 from ..nn.model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from ..evaluation.score import text_size
@@ -407,7 +408,7 @@ class Trainer:
         return self.stop_flag.set
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
-        """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
+        """A NaN, infinite or exploding loss never reaches the weights: ``rollback_on_divergence`` rolls back."""
         threshold = self.cfg.train.divergence_threshold
         if not (np.isfinite(loss) and np.isfinite(grad_norm)):
             raise Diverged(self.step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
@@ -457,7 +458,8 @@ class Trainer:
                            self.bits_per_char(self.best_val), first_step)
 
 
-@guard  # the run-directory lock, and rollback on divergence
+@holding_run_lock  # one train at a time in run_dir (runs/lock.py)
+@rollback_on_divergence  # back to the last checkpoint with a lower learning rate (rollback.py)
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
           trainer_class: type = Trainer, comm=None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).
