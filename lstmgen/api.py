@@ -177,9 +177,9 @@ class Score:
 # ---- the model --------------------------------------------------------------------------------
 def load(run_dir, checkpoint: str = "best") -> "Model":
     """The ``best`` (lowest validation loss) or ``last`` checkpoint of a run directory."""
-    from .runs.loading import load_run
+    from .runs.loading import read_run
 
-    return Model(load_run(Path(run_dir), checkpoint))
+    return Model(read_run(Path(run_dir), checkpoint))
 
 
 class Model:
@@ -354,11 +354,11 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
         cfg = copy.deepcopy(config)
         validate(cfg)
     elif config is None or isinstance(config, Mapping):
-        from .runs.checkpoint import has_checkpoint, load_checkpoint
+        from .runs.checkpoint import has_checkpoint, read_checkpoint
 
         base = None
         if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
-            base = load_checkpoint(out, "last", with_training_state=False).config
+            base = read_checkpoint(out, "last", with_training_state=False).config
         cfg = config_from_dict(dict(config or {}), "config", base)
         validate(cfg)
     else:

@@ -53,7 +53,7 @@ def test_exploding_loss_rolls_back_with_lower_lr_and_equals_a_run_at_that_lr(tmp
     assert train(text_file, tmp_path / "b", *sets, "train.learning_rate=0.05").exit_code == 0
     assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
     assert metrics(tmp_path / "a", "step", "train_loss") == metrics(tmp_path / "b", "step", "train_loss")
-    saved = ckpt.load_checkpoint(tmp_path / "a", "last", with_training_state=False).config
+    saved = ckpt.read_checkpoint(tmp_path / "a", "last", with_training_state=False).config
     assert saved.train.learning_rate == pytest.approx(0.05)
 
 

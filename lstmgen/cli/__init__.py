@@ -243,7 +243,7 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
 def _train_config(config_path, overrides, run_dir, resume, data_options, init_from):
     """The config ``train`` runs: the run's own (--resume without --config) or --config's (default:
     the shipped default), then --set, SOURCE and its options, and a fine-tuned parent's model."""
-    from ..runs.checkpoint import best_or_last, has_checkpoint, load_checkpoint
+    from ..runs.checkpoint import best_or_last, has_checkpoint, read_checkpoint
     from ..runs.config import explicit_keys, inherit, load_config
 
     if init_from is not None and resume:
@@ -251,7 +251,7 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
     resuming = resume and has_checkpoint(run_dir)  # nothing to resume: a new run, configured as one (train() says so)
     if resuming and config_path is None:
         # continue with the run's own config; --set may still change training-only keys
-        base = load_checkpoint(run_dir, "last", with_training_state=False).config
+        base = read_checkpoint(run_dir, "last", with_training_state=False).config
         cfg = load_config(None, list(overrides), base=base)
     else:
         path = config_path if config_path is not None else ("default" if "default" in shipped_configs() else None)
@@ -262,7 +262,7 @@ def _train_config(config_path, overrides, run_dir, resume, data_options, init_fr
     init_from = init_from or (None if resuming else cfg.train.init_from)
     if init_from is not None:
         # fine-tuning: the parent's model and tokenizer, whatever the default config says
-        parent = load_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
+        parent = read_checkpoint(init_from, best_or_last(init_from), with_training_state=False)
         cfg = inherit(cfg, parent.config, explicit_keys(config_path, overrides), init_from)
         cfg.train.init_from = str(init_from)
     return cfg

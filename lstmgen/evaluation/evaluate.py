@@ -27,7 +27,7 @@ from ..data.corpus import check_format_options, corpus_options, load_configured_
 from ..data.batches import eval_windows
 from ..parallel.comm import SingleProcess, bcast_model
 from ..errors import ConfigError, DataError
-from ..runs.loading import load_run
+from ..runs.loading import read_run
 from .score import text_ids, text_size
 
 
@@ -78,7 +78,7 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
     is_root = comm.rank == 0
     run = ids = None
     if is_root:
-        run = load_run(Path(run_dir), which)
+        run = read_run(Path(run_dir), which)
         docs, source, ids = _read_text(run, corpus, csv_column)
         N, T = batch_size or run.config.train.batch_size, run.config.train.seq_len
     if comm.size > 1:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import activations, cell_finder, gate_saturation, html_pages, text_features
 from ..errors import ConfigError, DataError
-from ..runs.loading import Run, load_run
+from ..runs.loading import Run, read_run
 from ..evaluation.score import cut_documents, read_text_or_file, score_ids
 
 MAX_CHARS = html_pages.PAGE_CHARS  # characters read by default: what a page holds
@@ -98,7 +98,7 @@ def analyse(run_dir, source: str, *, which: str = "best", layer: Optional[int] =
             top: int = 5, max_chars: Optional[int] = MAX_CHARS) -> Analysis:
     """Read ``source`` with the run, record every unit, rank the units per feature (only
     ``layer``'s if given) and measure gate saturation."""
-    return analyse_run(load_run(Path(run_dir), which), source, layer=layer, cells=cells, top=top, max_chars=max_chars)
+    return analyse_run(read_run(Path(run_dir), which), source, layer=layer, cells=cells, top=top, max_chars=max_chars)
 
 
 def analyse_run(run: Run, source: str, *, layer: Optional[int] = None, cells: Sequence[int] = (), top: int = 5,
@@ -226,7 +226,7 @@ def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=No
     """The data of the surprise page: every token of ``source`` (its first ``max_chars``
     characters) with its surprisal in bits and the tokens the model expected there
     (``score_ids``, as ``score`` reads the text)."""
-    run = load_run(Path(run_dir), which)
+    run = read_run(Path(run_dir), which)
     reading = read_text(run, source, max_chars, csv_column)
     scores = score_ids(run.model, run.params, reading.ids, TOP_TOKENS)
     targets = reading.ids[1:]  # (T,)

@@ -99,8 +99,9 @@ class DataParallelTrainer(Trainer):
     def evaluate(self):
         if len(self.val_ids) <= 1:
             return None
-        t, comm = self.cfg.train, self.comm
-        sums = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len, (comm.rank, comm.size))
+        train_cfg, comm = self.cfg.train, self.comm
+        sums = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
+                            (comm.rank, comm.size))
         nll, n = comm.allreduce_(np.array(sums, np.float64))
         return nll / n
 

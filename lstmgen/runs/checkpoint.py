@@ -264,7 +264,7 @@ def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
     return folder
 
 
-def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
+def read_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
     """Read a whole checkpoint; every problem is a ``CheckpointError`` naming the file."""
     folder = find_checkpoint(run_dir, which)
     trainer = read_json(folder / "trainer.json")
@@ -340,10 +340,10 @@ def _flatten(cfg: Config) -> dict:
     return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
 
 
-def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
+def read_parent(parent_dir, cfg: Config) -> "Checkpoint":
     """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
     before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
-    parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
+    parent = read_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
     for key, mine, theirs in inherited_differences(cfg, parent.config)[:1]:
         raise ConfigError(f"{key} is {mine!r}, but train.init_from {parent_dir} has {theirs!r}: a fine-tuned run "
                           f"keeps its parent's {key.split('.')[0]}")

@@ -153,14 +153,14 @@ class Trainer:
         a fine-tuned run (``train.init_from``) also opens its parent's checkpoint."""
         self.parent = None
         if resume:
-            saved = ckpt.load_checkpoint(self.run_dir, "last")
+            saved = ckpt.read_checkpoint(self.run_dir, "last")
             return saved, ckpt.check_resume_config(saved.config, self.cfg)
         if ckpt.has_checkpoint(self.run_dir):
             raise ConfigError(
                 f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
             )
         if self.cfg.train.init_from is not None:
-            self.parent = ckpt.load_parent(self.cfg.train.init_from, self.cfg)
+            self.parent = ckpt.read_parent(self.cfg.train.init_from, self.cfg)
         return None, []
 
     def _load_data(self, saved):
@@ -212,27 +212,29 @@ class Trainer:
         ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
                              shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
                              shapes(self.optimizer.state_arrays()))
-        tr = saved.trainer
+        saved_trainer = saved.trainer  # trainer.json
         try:
             self.params = saved.params
-            self.optimizer.load(saved.optimizer_arrays, tr["optimizer"])
-            self.schedule.load(tr["lr_schedule"])
-            self.dropout_rng.bit_generator.state = tr["rng"]
+            self.optimizer.load(saved.optimizer_arrays, saved_trainer["optimizer"])
+            self.schedule.load(saved_trainer["lr_schedule"])
+            self.dropout_rng.bit_generator.state = saved_trainer["rng"]
             self.state = saved.state_arrays
-            self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
-            self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
-            self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
-            self.val_step = tr.get("val_step")  # absent before lstmgen wrote it: unknown
+            self.step, self.epoch = saved_trainer["step"], saved_trainer["epoch"]
+            self.window, self.elapsed = saved_trainer["window"], saved_trainer["elapsed_s"]
+            self.best_val, self.last_val = saved_trainer["best_val_loss"], saved_trainer["last_val_loss"]
+            self.acc = saved_trainer["log_accumulator"]
+            self.best_train, self.evals_since_best = saved_trainer["best_train_loss"], saved_trainer["evals_since_best"]
+            self.val_step = saved_trainer.get("val_step")  # absent before lstmgen wrote it: unknown
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {self.window} is past the end of "
                                   f"the training data ({self.batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
-        train_cfg, s = self.cfg.train, self.schedule
-        s.base_lr, s.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
-        s.warmup_steps, s.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
-        s.lr_decay_steps = train_cfg.lr_decay_steps
+        train_cfg, schedule = self.cfg.train, self.schedule
+        schedule.base_lr, schedule.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
+        schedule.warmup_steps, schedule.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
+        schedule.lr_decay_steps = train_cfg.lr_decay_steps
         for key, old, new in changes:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
 
@@ -379,10 +381,11 @@ class Trainer:
         self.reporter.message(f"sample at step {self.step}: {json.dumps(text, ensure_ascii=False)}")
 
     def _start_info(self) -> dict:
-        b = self.batches
+        batches = self.batches
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
-                "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
-                "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
+                "vocab_size": self.tokenizer.vocab_size,
+                "train_tokens": batches.num_windows * batches.tokens_per_window,
+                "val_tokens": int(len(self.val_ids)), "windows_per_epoch": batches.num_windows,
                 "config": dump_config(self.cfg), "config_differences": differences(self.cfg),
                 "resumed": self.resumed, "last_val_loss": self.last_val,
                 "last_val_bits_per_char": self.bits_per_char(self.last_val),
