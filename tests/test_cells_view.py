@@ -11,7 +11,7 @@ import pytest
 from lstmgen.insight import activations
 
 from lstmgen.runs import checkpoint as ckpt
-from lstmgen.insight.cell_finder import pearson, rank
+from lstmgen.insight.unit_finder import pearson, rank
 from lstmgen.runs.config import load_config
 from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.evaluation.score import score_ids
@@ -165,7 +165,7 @@ def test_pearson_and_rank():
 
 def test_the_finder_ranks_the_hand_set_units_first(hand_set_run):
     run_dir, text = hand_set_run
-    result = run("cells", run_dir, text, "--json", "--top", "3", "--cell", COUNTER, "--layer", 0)
+    result = run("cells", run_dir, text, "--json", "--top", "3", "--unit", COUNTER, "--layer", 0)
     assert result.exit_code == 0, result.output
     s = json.loads(result.output)
     top = {f["feature"]: f["top"] for f in s["features"]}
@@ -173,8 +173,8 @@ def test_the_finder_ranks_the_hand_set_units_first(hand_set_run):
     assert (top["in_double_quotes"][0]["layer"], top["in_double_quotes"][0]["unit"]) == (0, QUOTES)
     assert top["line_position"][0]["r"] > 0.95 and top["in_double_quotes"][0]["r"] > 0.95
     assert abs(top["line_position"][1]["r"]) < 0.9 and abs(top["in_double_quotes"][1]["r"]) < 0.9
-    assert s["cells"] == [{"layer": 0, "unit": COUNTER, "r": s["cells"][0]["r"]}]
-    assert s["cells"][0]["r"]["line_position"] == top["line_position"][0]["r"]
+    assert s["units"] == [{"layer": 0, "unit": COUNTER, "r": s["units"][0]["r"]}]
+    assert s["units"][0]["r"]["line_position"] == top["line_position"][0]["r"]
     # and across both layers, the same two units come first
     both = json.loads(run("cells", run_dir, text, "--json").output)
     assert [(f["top"][0]["layer"], f["top"][0]["unit"]) for f in both["features"]
@@ -242,7 +242,7 @@ def test_every_cell_type_renders(tmp_path, cell):
     text = 'print("hi")\n  x = (1, [2])\nit\'s "done".\n'
     run_dir = save_run(tmp_path / "run", cell, [text])
     out = tmp_path / "cells.html"
-    result = run("cells", run_dir, text, "-o", out, "--cell", 2)
+    result = run("cells", run_dir, text, "-o", out, "--unit", 2)
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
     data = parse_page(out)
@@ -285,7 +285,7 @@ def test_quantised_values_round_trip():
 def test_page_of_the_hand_set_run_shows_the_chosen_unit_and_the_ranking(hand_set_run, tmp_path):
     run_dir, text = hand_set_run
     out = tmp_path / "c.html"
-    assert run("cells", run_dir, text, "-o", out, "--layer", 0, "--cell", QUOTES).exit_code == 0
+    assert run("cells", run_dir, text, "-o", out, "--layer", 0, "--unit", QUOTES).exit_code == 0
     data = parse_page(out)
     assert data["start"] == {"layer": 0, "unit": QUOTES, "quantity": "tanh(c)"}
     assert data["ranking"][0]["top"][0]["unit"] == COUNTER
@@ -344,8 +344,9 @@ def test_cli_errors(hand_set_run, tmp_path):
     bad_layer = run("cells", run_dir, text, "--layer", 2)
     assert_user_error(bad_layer, 2, "layer 2 does not exist: the model has 2 layer(s), 0..1")
     assert len(bad_layer.output.strip().splitlines()) == 1
-    assert_user_error(run("cells", run_dir, text, "--layer", 0, "--cell", 8), 2,
+    assert_user_error(run("cells", run_dir, text, "--layer", 0, "--unit", 8), 2,
                       "unit 8 does not exist: layer 0 has 8 units, 0..7")
+    # --cell is the old name of --unit
     assert_user_error(run("cells", run_dir, text, "--cell", -1), 2, "unit -1 does not exist: layer 1")
     assert_user_error(run("cells", run_dir, tmp_path / "missing.txt"), 1, "there is no file")
     assert_user_error(run("cells", tmp_path / "no_run", "some text"), 1, "no_run")
