@@ -301,6 +301,7 @@ def test_score_html_writes_the_surprise_page(hand_set_run, tmp_path):
     assert data["kind"] == "surprise" and "".join(data["pieces"]) == 'said "hello"\n'
     s = json.loads(run("score", run_dir, 'said "hello"', "--json").output)
     np.testing.assert_allclose(data["bits"], [t["surprisal_bits"] for t in s["tokens"]], atol=1e-3)
+    assert data["cap_bits"] >= 4 and data["cap_bits"] >= np.percentile(data["bits"], 99)  # the colour scale's top
     assert_user_error(run("score", run_dir, "x", "--html"), 2, "--html and -o FILE go together")
     csv = tmp_path / "rows.csv"
     csv.write_text("text,n\nsaid hello,1\nthe cat,2\n")

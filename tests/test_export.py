@@ -18,7 +18,8 @@ from lstmgen.cli import cli
 from lstmgen.runs.config import load_config
 from lstmgen.runs.loading import read_run
 from lstmgen.nn.model import LanguageModel
-from lstmgen.evaluation.score import score_documents, text_ids
+from lstmgen.evaluation.metrics import text_ids
+from lstmgen.evaluation.score import score_documents
 from lstmgen.tokenizers import build_tokenizer, tokenizer_from_dict
 from tests.conftest import ROOT, write_corpus
 

@@ -10,7 +10,8 @@ from lstmgen.data.corpus import read_documents
 from lstmgen.evaluation.evaluate import evaluate_run
 from lstmgen.runs.loading import read_run
 from lstmgen.generation.sampling import log_softmax
-from lstmgen.evaluation.score import score_ids, text_ids
+from lstmgen.evaluation.metrics import text_ids
+from lstmgen.evaluation.score import score_ids
 from lstmgen.training.trainer import evaluate_ids
 from tests.test_cli import run, train_tiny
 

@@ -124,7 +124,7 @@ def load(run_dir: Path, which: str = "best") -> Run:
         return read_run(Path(run_dir), which)
     run_dir, step = Path(run_dir), int(which)
     ckpt.find_checkpoint(run_dir, "last")  # a missing run or an unfinished one fails here, as everywhere
-    folder = run_dir / "checkpoints" / f"step-{step:08d}"
+    folder = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
     if not folder.is_dir():
         kept = sorted(int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit())
         raise CheckpointError(f"'{run_dir}' holds no checkpoint of step {step}; it holds steps "

@@ -26,6 +26,7 @@ import numpy as np
 from . import activations, unit_finder, gate_saturation, html_pages, text_features
 from ..errors import ConfigError, DataError
 from ..runs.loading import Run, read_run
+from ..evaluation.metrics import bits, text_ids
 from ..evaluation.score import cut_documents, read_text_or_file, score_ids
 
 MAX_CHARS = html_pages.PAGE_CHARS  # characters read by default: what a page holds
@@ -58,7 +59,7 @@ def read_text(run: Run, source: str, max_chars: Optional[int] = None, csv_column
     """The token stream of ``source`` (a text, or the file it names), cut to ``max_chars``."""
     docs, total = cut_documents(read_text_or_file(source, run.config.data.encoding, csv_column), max_chars)
     tok = run.tokenizer
-    ids = np.concatenate([[tok.eod_id], tok.encode_documents(docs)]).astype(np.int64)
+    ids = text_ids(tok, docs)
     return Reading(run, ids, sum(len(d) for d in docs), total)
 
 
@@ -230,19 +231,20 @@ def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=No
     reading = read_text(run, source, max_chars, csv_column)
     scores = score_ids(run.model, run.params, reading.ids, TOP_TOKENS)
     targets = reading.ids[1:]  # (T,)
-    bits = -scores.logprobs / math.log(2)  # (T,)
+    surprisal = bits(-scores.logprobs)  # (T,)
     tokens, (ids, top) = _local_vocab(run.tokenizer, targets, scores.top_ids)
     chars = run.tokenizer.num_chars(targets)
-    worst = np.argsort(-bits, kind="stable")[:20]
-    summary = f"{len(targets):,} tokens, {chars:,} characters, {bits.sum():,.1f} bits in all, " \
-              f"{bits.sum() / max(1, chars):.3f} bits per character. The most surprising tokens (click to find):"
+    worst = np.argsort(-surprisal, kind="stable")[:20]
+    summary = f"{len(targets):,} tokens, {chars:,} characters, {surprisal.sum():,.1f} bits in all, " \
+              f"{surprisal.sum() / max(1, chars):.3f} bits per character. The most surprising tokens (click to find):"
     return {
         "title": f"lstmgen score: {run.path.parent.parent.name}",
         "subtitle": _subtitle(run, "colour: surprisal of each token, -log2 p(token | the text before)"),
         "note": reading.cut_note(), "truncated": reading.truncated, "pieces": reading.pieces(1), "tokens": tokens,
         "ids": ids, "K": scores.top_ids.shape[1], "top": top, "top_p": _per_mille(np.exp(scores.top_logprobs)),
-        "bits": _rounded(bits, 3),  # the page computes p = 2^-bits "cap_bits": max(4, math.ceil(float(np.percentile(bits, 99)))),
-        "worst": [[int(k), round(float(bits[k]), 2)] for k in worst], "summary": summary,
+        "bits": _rounded(surprisal, 3),  # the page computes p = 2^-bits
+        "cap_bits": max(4, math.ceil(float(np.percentile(surprisal, 99)))),
+        "worst": [[int(k), round(float(surprisal[k]), 2)] for k in worst], "summary": summary,
     }
 
 

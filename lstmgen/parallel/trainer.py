@@ -29,6 +29,7 @@ import numpy as np
 from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state, local_state,
                    stream_slice)
 from ..evaluation.evaluate import evaluate_ids
+from ..runs.checkpoint import checkpoint_name
 from ..tokenizers import tokenizer_from_dict
 from ..training.trainer import Trainer, new_accumulator
 
@@ -107,7 +108,7 @@ class DataParallelTrainer(Trainer):
 
     # ---- what rank 0 alone writes -------------------------------------------------------------------
     def _checkpoint_name(self) -> Path:
-        return self.run_dir / "checkpoints" / f"step-{self.step:08d}"  # as checkpoint.save_checkpoint names it
+        return self.run_dir / "checkpoints" / checkpoint_name(self.step)  # where rank 0 saves it
 
     def save(self, pointers: list, keep: bool = False) -> Path:
         """Every rank sends its streams' carried state; rank 0 saves the checkpoint."""

@@ -104,11 +104,16 @@ def write_run_files(run_dir: Path, cfg: Config, tokenizer_dict: dict) -> None:
     atomic_write_text(run_dir / "tokenizer.json", _json(tokenizer_dict))
 
 
+def checkpoint_name(step: int) -> str:
+    """The folder of step ``step``'s checkpoint under ``checkpoints/``: ``step-00001200``."""
+    return f"step-{step:08d}"
+
+
 def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params, optimizer_arrays,
                     state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
     """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
     ckpt_root = run_dir / "checkpoints"
-    name = f"step-{step:08d}"
+    name = checkpoint_name(step)
     final = ckpt_root / name
     try:
         ckpt_root.mkdir(parents=True, exist_ok=True)

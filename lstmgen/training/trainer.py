@@ -31,7 +31,6 @@ Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never pri
 """
 
 import json
-import math
 import signal
 import threading
 import time
@@ -54,7 +53,7 @@ from ..runs.loading import saved_tokenizer
 from ..runs.lock import holding_run_lock
 from ..nn.model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
-from ..evaluation.score import text_size
+from ..evaluation.metrics import bits_per_char, text_size
 from ..tokenizers import build_tokenizer, tokenizer_settings
 from .samples import training_sample, truncate_samples, write_sample
 
@@ -134,7 +133,7 @@ class Trainer:
         self.val_chars = None  # characters of the validation text, where its documents are read
         self.tokenizer, self.batches, self.val_ids = self._load_data(saved)
         if len(self.val_ids):  # read as eval and score read a text: from a start <eod>
-            self.val_ids = np.concatenate([[self.tokenizer.eod_id], self.val_ids]).astype(np.int32)
+            self.val_ids = self.tokenizer.after_eod(self.val_ids)
         self._build()
         if saved is not None:
             self._restore(saved, changes)
@@ -307,11 +306,11 @@ class Trainer:
         if val_loss is None:
             return None
         if self.val_chars_per_token is None:  # every target is scored (``data.eval_windows``)
-            chars = self.val_chars  # the original text's, as ``eval`` counts them (``score.text_size``)
+            chars = self.val_chars  # the original text's, as ``eval`` counts them (``metrics.text_size``)
             if chars is None:  # the token cache: the characters the target tokens stand for
                 chars = int(self.tokenizer.char_lengths()[self.val_ids[1:]].sum())
             self.val_chars_per_token = chars / max(1, len(self.val_ids) - 1)
-        return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
+        return bits_per_char(val_loss, max(self.val_chars_per_token, 1e-12))
 
     def judge_eval(self, stats: dict) -> list:
         """Evaluate, then follow the validation loss: schedule, best checkpoint, patience.
