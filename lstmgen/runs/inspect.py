@@ -40,7 +40,7 @@ def inspect_run(run_dir, which: str = "last") -> dict:
         "best_checkpoint": best.name if best is not None else None,
         "best_val_loss": trainer.get("best_val_loss"),
         "last_val_loss": trainer.get("last_val_loss"),
-        "best_val_bits_per_char": trainer.get("best_val_bits_per_char"),  # absent before issue 13
+        "best_val_bits_per_char": trainer.get("best_val_bits_per_char"),  # absent in checkpoints written before it was saved
         "last_val_bits_per_char": trainer.get("last_val_bits_per_char"),
         "num_params": int(sum(layers.values())),
         "params_per_layer": layers,
