@@ -7,7 +7,7 @@
   never leaves it stuck; the file itself stays, holding the last owner's process id for the
   message. Where ``fcntl`` does not exist (Windows) there is no lock.
 - **Nothing to resume.** Resuming a run directory that does not exist, or a run stopped before
-  its first checkpoint, starts a new run at step 0 and says so (``checkpoint.nothing_to_resume``),
+  its first checkpoint, starts a new run at step 0 and says so (``nothing_to_resume``),
   so that a restart loop that always passes ``--resume`` works from its first attempt on. A
   folder that holds something other than a run is refused before the lock file is written
   into it; whether there is a checkpoint is asked again once the lock is held.
@@ -19,6 +19,7 @@ import contextlib
 import functools
 import os
 from pathlib import Path
+from typing import Optional
 
 from . import checkpoint as ckpt
 from ..errors import CheckpointError
@@ -28,7 +29,34 @@ try:
 except ImportError:  # Windows: no advisory locks here
     fcntl = None
 
-LOCK_NAME = ckpt.LOCK_NAME
+LOCK_NAME = "train.lock"  # in the run directory
+
+
+# what a run writes at the top of its run directory; the lock comes first, before anything else
+RUN_ENTRIES = (LOCK_NAME, "config.yaml", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "checkpoints")
+
+
+def nothing_to_resume(run_dir: Path) -> Optional[str]:
+    """Why resuming ``run_dir`` starts a new run at step 0, or None when it has a checkpoint to resume.
+
+    A folder that does not exist has nothing to resume (a restart loop's first attempt), and
+    neither has a run stopped before its first checkpoint: its folder holds the lock file, or
+    only what a run writes. A folder that holds something else is not a run directory: a
+    ``CheckpointError``, so that an ``--out`` that names someone's folder never trains into it."""
+    run_dir = Path(run_dir)
+    if ckpt.has_checkpoint(run_dir):
+        return None
+    if not run_dir.exists():
+        return f"{run_dir} does not exist: nothing to resume, starting a new run"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"'{run_dir}' is a file, not a run directory")
+    names = sorted(p.name for p in run_dir.iterdir())
+    others = [n for n in names if n not in RUN_ENTRIES and not any(n.startswith(f".{e}.") for e in RUN_ENTRIES)]
+    if others and LOCK_NAME not in names:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise CheckpointError(f"'{run_dir}' holds no checkpoint to resume and is not a run directory (it holds "
+                              f"{shown}); check --out")
+    return f"nothing to resume in {run_dir} (no checkpoint yet): starting at step 0"
 
 
 class RunLock:
@@ -89,7 +117,7 @@ def holding_run_lock(train_fn):
         comm = kwargs.get("comm")
         is_root = comm is None or comm.rank == 0  # with several ranks (parallel/), rank 0 holds the lock
         # resuming where there is nothing to resume: a new run (a folder that is not a run is refused)
-        nothing = ckpt.nothing_to_resume(run_dir) if resume and is_root else None
+        nothing = nothing_to_resume(run_dir) if resume and is_root else None
         with RunLock(run_dir) if is_root else contextlib.nullcontext():
             if nothing is not None and not ckpt.has_checkpoint(run_dir):  # (still none, now that we hold the lock)
                 if reporter is not None:

@@ -41,6 +41,7 @@ from typing import Optional
 import numpy as np
 
 from ..runs import checkpoint as ckpt
+from ..runs import resume as resume_checks
 from . import threads
 from ..data import token_cache
 from ..runs.config import Config, differences, dump_config
@@ -153,13 +154,13 @@ class Trainer:
         self.parent = None
         if resume:
             saved = ckpt.read_checkpoint(self.run_dir, "last")
-            return saved, ckpt.check_resume_config(saved.config, self.cfg)
+            return saved, resume_checks.check_resume_config(saved.config, self.cfg)
         if ckpt.has_checkpoint(self.run_dir):
             raise ConfigError(
                 f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
             )
         if self.cfg.train.init_from is not None:
-            self.parent = ckpt.read_parent(self.cfg.train.init_from, self.cfg)
+            self.parent = resume_checks.read_parent(self.cfg.train.init_from, self.cfg)
         return None, []
 
     def _load_data(self, saved):
@@ -208,7 +209,7 @@ class Trainer:
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
         shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
-        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
+        resume_checks.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
                              shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
                              shapes(self.optimizer.state_arrays()))
         saved_trainer = saved.trainer  # trainer.json
