@@ -31,7 +31,8 @@ from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkp
 from ..evaluation.evaluate import evaluate_ids
 from ..runs.checkpoint import checkpoint_name
 from ..tokenizers import tokenizer_from_dict
-from ..training.trainer import Trainer, new_accumulator
+from ..training.reporting import new_accumulator
+from ..training.trainer import Trainer
 
 
 class DataParallelTrainer(Trainer):

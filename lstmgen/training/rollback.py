@@ -11,7 +11,9 @@ is ``runs/lock.py``'s.)
 
 import copy
 import functools
+import math
 from pathlib import Path
+from typing import Optional
 
 from ..runs import checkpoint as ckpt
 from ..errors import TrainingError
@@ -23,6 +25,17 @@ class Diverged(Exception):
     def __init__(self, step: int, what: str):
         super().__init__(f"step {step}: {what}")
         self.step = step
+
+
+def lowest_loss(step: int, loss: float, grad_norm: float, lowest: Optional[float], threshold: float) -> float:
+    """The lowest training loss so far, ``loss`` included; ``Diverged`` instead when step ``step``'s
+    loss or gradient norm is NaN or infinite, or the loss is above ``threshold`` (> 0) times ``lowest``."""
+    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        raise Diverged(step, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
+    if threshold > 0 and lowest is not None and loss > threshold * lowest:
+        raise Diverged(step, f"training loss {loss:.4g} is above train.divergence_threshold "
+                             f"{threshold:g} x the lowest so far ({lowest:.4g})")
+    return loss if lowest is None else min(lowest, loss)
 
 
 def rollback_on_divergence(train_fn):

@@ -1,10 +1,9 @@
 """The training loop: truncated BPTT over N parallel streams, evaluation, checkpoints, resume.
 
-``train(cfg, run_dir)`` builds a ``Trainer`` and runs it. The trainer reads the corpus, builds
-(or, with ``resume=True``, reloads) the tokenizer, model, optimiser and schedule, then loops.
-Everything a resumed run needs to continue exactly as if it had never stopped is in the
-checkpoint: weights, optimiser moments, step, epoch, window, the carried recurrent state, the
-dropout RNG and the schedule.
+``train(cfg, run_dir)`` builds a ``Trainer`` and runs it: it reads the corpus, builds (or, with
+``resume=True``, reloads) the tokenizer, model, optimiser and schedule, then loops. A resumed
+run continues exactly as if it had never stopped: the checkpoint holds weights, optimiser
+moments, step, epoch, window, the carried recurrent state, the dropout RNG and the schedule.
 
 How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop):
 
@@ -15,26 +14,14 @@ How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop)
     log                log (metrics.jsonl), sample (samples.jsonl)
     stop rules         should_stop, interrupted, check_divergence, patience in judge_eval
 
-The hooks for data-parallel training (a subclass, passed as ``train(..., trainer_class=)``):
-
-- ``get_batch()`` gives this process's (x, y) window of the step; ``zero_state()`` the zero
-  recurrent state for the streams it holds.
-- ``forward_backward(x, y)`` returns ``(loss, grads, count)``: the mean loss over ``count``
-  targets and its gradients, and carries the recurrent state.
-- ``reduce(loss, grads, count)`` runs between backward and clipping. In one process it returns
-  its arguments; across processes it all-reduces them (the count-weighted mean of the losses
-  and gradients, the summed count), so that every process clips, decays and updates the same
-  weights the same way.
-- ``evaluate()`` gives the mean validation loss in nats per token.
-
-Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
+Data-parallel training (a subclass, ``train(..., trainer_class=)``) overrides the hooks
+``get_batch``, ``zero_state``, ``forward_backward``, ``reduce`` (between backward and clipping:
+the all-reduce) and ``evaluate``: docs/training-internals.md has the contract. Progress goes
+to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
 """
 
 import json
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -49,77 +36,15 @@ from ..data.corpus import check_format_options, load_configured_corpus
 from ..data.batches import Batches
 from ..errors import CheckpointError, ConfigError
 from ..evaluation.evaluate import evaluate_ids
-from .rollback import Diverged, rollback_on_divergence
+from .rollback import Diverged, lowest_loss, rollback_on_divergence
 from ..runs.loading import saved_tokenizer
 from ..runs.lock import holding_run_lock
 from ..nn.model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from ..evaluation.metrics import bits_per_char, text_size
 from ..tokenizers import build_tokenizer, tokenizer_settings
+from .reporting import Reporter, StopFlag, TrainResult, new_accumulator
 from .samples import training_sample, truncate_samples, write_sample
-
-
-class Reporter:
-    """What the loop tells the outside world; the default tells nobody."""
-
-    def start(self, info: dict) -> None:
-        """Once, before the first step: step, total_steps, num_params, tokens, ..."""
-
-    def update(self, step: int, stats: dict) -> None:
-        """After every step: loss, tokens_per_s, learning_rate, and val_loss after an eval."""
-
-    def message(self, text: str) -> None:
-        """Something worth a line of its own (a lowered learning rate, a resumed run)."""
-
-    def close(self) -> None:
-        """Once, at the end."""
-
-    def progress(self, stage: str, done: int, total: int) -> None:
-        """While a corpus is read into the token cache: ``done`` of ``total`` bytes of ``stage``."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    last_val_loss: Optional[float]
-    best_val_loss: Optional[float]
-    checkpoint: Path
-    interrupted: bool
-    early_stopped: bool = False
-    last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
-    best_val_bits_per_char: Optional[float] = None
-    first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
-
-
-class _StopFlag:
-    """Ctrl-C (or SIGTERM) sets the flag; the loop finishes its step, saves and returns. A
-    second one interrupts at once (the last checkpoint is still there)."""
-
-    def __init__(self):
-        self.set = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-
-    def __exit__(self, *exc):
-        for s, handler in (self._previous or {}).items():
-            signal.signal(s, handler)
-
-
-def new_accumulator() -> dict:
-    """Running sums between two log lines (``Trainer.log`` averages them, then starts new ones;
-    so do the data-parallel ranks that do not write the log)."""
-    return {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
 
 
 class Trainer:
@@ -412,13 +337,8 @@ class Trainer:
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
         """A NaN, infinite or exploding loss never reaches the weights: ``rollback_on_divergence`` rolls back."""
-        threshold = self.cfg.train.divergence_threshold
-        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-            raise Diverged(self.step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
-        if threshold > 0 and self.best_train is not None and loss > threshold * self.best_train:
-            raise Diverged(self.step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
-                                          f"{threshold:g} x the lowest so far ({self.best_train:.4g})")
-        self.best_train = loss if self.best_train is None else min(self.best_train, loss)
+        self.best_train = lowest_loss(self.step + 1, loss, grad_norm, self.best_train,
+                                      self.cfg.train.divergence_threshold)
 
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -429,7 +349,7 @@ class Trainer:
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
-        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
+        with StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
@@ -467,8 +387,8 @@ def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Repo
           trainer_class: type = Trainer, comm=None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).
 
-    ``comm`` (``distributed.world()``) with more than one process: this process is one rank of
-    a data-parallel run (``data_parallel.DataParallelTrainer``)."""
+    ``comm`` (``parallel.comm.world()``) with more than one process: this process is one rank of
+    a data-parallel run (``parallel.trainer.DataParallelTrainer``)."""
     if comm is not None and comm.size > 1:
         from ..parallel.trainer import DataParallelTrainer
 
