@@ -26,13 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state, local_state,
-                   stream_slice)
 from ..evaluation.evaluate import evaluate_ids
 from ..runs.checkpoint import checkpoint_name
 from ..tokenizers import tokenizer_from_dict
 from ..training.reporting import new_accumulator
 from ..training.trainer import Trainer
+from ..training.trainer import train as train_one_process
+from .comm import GradientReducer, SharedBatches, SharedWindowSum, gather_state, local_state, stream_slice
+from .share import bcast_checkpoint
 
 
 class DataParallelTrainer(Trainer):
@@ -130,3 +131,12 @@ class DataParallelTrainer(Trainer):
     def sample(self) -> None:
         if self.is_root:
             super().sample()
+
+
+def train(cfg, run_dir, *, resume: bool = False, reporter=None, comm=None):
+    """``training.trainer.train``, with this process as one rank of ``comm`` (``comm.world()``)
+    when that holds more than one: a data-parallel run (``DataParallelTrainer``)."""
+    if comm is None or comm.size == 1:
+        return train_one_process(cfg, run_dir, resume=resume, reporter=reporter)
+    return train_one_process(cfg, run_dir, resume=resume, reporter=reporter, trainer_class=DataParallelTrainer,
+                             comm=comm)

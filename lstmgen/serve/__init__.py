@@ -4,7 +4,8 @@ An optional extra (``pip install 'lstmgen[serve]'``: starlette and uvicorn); the
 imports this package's ``app`` module. The parts, each importable without the extra except
 ``app``:
 
-    __init__.py     the server's limits (``Limits``); which of its packages are missing
+    __init__.py     which of its packages are missing; the listening socket; ``serve``
+    limits.py       the server's limits (``Limits``)
     request.py      a completions request checked field by field
     completions.py  a checked request -> the response object, or its stream of chunks
     app.py          the Starlette app: routes, bounded concurrency, server-sent events
@@ -16,25 +17,13 @@ See docs/serve.md.
 import errno
 import importlib.util
 import socket
-from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import AddressError
+from .limits import Limits
 
 INSTALL = "pip install 'lstmgen[serve]'"
 NEEDS = ("starlette", "uvicorn")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for, and how many run at once (``lstmgen serve`` options)."""
-
-    max_tokens: int = 1024  # tokens generated per choice
-    max_prompt_chars: int = 4096  # characters per prompt
-    max_choices: int = 16  # n x number of prompts
-    max_body_bytes: int = 256 * 1024  # request body
-    workers: int = 1  # generations running at once (threads): more helps only with cores to spare (RESULTS.md)
-    queue: int = 32  # requests waiting for a worker; past that: 503
 
 
 def missing() -> List[str]:
@@ -76,4 +65,7 @@ def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits
     app = create_app(model, name=name, limits=limits or Limits())
     config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level=log_level,
                             timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again once it has shut down
+        pass

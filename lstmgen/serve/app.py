@@ -30,7 +30,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import LstmgenError
-from . import Limits, completions
+from . import completions
+from .limits import Limits
 from .request import RequestError, parse_completion, parse_next_token_probs
 
 HERE = Path(__file__).resolve().parent
