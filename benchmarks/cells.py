@@ -44,7 +44,7 @@ class Run:
 
     def __init__(self, cell, H, args, train_ids, V):
         self.cell, self.H, self.args = cell, H, args
-        self.model = LanguageModel(cell, V, args.embed_dim, H, args.num_layers)
+        self.model = LanguageModel(cell, V, args.embed_dim, H, args.num_layers, reset_at_eod=False)
         self.params = self.model.init_params(np.random.default_rng(args.seed))
         self.optimizer = Adam(self.params)
         self.batches = Batches(train_ids, args.batch_size, args.seq_len)

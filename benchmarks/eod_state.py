@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from lstmgen.runs.config import load_config  # noqa: E402
 from lstmgen.data.corpus import load_configured_corpus  # noqa: E402
-from lstmgen.runs.loading import load_run  # noqa: E402
+from lstmgen.runs.loading import read_run  # noqa: E402
 from lstmgen.nn.model import LanguageModel  # noqa: E402
 from lstmgen.training.trainer import evaluate_ids, train  # noqa: E402
 
@@ -62,7 +62,7 @@ def main(argv=None):
                 cfg = load_config(None, sets + [f"train.seed={seed}", f"model.reset_at_eod={str(reset).lower()}"])
                 run_dir = Path(tmp) / f"{tr}-{seed}"
                 train(cfg, run_dir)
-                run = load_run(run_dir, "last")
+                run = read_run(run_dir, "last")
                 for ev, ev_reset in RULES.items():
                     losses[tr, ev].append(val_loss(run, ev_reset))
                 print(f"seed {seed} trained with {tr}: " + ", ".join(

@@ -21,7 +21,7 @@ import numpy as np
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.runs.config import Config
 from lstmgen.export import export
-from lstmgen.runs.loading import load_run
+from lstmgen.runs.loading import read_run
 from lstmgen.nn.model import LanguageModel
 from lstmgen.generation.sampling import Settings, sample_steps
 from lstmgen.evaluation.score import score_ids
@@ -77,7 +77,7 @@ def main():
 
     folder = Path(tempfile.mkdtemp(prefix="lstmgen-export-bench-"))
     run_dir = write_run(folder / "run")
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     print(f"model: 2 x 256 LSTM, E = 64, V = {run.model.vocab_size}, {run.model.num_params():,} parameters; "
           f"onnxruntime {ort.__version__}; best of 3 runs each")
 

@@ -56,7 +56,7 @@ def main():
         print(f"beam     B={B:<3} {L} steps in {s:.3f} s = {L / s:,.0f} steps/s")
 
     # the case of issue 11: one stepper per search; its (V, 4H) layer-0 table on and off
-    small = LanguageModel("lstm", 100, 64, 256, 2)
+    small = LanguageModel("lstm", 100, 64, 256, 2, reset_at_eod=False)
     small_params = small.init_params(np.random.default_rng(0))
     table = model_module._TABLE_FLOATS
     for on in (True, False):

@@ -46,7 +46,7 @@ def best(fn, repeats=7):
 
 def phases(c, vocab_space=True):
     V, E, H, L, N, T = (c[k] for k in "VEHLNT")
-    model = LanguageModel("lstm", V, E, H, L, dropout=0.0, vocab_space=vocab_space)
+    model = LanguageModel("lstm", V, E, H, L, dropout=0.0, vocab_space=vocab_space, reset_at_eod=False)
     rng = np.random.default_rng(0)
     params = model.init_params(rng)
     opt = Adam(params)

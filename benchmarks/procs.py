@@ -65,7 +65,7 @@ def worker(name: str, steps: int, warmup: int) -> None:
 
     c = CONFIGS[name]
     comm = world()
-    model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"])
+    model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], reset_at_eod=False)
     params = model.init_params(np.random.default_rng(0))
     optimizer, reduce = Adam(params), GradientReducer(comm, model.param_shapes(), model.dtype)
     N, T = c["N"], c["T"]

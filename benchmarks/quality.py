@@ -83,7 +83,7 @@ def heldout_ids(folder: Path, tokenizer):
 
 # ---- one run of each side ---------------------------------------------------------------
 def run_lstmgen(a, folder: Path, seed: int, init: str) -> dict:
-    from lstmgen.runs.checkpoint import load_checkpoint
+    from lstmgen.runs.checkpoint import read_checkpoint
     from lstmgen.runs.config import load_config
     from lstmgen.evaluation.evaluate import evaluate_ids
     from lstmgen.nn.model import LanguageModel
@@ -99,7 +99,7 @@ def run_lstmgen(a, folder: Path, seed: int, init: str) -> dict:
     ])
     with tempfile.TemporaryDirectory() as run_dir:
         train(cfg, run_dir)
-        saved = load_checkpoint(Path(run_dir), "last", with_training_state=False)
+        saved = read_checkpoint(Path(run_dir), "last", with_training_state=False)
         tokenizer, _ = training_data(folder, a.level, a.batch_size, a.seq_len)
         model = LanguageModel.from_config(cfg.model, tokenizer.vocab_size)
         ids, chars = heldout_ids(folder, tokenizer)

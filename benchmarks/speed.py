@@ -100,7 +100,7 @@ class LstmgenSide:
         from lstmgen.generation.sampling import generate
 
         self.c, self.M = c, streams
-        self.model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], dropout=0.0)
+        self.model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], dropout=0.0, reset_at_eod=False)
         rng = np.random.default_rng(0)
         self.params = self.model.init_params(rng)
         self.opt, self.clip = Adam(self.params), clip_grad_norm

@@ -44,7 +44,7 @@ def lstmgen_worker(threads, seconds):
     from lstmgen.nn.model import LanguageModel
     from lstmgen.training.optim import Adam, clip_grad_norm
 
-    model = LanguageModel("lstm", C["V"], C["E"], C["H"], C["L"])
+    model = LanguageModel("lstm", C["V"], C["E"], C["H"], C["L"], reset_at_eod=False)
     rng = np.random.default_rng(0)
     params = model.init_params(rng)
     opt = Adam(params)

@@ -78,9 +78,9 @@ class Score:
 # ---- the model --------------------------------------------------------------------------------
 def load(run_dir, checkpoint: str = "best") -> "Model":
     """The ``best`` (lowest validation loss) or ``last`` checkpoint of a run directory."""
-    from .runs.loading import load_run
+    from .runs.loading import read_run
 
-    return Model(load_run(Path(run_dir), checkpoint))
+    return Model(read_run(Path(run_dir), checkpoint))
 
 
 class Model:
@@ -215,7 +215,7 @@ class Model:
     # ---- helpers --------------------------------------------------------------------------
     def _context(self, prime: str) -> np.ndarray:
         """The ids generation reads first: the start of a document, then the prime (t,)."""
-        return np.concatenate([[self.tokenizer.eod_id], self.tokenizer.encode(prime)]).astype(np.int32)
+        return self.tokenizer.after_eod(self.tokenizer.encode(prime))
 
     def _top(self, logits: np.ndarray, k: int) -> List[Dict[str, float]]:
         """Per row of logits (M, V): the k most likely tokens (not <unk>) and their log-probabilities."""

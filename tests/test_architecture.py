@@ -1,6 +1,8 @@
 """The package's structure is a contract: the wings' order in pyproject.toml, checked by
-import-linter, and no import circle between any two files, lazy imports included."""
+import-linter, no import circle between any two files, lazy imports included, and small rooms
+(no module over 400 lines, no function over 60)."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +73,39 @@ def test_the_circle_finder_sees_a_circle():
 def test_at_most_a_handful_of_modules_at_the_top():
     top = sorted(p.name for p in (ROOT / "lstmgen").glob("*.py"))
     assert len(top) <= TOP_LEVEL_LIMIT, top
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+
+# Left to colleagues' work in progress (issue 21); the lead removes each line when that lands:
+NOT_YET = {
+    "serve/app.py:create_app",  # the server's hardening restructures it
+    "nn/model.py:LanguageModel.loss_and_grads",  # threaded data parallelism restructures it
+}
+
+
+def _functions(tree, prefix=""):
+    """(qualified name, lines) of every function and method, nested ones included."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield prefix + node.name, node.end_lineno - node.lineno + 1
+            yield from _functions(node, prefix + node.name + ".")
+        elif isinstance(node, ast.ClassDef):
+            yield from _functions(node, prefix + node.name + ".")
+
+
+def _too_big():
+    for path in sorted((ROOT / "lstmgen").rglob("*.py")):
+        module = path.relative_to(ROOT / "lstmgen").as_posix()
+        if module in NOT_YET:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_MODULE_LINES:
+            yield f"{module}: {text.count(chr(10))} lines"
+        for name, lines in _functions(ast.parse(text)):
+            if lines > MAX_FUNCTION_LINES and f"{module}:{name}" not in NOT_YET:
+                yield f"{module}:{name}: {lines} lines"
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    assert list(_too_big()) == []

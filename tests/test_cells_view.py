@@ -11,7 +11,7 @@ import pytest
 from lstmgen.insight import activations
 
 from lstmgen.runs import checkpoint as ckpt
-from lstmgen.insight.cell_finder import pearson, rank
+from lstmgen.insight.unit_finder import pearson, rank
 from lstmgen.runs.config import load_config
 from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.evaluation.score import score_ids
@@ -86,24 +86,34 @@ def hand_set_run(tmp_path_factory):
 
 # ---- the recording ------------------------------------------------------------------------------
 @pytest.mark.parametrize("cell", sorted(CELLS))
-def test_trace_matches_the_cells_forward_inference(cell):
-    rng = np.random.default_rng(1)
-    layer = CELLS[cell](3, 5)
-    params = {k: v.astype(np.float64) for k, v in layer.init_params(rng).items()}
-    if "p" in params:
-        params["p"] = rng.uniform(-0.5, 0.5, params["p"].shape)  # non-zero peepholes
-    x = rng.standard_normal((9, 3))  # (T, D)
-    state = tuple(rng.standard_normal(5) * 0.5 for _ in layer.state_names)
-    rec, last = activations.trace(layer, params, x, state)
-    out, want_last = layer.forward_inference(params, x[:, None], tuple(s[None] for s in state))
-    np.testing.assert_allclose(rec["h"], out[:, 0], rtol=1e-10, atol=1e-12)
-    for got, want in zip(last, want_last):
-        np.testing.assert_allclose(got, want[0], rtol=1e-10, atol=1e-12)
-    if "c" in rec:
-        np.testing.assert_allclose(rec["c"][-1], want_last[1][0], rtol=1e-10)
-        np.testing.assert_allclose(rec["tanh(c)"], np.tanh(rec["c"]))
-    for gate in activations.GATES[cell]:
-        assert ((rec[gate] > 0) & (rec[gate] < 1)).all()
+def test_the_recording_is_the_models_own_states_with_the_reset_at_eod(cell):
+    tok = CharTokenizer.build(["abc def\n"])
+    model = LanguageModel(cell, tok.vocab_size, 4, 6, 2, dtype=np.float64)
+    assert model.reset_at_eod  # the constructor's default is the config's
+    params = model.init_params(np.random.default_rng(3))
+    ids = np.concatenate([[tok.eod_id], tok.encode_documents(["fed cab", "a b", "cab"])])  # <eod> between documents
+    rec = activations.record(model, params, ids, top=3)
+    # the model's own stepper (sampling's path), one token at a time, has the same states
+    step, state = model.stepper(params, 1), model.init_state(1)
+    for t, token in enumerate(ids[:-1]):
+        _, state = step(np.array([token]), state)
+        for l, layer in enumerate(model.cells):
+            for name in layer.state_names:
+                np.testing.assert_allclose(rec.layers[l][name][t], state[f"layers.{l}.{name}"][0], rtol=1e-10, atol=1e-12)
+            for gate in activations.GATES[cell]:
+                assert ((rec.layers[l][gate][t] > 0) & (rec.layers[l][gate][t] < 1)).all()
+    if "c" in rec.layers[0]:
+        np.testing.assert_allclose(rec.layers[0]["tanh(c)"], np.tanh(rec.layers[0]["c"]))
+    # a document after an <eod> is recorded as if it were read alone: the state was reset there
+    second = np.flatnonzero(ids == tok.eod_id)[1]
+    alone = activations.record(model, params, ids[second:], top=3)
+    for got, want in zip(rec.layers, alone.layers):
+        assert got.keys() == want.keys()
+        for q in got:
+            np.testing.assert_allclose(got[q][second:], want[q], rtol=1e-10, atol=1e-12)
+    model.reset_at_eod = False  # without the reset the state carries over, and the test sees it
+    carried = activations.record(model, params, ids, top=3)
+    assert not np.allclose(carried.layers[0]["h"][second], rec.layers[0]["h"][second])
 
 
 def test_record_predictions_match_score():
@@ -155,7 +165,7 @@ def test_pearson_and_rank():
 
 def test_the_finder_ranks_the_hand_set_units_first(hand_set_run):
     run_dir, text = hand_set_run
-    result = run("cells", run_dir, text, "--json", "--top", "3", "--cell", COUNTER, "--layer", 0)
+    result = run("cells", run_dir, text, "--json", "--top", "3", "--unit", COUNTER, "--layer", 0)
     assert result.exit_code == 0, result.output
     s = json.loads(result.output)
     top = {f["feature"]: f["top"] for f in s["features"]}
@@ -163,8 +173,8 @@ def test_the_finder_ranks_the_hand_set_units_first(hand_set_run):
     assert (top["in_double_quotes"][0]["layer"], top["in_double_quotes"][0]["unit"]) == (0, QUOTES)
     assert top["line_position"][0]["r"] > 0.95 and top["in_double_quotes"][0]["r"] > 0.95
     assert abs(top["line_position"][1]["r"]) < 0.9 and abs(top["in_double_quotes"][1]["r"]) < 0.9
-    assert s["cells"] == [{"layer": 0, "unit": COUNTER, "r": s["cells"][0]["r"]}]
-    assert s["cells"][0]["r"]["line_position"] == top["line_position"][0]["r"]
+    assert s["units"] == [{"layer": 0, "unit": COUNTER, "r": s["units"][0]["r"]}]
+    assert s["units"][0]["r"]["line_position"] == top["line_position"][0]["r"]
     # and across both layers, the same two units come first
     both = json.loads(run("cells", run_dir, text, "--json").output)
     assert [(f["top"][0]["layer"], f["top"][0]["unit"]) for f in both["features"]
@@ -232,7 +242,7 @@ def test_every_cell_type_renders(tmp_path, cell):
     text = 'print("hi")\n  x = (1, [2])\nit\'s "done".\n'
     run_dir = save_run(tmp_path / "run", cell, [text])
     out = tmp_path / "cells.html"
-    result = run("cells", run_dir, text, "-o", out, "--cell", 2)
+    result = run("cells", run_dir, text, "-o", out, "--unit", 2)
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
     data = parse_page(out)
@@ -275,7 +285,7 @@ def test_quantised_values_round_trip():
 def test_page_of_the_hand_set_run_shows_the_chosen_unit_and_the_ranking(hand_set_run, tmp_path):
     run_dir, text = hand_set_run
     out = tmp_path / "c.html"
-    assert run("cells", run_dir, text, "-o", out, "--layer", 0, "--cell", QUOTES).exit_code == 0
+    assert run("cells", run_dir, text, "-o", out, "--layer", 0, "--unit", QUOTES).exit_code == 0
     data = parse_page(out)
     assert data["start"] == {"layer": 0, "unit": QUOTES, "quantity": "tanh(c)"}
     assert data["ranking"][0]["top"][0]["unit"] == COUNTER
@@ -291,6 +301,7 @@ def test_score_html_writes_the_surprise_page(hand_set_run, tmp_path):
     assert data["kind"] == "surprise" and "".join(data["pieces"]) == 'said "hello"\n'
     s = json.loads(run("score", run_dir, 'said "hello"', "--json").output)
     np.testing.assert_allclose(data["bits"], [t["surprisal_bits"] for t in s["tokens"]], atol=1e-3)
+    assert data["cap_bits"] >= 4 and data["cap_bits"] >= np.percentile(data["bits"], 99)  # the colour scale's top
     assert_user_error(run("score", run_dir, "x", "--html"), 2, "--html and -o FILE go together")
     csv = tmp_path / "rows.csv"
     csv.write_text("text,n\nsaid hello,1\nthe cat,2\n")
@@ -334,8 +345,9 @@ def test_cli_errors(hand_set_run, tmp_path):
     bad_layer = run("cells", run_dir, text, "--layer", 2)
     assert_user_error(bad_layer, 2, "layer 2 does not exist: the model has 2 layer(s), 0..1")
     assert len(bad_layer.output.strip().splitlines()) == 1
-    assert_user_error(run("cells", run_dir, text, "--layer", 0, "--cell", 8), 2,
+    assert_user_error(run("cells", run_dir, text, "--layer", 0, "--unit", 8), 2,
                       "unit 8 does not exist: layer 0 has 8 units, 0..7")
+    # --cell is the old name of --unit
     assert_user_error(run("cells", run_dir, text, "--cell", -1), 2, "unit -1 does not exist: layer 1")
     assert_user_error(run("cells", run_dir, tmp_path / "missing.txt"), 1, "there is no file")
     assert_user_error(run("cells", tmp_path / "no_run", "some text"), 1, "no_run")

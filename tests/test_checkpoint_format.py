@@ -43,7 +43,7 @@ def test_version_1_checkpoint_samples_and_resumes_like_version_2(tmp_path, text_
     assert train(text_file, tmp_path / "v2", *sets).exit_code == 0
     shutil.copytree(tmp_path / "v2", tmp_path / "v1")
     as_version_1(tmp_path / "v1")
-    trainer = ckpt.load_checkpoint(tmp_path / "v1", "last").trainer
+    trainer = ckpt.read_checkpoint(tmp_path / "v1", "last").trainer
     assert trainer["best_train_loss"] is None and trainer["evals_since_best"] == 0 and trainer["kept"] is False
     assert run("sample", tmp_path / "v1", "--length", "20", "--seed", "1").exit_code == 0
     for name in ("v1", "v2"):

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstmgen.parallel import launch
-from lstmgen.runs.checkpoint import load_checkpoint
+from lstmgen.runs.checkpoint import read_checkpoint
 from lstmgen.cli import cli
 from lstmgen.data.batches import eval_windows, share
 from lstmgen.parallel.comm import FlatBuffer, GradientReducer, SingleProcess, local_state, stream_slice
@@ -307,7 +307,7 @@ def mpi_job(procs, *args, timeout=JOB_TIMEOUT):
 def assert_same_numbers(a_dir, b_dir, rtol=1e-5):
     """Weights, optimiser moments and carried state of two runs' last checkpoints agree to
     ``rtol`` (norm-wise relative, per array); step, data position and dropout RNG exactly."""
-    a, b = load_checkpoint(a_dir, "last"), load_checkpoint(b_dir, "last")
+    a, b = read_checkpoint(a_dir, "last"), read_checkpoint(b_dir, "last")
     for name in ("params", "optimizer_arrays", "state_arrays"):
         x, y = getattr(a, name), getattr(b, name)
         assert set(x) == set(y), name
@@ -340,7 +340,7 @@ def test_ranks_hold_bitwise_identical_weights(tmp_path, text_file, procs):
                   *tiny(text_file, 30, "train.batch_size=6"), "--out", tmp_path / "run")
     assert run.returncode == 0, run.stderr[-2000:]
     ranks = [np.load(tmp_path / f"rank-{r}.npz") for r in range(procs)]
-    saved = load_checkpoint(tmp_path / "run", "last").params
+    saved = read_checkpoint(tmp_path / "run", "last").params
     for k in saved:
         for r in range(procs):
             assert ranks[r][k].tobytes() == saved[k].tobytes(), (r, k)
@@ -394,7 +394,7 @@ def test_a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes(tmp_path, te
                   "--out", tmp_path / "run")
     assert run.returncode != 0
     assert time.monotonic() - t0 < 30, "the job outlived its killed rank"
-    assert load_checkpoint(tmp_path / "run", "last").trainer["step"] == 20
+    assert read_checkpoint(tmp_path / "run", "last").trainer["step"] == 20
     rest = lstmgen("train", "--procs", 2, "--resume", "--out", tmp_path / "run")
     assert rest.returncode == 0, rest.stderr[-2000:]
     straight = lstmgen("train", *tiny(text_file, 40), "--out", tmp_path / "straight")
@@ -421,7 +421,7 @@ def test_ctrl_c_or_sigterm_saves_one_checkpoint_and_every_rank_exits_130(tmp_pat
         proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=JOB_TIMEOUT)
     assert proc.returncode == 130, err[-2000:]
-    saved = load_checkpoint(tmp_path / "run", "last")
+    saved = read_checkpoint(tmp_path / "run", "last")
     assert saved.trainer["step"] >= 15 and "Interrupted at step" in err
     assert err.count("Interrupted at step") == 1  # rank 0 speaks for the job
     rest = lstmgen("train", "--resume", "--set", f"train.max_steps={saved.trainer['step'] + 5}",
@@ -471,7 +471,7 @@ def test_divergence_rolls_back_on_every_rank_alike(tmp_path, text_file):
 def test_procs_auto_trains(tmp_path, text_file):
     run = lstmgen("train", "--procs", "auto", *tiny(text_file, 5, "train.batch_size=16"), "--out", tmp_path / "run")
     assert run.returncode == 0, run.stderr[-2000:]
-    assert load_checkpoint(tmp_path / "run", "last").trainer["step"] == 5
+    assert read_checkpoint(tmp_path / "run", "last").trainer["step"] == 5
 
 
 @needs_mpi

@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.cli import cli
 from lstmgen.runs.config import load_config
-from lstmgen.runs.loading import load_run
+from lstmgen.runs.loading import read_run
 from lstmgen.nn.model import LanguageModel
-from lstmgen.evaluation.score import score_documents, text_ids
+from lstmgen.evaluation.metrics import text_ids
+from lstmgen.evaluation.score import score_documents
 from lstmgen.tokenizers import build_tokenizer, tokenizer_from_dict
 from tests.conftest import ROOT, write_corpus
 
@@ -55,7 +56,7 @@ def make_run(path, cell="lstm", layers=2, head="untied", level="char", hidden=8,
 
 def lstmgen_reference(run_dir):
     """lstmgen's per-token log-probabilities of HELD_OUT (``score``) and its final state."""
-    run = load_run(run_dir)
+    run = read_run(run_dir)
     logprobs = np.array([row["logprob"] for row in score_documents(run, HELD_OUT)["tokens"]])
     ids = text_ids(run.tokenizer, HELD_OUT)
     _, state = run.model.logits(run.params, ids[:-1, None], run.model.init_state(1))
@@ -118,7 +119,7 @@ def test_the_graph_uses_the_recurrent_operators_and_states_its_opset_and_vocabul
     assert ops.count("Gather") == 1  # the embedding, read once; the tied head transposes the same initializer
     assert sum(i.name == "embed.W" for i in model.graph.initializer) == 1
     meta = {p.key: p.value for p in model.metadata_props}
-    tok = load_run(run).tokenizer
+    tok = read_run(run).tokenizer
     assert tokenizer_from_dict(json.loads(meta["tokenizer"])) == tok
     assert (meta["unk_id"], meta["eod_id"], meta["reset_at_eod"], meta["opset"]) == ("0", "1", "true", "17")
     assert "zero a stream's state before it reads <eod>" in meta["eod"]
@@ -133,7 +134,7 @@ def test_any_vocabulary_travels_even_lone_surrogates(tmp_path):
         export(run, tmp_path / name)
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     config = json.loads((tmp_path / "m.json").read_text("utf-8"))
-    tok = load_run(run).tokenizer
+    tok = read_run(run).tokenizer
     assert tokenizer_from_dict(json.loads(meta["tokenizer"])) == tok == tokenizer_from_dict(config["tokenizer"])
 
 
@@ -195,7 +196,7 @@ def test_greedy_onnxruntime_gives_lstmgen_sample_top_k_1(tmp_path, trained_run):
     assert result.exit_code == 0, result.output
     sampled = json.loads(result.output)
     ids = onnx_greedy(tmp_path / "m.onnx")
-    tok = load_run(run).tokenizer
+    tok = read_run(run).tokenizer
     assert [tok.token_text(i) for i in ids] == sampled["tokens"]
     assert len(set(ids)) > 5  # not one token over and over
 
@@ -299,7 +300,7 @@ def test_the_docs_torch_snippet_runs_and_scores_like_lstmgen(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     scope = {}
     exec(compile(code, "docs/export.md", "exec"), scope)
-    loaded = load_run(run)
+    loaded = read_run(run)
     ids = np.concatenate([[1], loaded.tokenizer.encode("the cat")])
     logits, _ = loaded.model.logits(loaded.params, ids[:, None], loaded.model.init_state(1))
     reference = torch.from_numpy(logits).double().log_softmax(-1).numpy()

@@ -9,7 +9,8 @@ import inspect
 import numpy as np
 import pytest
 
-from lstmgen.runs.config import ModelConfig, load_config
+from lstmgen.runs.config import load_config
+from lstmgen.runs.defaults import ModelConfig
 from lstmgen.errors import ConfigError
 from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.init import CHRONO_T_MAX, SCHEMES, cell_params

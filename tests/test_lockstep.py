@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from lstmgen.runs.checkpoint import load_checkpoint
+from lstmgen.runs.checkpoint import read_checkpoint
 from lstmgen.runs.config import load_config
 from lstmgen.data.corpus import load_configured_corpus
 from lstmgen.data.batches import Batches
@@ -74,7 +74,7 @@ def test_trainer_matches_the_reference_loop(tmp_path, cell, init):
     losses, params, windows = reference_loop(cfg)
     assert windows < STEPS  # the run crosses an epoch boundary
     np.testing.assert_allclose(trainer_losses, losses, rtol=1e-6, atol=0)
-    saved = load_checkpoint(tmp_path / "run", "last", with_training_state=False)
+    saved = read_checkpoint(tmp_path / "run", "last", with_training_state=False)
     assert saved.params.keys() == params.keys()
     for key in params:
         np.testing.assert_allclose(saved.params[key], params[key], rtol=1e-5, atol=1e-6, err_msg=key)

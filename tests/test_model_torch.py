@@ -30,7 +30,8 @@ def to_torch(model, params):
 
 
 def test_same_loss_logits_and_gradients_as_torch():
-    model = LanguageModel("lstm", vocab_size=11, embed_dim=6, hidden_size=8, num_layers=2, dtype=np.float64)
+    model = LanguageModel("lstm", vocab_size=11, embed_dim=6, hidden_size=8, num_layers=2, dtype=np.float64,
+                          reset_at_eod=False)  # torch.nn.LSTM has no reset at <eod>
     rng = np.random.default_rng(0)
     params = model.init_params(rng)
     T, N = 7, 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lstmgen
-from lstmgen.runs.checkpoint import load_checkpoint
+from lstmgen.runs.checkpoint import read_checkpoint
 from lstmgen.runs.config import inherit, load_config
 from lstmgen.errors import ConfigError
 from lstmgen.training.trainer import Trainer
@@ -166,7 +166,7 @@ def test_fine_tuning_starts_from_the_parent_and_learns_the_new_text(tmp_path):
     assert looped.exit_code == 0, looped.output
     assert "nothing to resume" in looped.output and f"fine-tuning from {parent}" in looped.output
     # before its first step, a fine-tuned trainer holds exactly the parent's best weights
-    saved = load_checkpoint(parent, "best", with_training_state=False)
+    saved = read_checkpoint(parent, "best", with_training_state=False)
     cfg = inherit(load_config(TINY, [f"data.corpus={second}"]), saved.config, [], parent)
     cfg.train.init_from = str(parent)
     trainer = Trainer(cfg, tmp_path / "fresh")

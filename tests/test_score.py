@@ -8,9 +8,10 @@ import pytest
 
 from lstmgen.data.corpus import read_documents
 from lstmgen.evaluation.evaluate import evaluate_run
-from lstmgen.runs.loading import load_run
+from lstmgen.runs.loading import read_run
 from lstmgen.generation.sampling import log_softmax
-from lstmgen.evaluation.score import score_ids, text_ids
+from lstmgen.evaluation.metrics import text_ids
+from lstmgen.evaluation.score import score_ids
 from lstmgen.training.trainer import evaluate_ids
 from tests.test_cli import run, train_tiny
 
@@ -30,7 +31,7 @@ def trained(tmp_path_factory):
 
 def test_score_totals_equal_evals_loss_on_the_same_text(trained):
     run_dir, held_out = trained
-    r = load_run(run_dir)
+    r = read_run(run_dir)
     docs = read_documents(str(held_out))
     ids = text_ids(r.tokenizer, docs)
     assert ids[0] == r.tokenizer.eod_id and ids[-1] == r.tokenizer.eod_id
@@ -48,7 +49,7 @@ def test_score_totals_equal_evals_loss_on_the_same_text(trained):
 @pytest.mark.parametrize("batch_size", [2, 3, 7])
 def test_eval_with_n_streams_is_n_columns_each_scored_from_a_zero_state(trained, batch_size):
     # the reference: each column scored on its own by score_ids; the tail extends the last column
-    r = load_run(trained[0])
+    r = read_run(trained[0])
     ids = text_ids(r.tokenizer, ["one red fish and two blue fish"] * 4)  # 124 targets
     n = len(ids) - 1
     L = n // batch_size
@@ -80,7 +81,7 @@ def test_eval_and_score_commands_agree_on_a_file(trained, tmp_path):
 
 
 def test_score_matches_a_step_by_step_reference_and_lists_the_top_tokens(trained):
-    r = load_run(trained[0])
+    r = read_run(trained[0])
     ids = r.tokenizer.encode_documents(["one red fish"] * 30)  # longer than one chunk of 256
     scores = score_ids(r.model, r.params, ids, top=3)
     state, want, best = r.model.init_state(1), [], []

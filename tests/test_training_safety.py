@@ -53,7 +53,7 @@ def test_exploding_loss_rolls_back_with_lower_lr_and_equals_a_run_at_that_lr(tmp
     assert train(text_file, tmp_path / "b", *sets, "train.learning_rate=0.05").exit_code == 0
     assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
     assert metrics(tmp_path / "a", "step", "train_loss") == metrics(tmp_path / "b", "step", "train_loss")
-    saved = ckpt.load_checkpoint(tmp_path / "a", "last", with_training_state=False).config
+    saved = ckpt.read_checkpoint(tmp_path / "a", "last", with_training_state=False).config
     assert saved.train.learning_rate == pytest.approx(0.05)
 
 
@@ -138,7 +138,7 @@ def test_every_lr_schedule_resumes_bitwise(tmp_path, text_file, schedule):
 
 
 # ---- the lock --------------------------------------------------------------------------------
-HOLD_LOCK = "import sys, time; from lstmgen.training.guard import RunLock\nwith RunLock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)"
+HOLD_LOCK = "import sys, time; from lstmgen.runs.lock import RunLock\nwith RunLock(sys.argv[1]):\n print('locked', flush=True); time.sleep(60)"
 
 
 def test_second_train_into_a_busy_run_dir_is_refused_and_a_killed_owner_frees_it(tmp_path, text_file):

@@ -1,4 +1,4 @@
-"""Write the configuration key tables of docs/configuration.md and README.md from lstmgen/runs/config.py.
+"""Write the configuration key tables of docs/configuration.md and README.md from lstmgen/runs/defaults.py.
 
 The config dataclasses' own help texts (``config.describe_keys()``) are the one source of truth:
 this script rewrites only what lies between the markers
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
             if not args.check:
                 path.write_text(text, encoding="utf-8")
     if args.check and stale:
-        print(f"out of date with lstmgen/runs/config.py: {', '.join(stale)}; run: python tools/gen_config_docs.py")
+        print(f"out of date with lstmgen/runs/defaults.py: {', '.join(stale)}; run: python tools/gen_config_docs.py")
         return 1
     if not args.check:
         print(f"rewrote {', '.join(stale)}" if stale else "up to date")

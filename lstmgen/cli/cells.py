@@ -18,7 +18,7 @@ from .options import RUN_DIR, checkpoint_option, json_option
               help="Write the page (.html) here; with --saturation, the gate picture (.png, needs matplotlib).")
 @click.option("--layer", type=int, default=None,
               help="Rank only this layer's units (0 = the lowest) and open the page on it. Default: all layers.")
-@click.option("--cell", "cells", type=int, multiple=True, metavar="K",
+@click.option("--unit", "--cell", "cells", type=int, multiple=True, metavar="K",
               help="A unit to show and report (of --layer, default the last layer). Repeatable.")
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), metavar="N",
               help="Units listed per feature.")
@@ -43,7 +43,7 @@ def cells(run_dir, text_or_file, output, layer, cells, top, which, as_json, satu
     from ..insight.plot import INSTALL_HINT
 
     say_checkpoint(run_dir, which)
-    analysis = analyse(run_dir, text_or_file, which=which, layer=layer, cells=cells, top=top, max_chars=max_chars)
+    analysis = analyse(run_dir, text_or_file, which=which, layer=layer, units=cells, top=top, max_chars=max_chars)
     if analysis.reading.truncated:
         click.echo(f"note: {analysis.reading.cut_note()}", err=True)
     if saturation and not analysis.saturation:

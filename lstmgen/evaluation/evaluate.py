@@ -7,10 +7,10 @@
 
 Bits per character and per byte divide by the original text, not by tokens, so models with
 different tokenizers can be compared on the same text: the characters (bytes) of the scored
-documents, each end-of-document marker counting one (``score.text_size``). A word tokenizer
+documents, each end-of-document marker counting one (``metrics.text_size``). A word tokenizer
 drops spaces, which the model then never has to predict: its figures are a little flattering.
 
-The text is read as ``score`` reads it (``score.text_ids``): from a start <eod>, every token
+The text is read as ``score`` reads it (``metrics.text_ids``): from a start <eod>, every token
 scored, the closing <eod> included. With N streams (``batch_size``, default the run's
 ``train.batch_size``) the targets are cut into N columns that each start from a zero state
 and the few left over continue the last column (``data.eval_windows``); with one stream the
@@ -27,8 +27,8 @@ import numpy as np
 from ..data.corpus import check_format_options, corpus_options, load_configured_corpus, read_documents
 from ..data.batches import eval_windows
 from ..errors import ConfigError, DataError
-from ..runs.loading import load_run
-from .score import text_ids, text_size
+from ..runs.loading import read_run
+from .metrics import bits, bits_per_char, text_ids, text_size
 
 
 def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
@@ -70,7 +70,7 @@ def _read_text(run, corpus: Optional[str], csv_column):
 def read_eval_text(run_dir, corpus: Optional[str] = None, *, which: str = "best", csv_column=None,
                    batch_size: Optional[int] = None) -> "EvalText":
     """The run and the text ``evaluate_run`` scores, with the window shape (N, T) it scores in."""
-    run = load_run(Path(run_dir), which)
+    run = read_run(Path(run_dir), which)
     docs, source, ids = _read_text(run, corpus, csv_column)
     return EvalText(run, docs, source, ids, batch_size or run.config.train.batch_size, run.config.train.seq_len)
 
@@ -109,8 +109,8 @@ def eval_report(run_dir, text: EvalText, nll: float, tokens: int) -> dict:
         "unknown_characters": int(sum(run.tokenizer.count_unknown(d) for d in docs)),
         "loss": loss,
         "perplexity": math.exp(min(loss, 700.0)),
-        "bits_per_char": nll / math.log(2) / max(1, chars),
+        "bits_per_char": bits_per_char(nll, max(1, chars)),
         "bytes": int(num_bytes),
-        "bits_per_byte": nll / math.log(2) / max(1, num_bytes),
+        "bits_per_byte": bits(nll) / max(1, num_bytes),
         "tokenizer": run.tokenizer.level,
     }

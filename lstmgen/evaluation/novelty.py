@@ -66,10 +66,10 @@ def novelty_run(run_dir, *, ns: Sequence[int] = DEFAULT_NS, num_samples: int = 1
                 which: str = "best") -> dict:
     """Sample from a run and measure the novelty of the samples against its training split."""
     from ..data.corpus import load_configured_corpus
-    from ..runs.loading import load_run
+    from ..runs.loading import read_run
     from ..generation.sampling import Settings, sample_steps
 
-    run = load_run(Path(run_dir), which)
+    run = read_run(Path(run_dir), which)
     d, tok = run.config.data, run.tokenizer
     train_docs = load_configured_corpus(d).train  # every data option, as in training
     index = NgramIndex(tok.encode_documents(train_docs), ns)

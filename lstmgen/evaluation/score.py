@@ -1,6 +1,6 @@
 """Score a text token by token: log-probabilities, surprisal, and what the model expected.
 
-``score`` and ``eval`` read a text the same way (``text_ids``): a start marker, then each
+``score`` and ``eval`` read a text the same way (``metrics.text_ids``): a start marker, then each
 document followed by <eod>; every id after the start marker is a target, scored given
 everything before it, from a zero state:
 
@@ -9,7 +9,7 @@ everything before it, from a zero state:
 
     logprob   = ln p(target | before)        (nats, <= 0)
     surprisal = -log2 p(target | before)     (bits)
-    bits_per_char = summed surprisal / characters of the text (``text_size``: each
+    bits_per_char = summed surprisal / characters of the text (``metrics.text_size``: each
                     document's characters, and one for each closing <eod>)
 
 ``score`` reads it in one stream; ``eval`` with ``--batch-size 1`` does the same and gives
@@ -30,6 +30,7 @@ import numpy as np
 from ..data.corpus import check_format_options, read_documents
 from ..errors import ConfigError, DataError
 from ..generation.sampling import log_softmax
+from .metrics import bits, bits_per_char, text_ids, text_size
 
 CHUNK = 256  # tokens read per call of the model: bounds the memory of the logits to CHUNK x V
 
@@ -61,20 +62,6 @@ def score_ids(model, params, ids: np.ndarray, top: int = 0) -> Scores:
         return Scores(np.zeros(0), None, None)
     return Scores(np.concatenate(logprobs), np.concatenate(top_ids) if top else None,
                   np.concatenate(top_logprobs) if top else None)
-
-
-def text_ids(tokenizer, docs: List[str]) -> np.ndarray:
-    """The ids ``score`` and ``eval`` read: <eod> as a start marker, then each document
-    followed by <eod>. Every id after the first is a target."""
-    return np.concatenate([[tokenizer.eod_id], tokenizer.encode_documents(docs)]).astype(np.int32)
-
-
-def text_size(docs: List[str]) -> Tuple[int, int]:
-    """Characters and UTF-8 bytes of the targets of ``text_ids(docs)``: each document's, and
-    one of each for every closing <eod> (the divisors of bits per character and per byte)."""
-    chars = sum(len(d) for d in docs) + len(docs)
-    num_bytes = sum(len(d.encode("utf-8", "surrogatepass")) for d in docs) + len(docs)
-    return chars, num_bytes
 
 
 def looks_like_a_path(text: str) -> bool:
@@ -132,10 +119,10 @@ def score_documents(run, docs: List[str], top: int = 0) -> dict:
     ids = text_ids(tok, docs)
     scores = score_ids(run.model, run.params, ids, top)
     targets = ids[1:]
-    surprisal = -scores.logprobs / math.log(2)  # (t,) bits
+    surprisal = bits(-scores.logprobs)  # (t,)
     rows = []
-    for i, (target, logprob, bits) in enumerate(zip(targets, scores.logprobs, surprisal)):
-        row = {"token": tok.token_name(int(target)), "logprob": float(logprob), "surprisal_bits": float(bits)}
+    for i, (target, logprob, surprisal_bits) in enumerate(zip(targets, scores.logprobs, surprisal)):
+        row = {"token": tok.token_name(int(target)), "logprob": float(logprob), "surprisal_bits": float(surprisal_bits)}
         if top:
             row["top"] = [{"token": tok.token_name(int(j)), "prob": float(math.exp(lp))}
                           for j, lp in zip(scores.top_ids[i], scores.top_logprobs[i])]
@@ -147,7 +134,7 @@ def score_documents(run, docs: List[str], top: int = 0) -> dict:
         "num_tokens": len(rows),
         "characters": chars,
         "unknown_characters": int(sum(tok.count_unknown(d) for d in docs)),
-        "total_bits": total_nats / math.log(2),
-        "bits_per_char": total_nats / math.log(2) / max(1, chars),
+        "total_bits": bits(total_nats),
+        "bits_per_char": bits_per_char(total_nats, max(1, chars)),
         "loss": total_nats / max(1, len(rows)),
     }

@@ -38,7 +38,7 @@ from .._version import __version__
 from ..runs import checkpoint as ckpt
 from ..runs.config import read_saved_config
 from ..errors import CheckpointError, ConfigError, LstmgenError
-from ..runs.loading import Run, load_run, saved_tokenizer
+from ..runs.loading import Run, read_run, saved_tokenizer
 from ..nn.model import LanguageModel
 
 INSTALL = "pip install 'lstmgen[export]'"
@@ -121,10 +121,10 @@ def as_strings(info: dict) -> Dict[str, str]:
 def load(run_dir: Path, which: str = "best") -> Run:
     """The ``best`` or ``last`` checkpoint of ``run_dir``, or the kept one of step ``which`` (digits)."""
     if not re.fullmatch(r"[0-9]+", str(which)):
-        return load_run(Path(run_dir), which)
+        return read_run(Path(run_dir), which)
     run_dir, step = Path(run_dir), int(which)
     ckpt.find_checkpoint(run_dir, "last")  # a missing run or an unfinished one fails here, as everywhere
-    folder = run_dir / "checkpoints" / f"step-{step:08d}"
+    folder = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
     if not folder.is_dir():
         kept = sorted(int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit())
         raise CheckpointError(f"'{run_dir}' holds no checkpoint of step {step}; it holds steps "

@@ -76,6 +76,24 @@ def state_names(model) -> List[str]:
     return [f"layers.{l}.{name}" for l, cell in enumerate(model.cells) for name in cell.state_names]
 
 
+def _head_nodes(helper, model, params: Dict[str, np.ndarray], x: str, const) -> list:
+    """The head's nodes from the last layer's output ``x`` (T, N, H): logits = x head.W + head.b
+    (tied: x [head.proj] embed.W^T + head.b), then log-probabilities (T, N, V)."""
+    nodes = []
+    if not model.tie_weights:
+        nodes.append(helper.make_node("MatMul", [x, const("head.W", params["head.W"].astype(np.float32))], ["z"]))
+    else:  # the embedding is stored once; the head reads it transposed
+        if "head.proj" in params:
+            nodes.append(helper.make_node("MatMul", [x, const("head.proj", params["head.proj"].astype(np.float32))],
+                                          ["projected"]))  # (T, N, E)
+            x = "projected"
+        nodes.append(helper.make_node("Transpose", ["embed.W"], ["embed.W_T"], perm=[1, 0]))  # (E, V)
+        nodes.append(helper.make_node("MatMul", [x, "embed.W_T"], ["z"]))
+    nodes.append(helper.make_node("Add", ["z", const("head.b", params["head.b"].astype(np.float32))], ["logits"]))
+    nodes.append(helper.make_node("LogSoftmax", ["logits"], ["logprobs"], axis=-1))  # (T, N, V)
+    return nodes
+
+
 def build_model(model, params: Dict[str, np.ndarray], metadata: Dict[str, str]):
     """The ONNX ``ModelProto`` of ``model`` (a ``LanguageModel``) with weights ``params``."""
     import onnx
@@ -111,17 +129,7 @@ def build_model(model, params: Dict[str, np.ndarray], metadata: Dict[str, str]):
         for name in cell.state_names:
             nodes.append(helper.make_node("Squeeze", [f"{p}.{name}_last", "axis0"], [f"{p}.{name}_next"]))
         x = f"{p}.out"
-    if not model.tie_weights:
-        nodes.append(helper.make_node("MatMul", [x, const("head.W", params["head.W"].astype(np.float32))], ["z"]))
-    else:  # the embedding is stored once; the head reads it transposed
-        if "head.proj" in params:
-            nodes.append(helper.make_node("MatMul", [x, const("head.proj", params["head.proj"].astype(np.float32))],
-                                          ["projected"]))  # (T, N, E)
-            x = "projected"
-        nodes.append(helper.make_node("Transpose", ["embed.W"], ["embed.W_T"], perm=[1, 0]))  # (E, V)
-        nodes.append(helper.make_node("MatMul", [x, "embed.W_T"], ["z"]))
-    nodes.append(helper.make_node("Add", ["z", const("head.b", params["head.b"].astype(np.float32))], ["logits"]))
-    nodes.append(helper.make_node("LogSoftmax", ["logits"], ["logprobs"], axis=-1))  # (T, N, V)
+    nodes += _head_nodes(helper, model, params, x, const)
 
     states = state_names(model)
     graph = helper.make_graph(

@@ -116,7 +116,7 @@ class Session:
         if self.carry and self._state is not None:
             context, state = np.concatenate([[self._last], ids]), self._state
         else:
-            context, state = np.concatenate([[self.tokenizer.eod_id], ids]), None
+            context, state = self.tokenizer.after_eod(ids), None
         completion = Completion(self.tokenizer, dataclasses.replace(self.rules), prime=line)
         steps = sample_steps(self.model, self.params, context.astype(np.int32), settings=self.settings,
                              num_samples=1, rng=self.rng, banned=[self.tokenizer.unk_id], state=state,

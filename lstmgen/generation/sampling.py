@@ -208,7 +208,7 @@ def generate(model, params, tokenizer, *, prime: str = "", length: int = 200, te
              rng: np.random.Generator, repetition_penalty: float = 1.0,
              no_repeat_ngram_size: int = 0) -> Iterator[np.ndarray]:
     """Yield ``length`` steps of generated ids, each (num_samples,)."""
-    context = np.concatenate([[tokenizer.eod_id], tokenizer.encode(prime)]).astype(np.int32)
+    context = tokenizer.after_eod(tokenizer.encode(prime))
     settings = Settings(temperature, top_k, top_p, repetition_penalty, no_repeat_ngram_size)
     for step in sample_steps(model, params, context, settings=settings, num_samples=num_samples, rng=rng,
                              banned=[tokenizer.unk_id], length=length):

@@ -1,1 +1,1 @@
-"""Inside the model: activations, the cell finder, text features, gate saturation, HTML views, plots."""
+"""Inside the model: activations, the unit finder, text features, gate saturation, HTML views, plots."""

@@ -9,7 +9,7 @@ A text is read as ``score`` reads it (one stream, from ``<eod>``, from a zero st
                                                predictions for the token after it
 
 ``analyse`` records every layer (``activations``), computes the text's features
-(``text_features``), ranks the units that follow them (``cell_finder``) and measures gate
+(``text_features``), ranks the units that follow them (``unit_finder``) and measures gate
 saturation (``gate_saturation``); ``to_json``, ``page_payload`` and ``ranking_table`` present
 the result. ``surprise_payload`` is the data of the surprise page.
 
@@ -23,9 +23,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import activations, cell_finder, gate_saturation, html_pages, text_features
+from . import activations, unit_finder, gate_saturation, html_pages, text_features
 from ..errors import ConfigError, DataError
-from ..runs.loading import Run, load_run
+from ..runs.loading import Run, read_run
+from ..evaluation.metrics import bits, text_ids
 from ..evaluation.score import cut_documents, read_text_or_file, score_ids
 
 MAX_CHARS = html_pages.PAGE_CHARS  # characters read by default: what a page holds
@@ -58,16 +59,16 @@ def read_text(run: Run, source: str, max_chars: Optional[int] = None, csv_column
     """The token stream of ``source`` (a text, or the file it names), cut to ``max_chars``."""
     docs, total = cut_documents(read_text_or_file(source, run.config.data.encoding, csv_column), max_chars)
     tok = run.tokenizer
-    ids = np.concatenate([[tok.eod_id], tok.encode_documents(docs)]).astype(np.int64)
+    ids = text_ids(tok, docs)
     return Reading(run, ids, sum(len(d) for d in docs), total)
 
 
-def check_units(num_layers: int, hidden_size: int, layer: Optional[int], cells: Sequence[int]) -> int:
-    """The layer ``--cell`` refers to (``layer``, or the last), after checking both exist."""
+def check_units(num_layers: int, hidden_size: int, layer: Optional[int], units: Sequence[int]) -> int:
+    """The layer ``--unit`` refers to (``layer``, or the last), after checking both exist."""
     if layer is not None and not 0 <= layer < num_layers:
         raise ConfigError(f"layer {layer} does not exist: the model has {num_layers} layer(s), 0..{num_layers - 1}")
     where = num_layers - 1 if layer is None else layer
-    for unit in cells:
+    for unit in units:
         if not 0 <= unit < hidden_size:
             raise ConfigError(f"unit {unit} does not exist: layer {where} has {hidden_size} units, 0..{hidden_size - 1}")
     return where
@@ -82,7 +83,7 @@ class Analysis:
     ranking: List[dict]  # per feature: {"feature", "description", "constant", "top": [...]}
     correlations: Dict[str, Optional[np.ndarray]]  # feature -> r (L, H), or None if constant
     saturation: gate_saturation.Saturation  # per layer: gate -> {"left", "right"}; [] for an RNN
-    chosen: List[Tuple[int, int]]  # the (layer, unit) asked for with --cell
+    chosen: List[Tuple[int, int]]  # the (layer, unit) asked for with --unit
     layer: Optional[int]  # the layer asked for with --layer
 
     @property
@@ -94,18 +95,18 @@ class Analysis:
         return self.recording.activation
 
 
-def analyse(run_dir, source: str, *, which: str = "best", layer: Optional[int] = None, cells: Sequence[int] = (),
+def analyse(run_dir, source: str, *, which: str = "best", layer: Optional[int] = None, units: Sequence[int] = (),
             top: int = 5, max_chars: Optional[int] = MAX_CHARS) -> Analysis:
     """Read ``source`` with the run, record every unit, rank the units per feature (only
     ``layer``'s if given) and measure gate saturation."""
-    return analyse_run(load_run(Path(run_dir), which), source, layer=layer, cells=cells, top=top, max_chars=max_chars)
+    return analyse_run(read_run(Path(run_dir), which), source, layer=layer, units=units, top=top, max_chars=max_chars)
 
 
-def analyse_run(run: Run, source: str, *, layer: Optional[int] = None, cells: Sequence[int] = (), top: int = 5,
+def analyse_run(run: Run, source: str, *, layer: Optional[int] = None, units: Sequence[int] = (), top: int = 5,
                 max_chars: Optional[int] = MAX_CHARS) -> Analysis:
     """``analyse`` with a loaded run."""
     model = run.model
-    where = check_units(model.num_layers, model.hidden_size, layer, cells)
+    where = check_units(model.num_layers, model.hidden_size, layer, units)
     reading = read_text(run, source, max_chars)
     if len(reading.ids) < 3:
         raise DataError("nothing to show: the text holds no tokens")
@@ -113,15 +114,15 @@ def analyse_run(run: Run, source: str, *, layer: Optional[int] = None, cells: Se
     layers = [{q: v[1:] for q, v in r.items()} for r in rec.layers]  # drop the first <eod>
     pieces = reading.pieces(1, -1)
     features = text_features.token_features(pieces, run.tokenizer.level)
-    corr = cell_finder.correlations([r[rec.activation] for r in layers], features)
+    corr = unit_finder.correlations([r[rec.activation] for r in layers], features)
     ranking = []
     for name, r in corr.items():
         entry = {"feature": name, "description": text_features.FEATURES[name], "constant": r is None, "top": []}
         if r is not None:
-            entry["top"] = cell_finder.rank(r, top, None if layer is None else [layer])
+            entry["top"] = unit_finder.rank(r, top, None if layer is None else [layer])
         ranking.append(entry)
     sat = gate_saturation.saturation(layers, activations.GATES[rec.cell])
-    return Analysis(reading, pieces, layers, rec, ranking, corr, sat, [(where, u) for u in cells], layer)
+    return Analysis(reading, pieces, layers, rec, ranking, corr, sat, [(where, u) for u in units], layer)
 
 
 def _rounded(values, digits: int = 4) -> list:
@@ -136,7 +137,7 @@ def to_json(a: Analysis) -> dict:
         "activation": a.activation, "num_layers": len(a.layers), "hidden_size": run.model.hidden_size,
         "tokens": len(a.pieces), "characters": a.reading.characters, "truncated": a.reading.truncated,
         "features": [dict(f, top=[dict(e, r=round(e["r"], 4)) for e in f["top"]]) for f in a.ranking],
-        "cells": [{"layer": l, "unit": u,
+        "units": [{"layer": l, "unit": u,
                    "r": {name: None if r is None else round(float(r[l, u]), 4) for name, r in a.correlations.items()}}
                   for l, u in a.chosen],
         "saturation": {
@@ -226,23 +227,24 @@ def surprise_payload(run_dir, source: str, *, which: str = "best", csv_column=No
     """The data of the surprise page: every token of ``source`` (its first ``max_chars``
     characters) with its surprisal in bits and the tokens the model expected there
     (``score_ids``, as ``score`` reads the text)."""
-    run = load_run(Path(run_dir), which)
+    run = read_run(Path(run_dir), which)
     reading = read_text(run, source, max_chars, csv_column)
     scores = score_ids(run.model, run.params, reading.ids, TOP_TOKENS)
     targets = reading.ids[1:]  # (T,)
-    bits = -scores.logprobs / math.log(2)  # (T,)
+    surprisal = bits(-scores.logprobs)  # (T,)
     tokens, (ids, top) = _local_vocab(run.tokenizer, targets, scores.top_ids)
     chars = run.tokenizer.num_chars(targets)
-    worst = np.argsort(-bits, kind="stable")[:20]
-    summary = f"{len(targets):,} tokens, {chars:,} characters, {bits.sum():,.1f} bits in all, " \
-              f"{bits.sum() / max(1, chars):.3f} bits per character. The most surprising tokens (click to find):"
+    worst = np.argsort(-surprisal, kind="stable")[:20]
+    summary = f"{len(targets):,} tokens, {chars:,} characters, {surprisal.sum():,.1f} bits in all, " \
+              f"{surprisal.sum() / max(1, chars):.3f} bits per character. The most surprising tokens (click to find):"
     return {
         "title": f"lstmgen score: {run.path.parent.parent.name}",
         "subtitle": _subtitle(run, "colour: surprisal of each token, -log2 p(token | the text before)"),
         "note": reading.cut_note(), "truncated": reading.truncated, "pieces": reading.pieces(1), "tokens": tokens,
         "ids": ids, "K": scores.top_ids.shape[1], "top": top, "top_p": _per_mille(np.exp(scores.top_logprobs)),
-        "bits": _rounded(bits, 3),  # the page computes p = 2^-bits "cap_bits": max(4, math.ceil(float(np.percentile(bits, 99)))),
-        "worst": [[int(k), round(float(bits[k]), 2)] for k in worst], "summary": summary,
+        "bits": _rounded(surprisal, 3),  # the page computes p = 2^-bits
+        "cap_bits": max(4, math.ceil(float(np.percentile(surprisal, 99)))),
+        "worst": [[int(k), round(float(surprisal[k]), 2)] for k in worst], "summary": summary,
     }
 
 

@@ -246,7 +246,7 @@ function cellsPage() {
     for (let k = 0; k < T; k++) spans[k].style.background = colour(2 * (v[k] - lo) / (hi - lo) - 1);
     $("legend").innerHTML = `${+lo.toFixed(2)} <span class="bar" style="background:${gradient(-1, 1)}"></span> ${+hi.toFixed(2)}`;
     $("note").textContent = (D.note || "") + (missing ? ` Only the units listed on the right carry every quantity; ` +
-      `this one shows ${D.activation} (add it with --cell).` : "");
+      `this one shows ${D.activation} (add it with --unit).` : "");
     for (const a of document.querySelectorAll("aside a"))
       a.classList.toggle("current", +a.dataset.layer === cur.layer && +a.dataset.unit === cur.unit);
   }

@@ -86,6 +86,21 @@ class Cell:
         buffer's views); grads is then ``out``, its weight matrix computed in place."""
         raise NotImplementedError
 
+    def record(self, cache) -> Dict[str, np.ndarray]:
+        """What ``forward`` computed at every step, read from its cache as copies, each (T, N, H):
+        h, c (cells with a cell state), and every block of ``gates`` after its activation (the
+        cache holds them so that backward recomputes nothing). Gives the cache's buffers back,
+        so the cache cannot be backpropagated afterwards."""
+        H = self.hidden_size
+        recorded = {"h": cache["h"][1:].copy()}  # hs[t+1] = h_t
+        if "c" in self.state_names:
+            recorded["c"] = cache["c"][1:].copy()  # cs[t+1] = c_t
+        if "a" in cache:  # (T, N, kH) the post-activation gates, in the order of ``gates``
+            for k, gate in enumerate(self.gates):
+                recorded[gate] = cache["a"][..., k * H:(k + 1) * H].copy()
+        self.workspace("forward").give_back(cache)
+        return recorded
+
     def forward_inference(self, params: Params, x: np.ndarray, state: State, keep=None):
         """Like ``forward`` without a cache, for evaluation: -> out (T, N, H), new_state."""
         out, new_state, _ = self.forward(params, x, state, keep)

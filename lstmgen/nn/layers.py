@@ -20,7 +20,7 @@ def embedding_backward(W, x, demb, out=None):
     given); ids may repeat.
 
     Sorts the ids and sums each id's rows with one ``np.add.reduceat`` (faster than np.add.at,
-    one row at a time, on the reference configurations: benchmarks/RESULTS.md, issue 11 §1).
+    which adds one row at a time: benchmarks/RESULTS.md).
     """
     ids = x.reshape(-1)  # (T*N,)
     order = np.argsort(ids, kind="stable")  # (T*N,) rows of each id together, in their order

@@ -31,7 +31,7 @@ All masks are drawn per window from the ``rng`` passed to ``loss_and_grads``.
 Documents and the carried state (``reset_at_eod``): every document in a token stream is
 followed by ``<eod>``, so the next document's first input is that ``<eod>``. With
 reset_at_eod, a stream that reads ``<eod>`` reads it from a zero state, as sampling starts a
-document; training, evaluation, scoring and sampling all apply the rule (``_keep``), and no
+document; training, evaluation, scoring and sampling all apply the rule (``_eod_mask``), and no
 gradient flows back through a reset. Without it the state of one document carries into the next.
 
 Weight tying (``tie_weights``, Press & Wolf 2017; Inan et al. 2017) makes the head reuse
@@ -78,7 +78,7 @@ class LanguageModel:
     def __init__(self, cell: str, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int,
                  dropout: float = 0.0, dtype=np.float32, *, embed_dropout: float = 0.0,
                  input_dropout: float = 0.0, hidden_dropout: float = 0.0, output_dropout: float = 0.0,
-                 tie_weights: bool = False, init: str = "orthogonal", reset_at_eod: bool = False, eod_id: int = 1,
+                 tie_weights: bool = False, init: str = "orthogonal", reset_at_eod: bool = True, eod_id: int = 1,
                  vocab_space: bool = True):
         self.vocab_size, self.embed_dim, self.hidden_size = vocab_size, embed_dim, hidden_size
         self.num_layers, self.dropout, self.dtype = num_layers, dropout, np.dtype(dtype)
@@ -151,7 +151,7 @@ class LanguageModel:
         for name, v in zip(self.cells[l].state_names, values):
             state[f"layers.{l}.{name}"] = v
 
-    def _keep(self, x: np.ndarray) -> Optional[np.ndarray]:
+    def _eod_mask(self, x: np.ndarray) -> Optional[np.ndarray]:
         """For ids x (T, N): the cells' (T, N, 1) keep mask, 0 where a stream reads <eod> (it
         starts that step from a zero state), or None when nothing is reset."""
         if not self.reset_at_eod:
@@ -180,7 +180,7 @@ class LanguageModel:
         logits += params["head.b"]
         return logits
 
-    def _kept(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
+    def _buffer(self, name: str, shape: Tuple[int, ...]) -> np.ndarray:
         """A buffer kept between calls (no page faults for the large logits of every window)."""
         workspace = self._local.__dict__.setdefault("workspace", Workspace())
         return workspace.buffer(name, shape, self.dtype)
@@ -193,7 +193,7 @@ class LanguageModel:
         if not self.tie_weights:
             into_ = (None, None) if out is None else (out["head.W"], out["head.b"])
             dh, grads["head.W"], grads["head.b"] = head_backward(params["head.W"], h, dlogits,
-                                                                 self._kept("dh", h.shape), *into_)
+                                                                 self._buffer("dh", h.shape), *into_)
             return dh
         hflat = h.reshape(-1, self.hidden_size)  # (M, H)
         hp = hflat @ params["head.proj"] if "head.proj" in params else hflat  # (M, E)
@@ -246,7 +246,7 @@ class LanguageModel:
         if in_mask is not None:
             h = h * in_mask
         caches, masks = [], []
-        keep = self._keep(x)  # (T, N, 1) or None
+        keep = self._eod_mask(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
             mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype)) if l > 0 else None
             if l > 0 and train and self.hidden_dropout > 0:
@@ -262,7 +262,7 @@ class LanguageModel:
             locked = cut(locked_mask(rng, N, H, self.output_dropout, self.dtype))  # (1, N_r, H)
             out_mask = locked if out_mask is None else out_mask * locked
         h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
-        logits = self._head(params, h_top, self._kept("logits", (x.size, self.vocab_size)))  # (T*N_r, V)
+        logits = self._head(params, h_top, self._buffer("logits", (x.size, self.vocab_size)))  # (T*N_r, V)
         nll, probs = cross_entropy_forward(logits, y.reshape(-1))
         loss = nll / (T * N)
 
@@ -291,20 +291,30 @@ class LanguageModel:
         return loss, into(out, grads), new_state
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
-    def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None
-               ) -> Tuple[np.ndarray, Arrays]:
-        """Logits (T*N, V) for ids x (T, N) (written into ``out`` if given), and the state after."""
+    def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None,
+               record: Optional[list] = None) -> Tuple[np.ndarray, Arrays]:
+        """Logits (T*N, V) for ids x (T, N) (written into ``out`` if given), and the state after.
+
+        ``record``, a list: each layer runs training's ``forward`` (the same steps, <eod> resets
+        included) and appends what it computed at every step, ``Cell.record``'s dict of
+        quantity -> (T, N, H) (h, the gates, and c for the LSTMs), to it: the states the model has."""
         h = self._embed(params, x)  # (T, N, E) or Tokens
         new_state = {}
-        keep = self._keep(x)  # (T, N, 1) or None
+        keep = self._eod_mask(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
-            h, st = cell.forward_inference(self._layer(params, l), h, self._layer_state(state, l), keep)
+            layer, layer_state = self._layer(params, l), self._layer_state(state, l)
+            if record is None:
+                h, st = cell.forward_inference(layer, h, layer_state, keep)
+            else:
+                h, st, cache = cell.forward(layer, h, layer_state, keep)
+                record.append(cell.record(cache))
+                h = record[-1]["h"]  # (T, N, H) the copy: the cache's buffers are given back
             self._store_state(new_state, l, st)
         return self._head(params, h, out), new_state
 
     def nll(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays) -> Tuple[float, Arrays]:
         """Summed negative log-likelihood (nats) of y (T, N) given x, and the state after."""
-        logits, new_state = self.logits(params, x, state, self._kept("eval_logits", (x.size, self.vocab_size)))
+        logits, new_state = self.logits(params, x, state, self._buffer("eval_logits", (x.size, self.vocab_size)))
         nll, _ = cross_entropy_forward(logits, y.reshape(-1))
         return nll, new_state
 
@@ -341,7 +351,7 @@ class Stepper:
             self.steps[0] = model.cells[0].stepper(model._layer(params, 0), N, projected=True)
 
     def __call__(self, ids: np.ndarray, state: Arrays) -> Tuple[np.ndarray, Arrays]:
-        keep = self.model._keep(ids[None])  # (1, N, 1) or None
+        keep = self.model._eod_mask(ids[None])  # (1, N, 1) or None
         if keep is not None:  # streams that read <eod> start from a zero state
             state = {k: v * keep[0] for k, v in state.items()}
         h = self.embed[ids]  # (N, E), or (N, 4H) from the table

@@ -84,7 +84,7 @@ def backward_product(Wh, N, dtype, buffer=np.empty):
     """A function (da (N, G), out (N, H)) -> out = da W_h^T, for the per-step product of a
     backward pass through time, with W_h (H, G). For few rows (N <= 32) it computes
     (W_h da^T)^T, which OpenBLAS runs faster there; for more, da times a contiguous copy of
-    W_h^T, which beats the transposed view da W_h.T (benchmarks/RESULTS.md, issue 11 §1).
+    W_h^T, which beats the transposed view da W_h.T (benchmarks/RESULTS.md).
     ``buffer(shape, dtype)`` makes its one buffer (a cell passes a kept one)."""
     H = Wh.shape[0]
     if N <= 32:
@@ -104,7 +104,7 @@ def step_product(W, N):
     """A function (v (N, K), out (N, G)) -> out = v W for the GEMV or small GEMM of a sampling
     step, with W (K, G). For one stream it multiplies a contiguous copy of W^T, made once:
     OpenBLAS then gives each thread a contiguous block of rows, which stays in that core's
-    cache from token to token (faster than v W: benchmarks/RESULTS.md, issue 11 §1)."""
+    cache from token to token (faster than v W: benchmarks/RESULTS.md)."""
     if N != 1:
         return lambda v, out: np.matmul(v, W, out=out)
     WT = np.ascontiguousarray(W.T)  # (G, K)

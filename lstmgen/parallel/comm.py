@@ -116,8 +116,8 @@ class SharedWindowSum:
     into chunk r of every segment; after a second barrier every rank's buffer holds the whole
     sum. Each rank reads and writes P chunks of 1/P of the buffer, in memory, with two
     barriers, where MPICH's all-reduce of a large buffer between processes on one machine
-    copies everything through small shared cells (14 MB on this project's 2-core machine:
-    0.4 ms against 3.2 ms; benchmarks/RESULTS.md). One rank computes each chunk, so every
+    copies everything through small shared cells (several times slower for a model's
+    gradients: benchmarks/RESULTS.md). One rank computes each chunk, so every
     rank holds the same bytes; for P = 2 they are MPI's all-reduce's (a + b = b + a).
     ``waited`` is the time the last sum spent in its first barrier, waiting for the slowest
     rank to finish its backward pass (load imbalance rather than communication).

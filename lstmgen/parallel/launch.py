@@ -11,10 +11,9 @@ when P <= cores, is bound to that many cores, so the ranks do not oversubscribe 
 
 ``--procs auto`` is one process per core, as many as divide ``train.batch_size`` while
 every rank keeps at least ``AUTO_MIN_STREAMS`` streams, when mpi4py and mpiexec are
-installed; one process otherwise (never an error). On this 2-core machine two processes
-measured 0.98-1.25x one for training (benchmarks/RESULTS.md, "Data parallel on MPI"); beyond
-2 cores one rank per core is not measured, and the floor of 8 streams keeps each rank's
-per-step GEMMs from shrinking to a row or two.
+installed; one process otherwise (never an error). How two processes compare with one, and
+what is not measured: benchmarks/RESULTS.md, "Data parallel on MPI". The floor of 8 streams
+keeps each rank's per-step GEMMs from shrinking to a row or two.
 
 This module imports neither NumPy nor mpi4py: ``__main__`` uses it before NumPy loads.
 """

@@ -34,19 +34,19 @@ def bcast_checkpoint(comm, saved):
     """Rank 0's loaded ``checkpoint.Checkpoint`` on every rank (the others read no files)."""
     if comm.size == 1:
         return saved
-    lead = comm.rank == 0
-    config = bcast_config(comm, saved.config if lead else None)
+    is_root = comm.rank == 0
+    config = bcast_config(comm, saved.config if is_root else None)
     head = comm.bcast_json({"path": str(saved.path), "tokenizer": saved.tokenizer_dict, "trainer": saved.trainer}
-                           if lead else None)
-    arrays = [bcast_arrays(comm, getattr(saved, name) if lead else None)
+                           if is_root else None)
+    arrays = [bcast_arrays(comm, getattr(saved, name) if is_root else None)
               for name in ("params", "optimizer_arrays", "state_arrays")]
     return Checkpoint(Path(head["path"]), config, head["tokenizer"], *arrays, head["trainer"])
 
 
 def bcast_model(comm, run):
     """Rank 0's loaded run (``loading.Run``) as ``(model, params)`` on every rank."""
-    lead = comm.rank == 0
-    config = bcast_config(comm, run.config if lead else None)
-    vocab_size = comm.bcast_json(run.tokenizer.vocab_size if lead else None)
-    params = bcast_arrays(comm, run.params if lead else None)
-    return (run.model if lead else LanguageModel.from_config(config.model, vocab_size)), params
+    is_root = comm.rank == 0
+    config = bcast_config(comm, run.config if is_root else None)
+    vocab_size = comm.bcast_json(run.tokenizer.vocab_size if is_root else None)
+    params = bcast_arrays(comm, run.params if is_root else None)
+    return (run.model if is_root else LanguageModel.from_config(config.model, vocab_size)), params

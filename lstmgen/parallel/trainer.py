@@ -5,7 +5,7 @@
 hook of the step (``train.py``) does here:
 
     _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it, or
-                       says there is none to resume (``guard``)
+                       says there is none to resume (``runs/lock.py``)
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
     forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
                        gradients are the streams' share of the batch's mean (already x N_r/N),
@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from ..evaluation.evaluate import evaluate_ids
+from ..runs.checkpoint import checkpoint_name
 from ..tokenizers import tokenizer_from_dict
-from ..training.trainer import Trainer, _new_accumulator
+from ..training.reporting import new_accumulator
+from ..training.trainer import Trainer
 from ..training.trainer import train as train_one_process
 from .comm import GradientReducer, SharedBatches, SharedWindowSum, gather_state, local_state, stream_slice
 from .share import bcast_checkpoint
@@ -36,27 +38,27 @@ from .share import bcast_checkpoint
 
 class DataParallelTrainer(Trainer):
     def __init__(self, cfg, run_dir, *, resume: bool = False, reporter=None, comm):
-        self.comm, self.lead = comm, comm.rank == 0
+        self.comm, self.is_root = comm, comm.rank == 0
         self.streams = stream_slice(cfg.train.batch_size, comm.size, comm.rank)  # (N_r of them)
         self.agreed_stop = False  # the stop flag of every rank, as the last all-reduce summed it
         super().__init__(cfg, run_dir, resume=resume, reporter=reporter)
         self.reducer = GradientReducer(comm, self.model.param_shapes(), self.model.dtype)
-        if not self.lead and self.resumed:
+        if not self.is_root and self.resumed:
             self.last_path = self._checkpoint_name()
 
     # ---- restore or start: rank 0 reads, the others receive --------------------------------------
     def _open_run(self, resume: bool):
         self.parent = None
-        resume = self.comm.bcast_json(resume if self.lead else None)  # rank 0 may have found nothing to resume
-        saved, changes = super()._open_run(resume) if self.lead else (None, [])
-        if self.comm.bcast_json(self.parent is not None if self.lead else None):  # fine-tuning: its weights
+        resume = self.comm.bcast_json(resume if self.is_root else None)  # rank 0 may have found nothing to resume
+        saved, changes = super()._open_run(resume) if self.is_root else (None, [])
+        if self.comm.bcast_json(self.parent is not None if self.is_root else None):  # fine-tuning: its weights
             self.parent = bcast_checkpoint(self.comm, self.parent)
         return (bcast_checkpoint(self.comm, saved) if resume else None), changes
 
     def _load_data(self, saved):
-        tokenizer, batches, val_ids = super()._load_data(saved) if self.lead else (None, None, None)
-        tokenizer = tokenizer_from_dict(self.comm.bcast_json(tokenizer.to_dict() if self.lead else None))
-        val_ids = self.comm.bcast_array(np.asarray(val_ids) if self.lead else None)
+        tokenizer, batches, val_ids = super()._load_data(saved) if self.is_root else (None, None, None)
+        tokenizer = tokenizer_from_dict(self.comm.bcast_json(tokenizer.to_dict() if self.is_root else None))
+        val_ids = self.comm.bcast_array(np.asarray(val_ids) if self.is_root else None)
         return tokenizer, SharedBatches(self.comm, batches), val_ids
 
     def _restore(self, saved, changes: list) -> None:
@@ -64,7 +66,7 @@ class DataParallelTrainer(Trainer):
         self.state = local_state(self.state, self.streams)  # all N streams saved; this rank's kept
 
     def prepare_run_dir(self) -> None:
-        if self.lead:
+        if self.is_root:
             super().prepare_run_dir()
 
     # ---- one step -----------------------------------------------------------------------------
@@ -100,20 +102,21 @@ class DataParallelTrainer(Trainer):
     def evaluate(self):
         if len(self.val_ids) <= 1:
             return None
-        t, comm = self.cfg.train, self.comm
-        sums = evaluate_ids(self.model, self.params, self.val_ids, t.batch_size, t.seq_len, (comm.rank, comm.size))
+        train_cfg, comm = self.cfg.train, self.comm
+        sums = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
+                            (comm.rank, comm.size))
         nll, n = comm.allreduce_(np.array(sums, np.float64))
         return nll / n
 
     # ---- what rank 0 alone writes -------------------------------------------------------------------
     def _checkpoint_name(self) -> Path:
-        return self.run_dir / "checkpoints" / f"step-{self.step:08d}"  # as checkpoint.save_checkpoint names it
+        return self.run_dir / "checkpoints" / checkpoint_name(self.step)  # where rank 0 saves it
 
     def save(self, pointers: list, keep: bool = False) -> Path:
         """Every rank sends its streams' carried state; rank 0 saves the checkpoint."""
         state, self.state = self.state, gather_state(self.comm, self.state)
         try:
-            if self.lead:
+            if self.is_root:
                 return super().save(pointers, keep)
             self.last_path = self._checkpoint_name()
             return self.last_path
@@ -121,12 +124,12 @@ class DataParallelTrainer(Trainer):
             self.state = state
 
     def log(self, stats: dict) -> None:
-        if self.lead:
+        if self.is_root:
             super().log(stats)
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
 
     def sample(self) -> None:
-        if self.lead:
+        if self.is_root:
             super().sample()
 
 

@@ -1,1 +1,1 @@
-"""A run on disk: the config, checkpoints, loading a run, inspecting it."""
+"""A run on disk: the config, checkpoints, the run-directory lock, loading a run, inspecting it."""

@@ -37,14 +37,13 @@ from typing import Dict, Iterable, Optional
 
 import numpy as np
 
-from .config import Config, dump_config, inherited_differences, read_saved_config
+from .config import Config, dump_config, read_saved_config
 from ..errors import CheckpointError, ConfigError
 
 FORMAT_VERSION = 2
 # trainer.json entries that format_version 2 added, and what a version 1 checkpoint means by their absence
 V1_TRAINER_DEFAULTS = {"best_train_loss": None, "evals_since_best": 0, "kept": False}
 POINTERS = ("last", "best")
-LOCK_NAME = "train.lock"  # guard.RunLock's
 
 
 # ---- atomic writes --------------------------------------------------------------------------
@@ -104,11 +103,16 @@ def write_run_files(run_dir: Path, cfg: Config, tokenizer_dict: dict) -> None:
     atomic_write_text(run_dir / "tokenizer.json", _json(tokenizer_dict))
 
 
+def checkpoint_name(step: int) -> str:
+    """The folder of step ``step``'s checkpoint under ``checkpoints/``: ``step-00001200``."""
+    return f"step-{step:08d}"
+
+
 def save_checkpoint(run_dir: Path, pointers: Iterable[str], *, step: int, params, optimizer_arrays,
                     state_arrays, trainer: dict, cfg: Config, tokenizer_dict: dict) -> Path:
     """Write checkpoint ``step-<step>`` and point ``pointers`` (e.g. ``["last", "best"]``) at it."""
     ckpt_root = run_dir / "checkpoints"
-    name = f"step-{step:08d}"
+    name = checkpoint_name(step)
     final = ckpt_root / name
     try:
         ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -264,7 +268,7 @@ def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
     return folder
 
 
-def load_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
+def read_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:
     """Read a whole checkpoint; every problem is a ``CheckpointError`` naming the file."""
     folder = find_checkpoint(run_dir, which)
     trainer = read_json(folder / "trainer.json")
@@ -328,78 +332,6 @@ def check_vocab_size(folder: Path, vocab_size: int, params: Dict[str, np.ndarray
     if embed is not None and embed.ndim == 2 and embed.shape[0] != vocab_size:
         raise CheckpointError(f"{folder / 'tokenizer.json'}: lists {vocab_size} tokens, but "
                               f"{folder / 'model.npz'} holds weights for {embed.shape[0]}; the two do not belong together")
-
-
-# ---- resuming -------------------------------------------------------------------------------
-# Keys a resumed run must keep: they fix the architecture, the vocabulary or the token stream.
-FROZEN_ON_RESUME = ("data.*", "tokenizer.*", "model.*", "train.batch_size", "train.seq_len",
-                    "train.optimizer", "train.seed")
-
-
-def _flatten(cfg: Config) -> dict:
-    return {f"{s}.{k}": v for s, d in cfg.to_dict().items() for k, v in d.items()}
-
-
-def load_parent(parent_dir, cfg: Config) -> "Checkpoint":
-    """The run a fine-tuned run starts from (``train.init_from``): its best checkpoint (its last
-    before any evaluation), whose model and tokenizer sections ``cfg`` must have (``config.inherit``)."""
-    parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
-    for key, mine, theirs in inherited_differences(cfg, parent.config)[:1]:
-        raise ConfigError(f"{key} is {mine!r}, but train.init_from {parent_dir} has {theirs!r}: a fine-tuned run "
-                          f"keeps its parent's {key.split('.')[0]}")
-    return parent
-
-
-def check_resume_config(saved: Config, new: Config) -> list:
-    """Refuse changes to frozen keys; return ``[(key, old, new)]`` of the allowed changes."""
-    old_flat, new_flat = _flatten(saved), _flatten(new)
-    changes = [(k, old_flat[k], new_flat[k]) for k in old_flat if old_flat[k] != new_flat[k]]
-    for key, old, value in changes:
-        frozen = any(key == f or (f.endswith(".*") and key.startswith(f[:-1])) for f in FROZEN_ON_RESUME)
-        if frozen:
-            raise ConfigError(
-                f"cannot resume with {key} changed from {old!r} to {value!r}: it fixes the model, vocabulary "
-                "or data stream of the run; train into a new --out directory instead"
-            )
-    return changes
-
-
-def check_resumable(saved: Checkpoint, vocab_size: int, param_shapes: Dict[str, tuple],
-                    state_shapes: Dict[str, tuple], optimizer_shapes: Dict[str, tuple]) -> None:
-    """A loaded checkpoint fits the tokenizer, model, state and optimiser a run builds from its
-    config, and its trainer.json holds what a resumed run reads; else a ``CheckpointError``."""
-    check_vocab_size(saved.path, vocab_size, saved.params)
-    check_trainer(saved.path / "trainer.json", saved.trainer)
-    check_arrays(saved.path / "model.npz", saved.params, param_shapes, np.float32)
-    check_arrays(saved.path / "state.npz", saved.state_arrays, state_shapes, np.float32)
-    check_arrays(saved.path / "optimizer.npz", saved.optimizer_arrays, optimizer_shapes, np.float32)
-
-
-# what a run writes at the top of its run directory; the lock comes first, before anything else
-RUN_ENTRIES = (LOCK_NAME, "config.yaml", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "checkpoints")
-
-
-def nothing_to_resume(run_dir: Path) -> Optional[str]:
-    """Why resuming ``run_dir`` starts a new run at step 0, or None when it has a checkpoint to resume.
-
-    A folder that does not exist has nothing to resume (a restart loop's first attempt), and
-    neither has a run stopped before its first checkpoint: its folder holds the lock file, or
-    only what a run writes. A folder that holds something else is not a run directory: a
-    ``CheckpointError``, so that an ``--out`` that names someone's folder never trains into it."""
-    run_dir = Path(run_dir)
-    if has_checkpoint(run_dir):
-        return None
-    if not run_dir.exists():
-        return f"{run_dir} does not exist: nothing to resume, starting a new run"
-    if not run_dir.is_dir():
-        raise CheckpointError(f"'{run_dir}' is a file, not a run directory")
-    names = sorted(p.name for p in run_dir.iterdir())
-    others = [n for n in names if n not in RUN_ENTRIES and not any(n.startswith(f".{e}.") for e in RUN_ENTRIES)]
-    if others and LOCK_NAME not in names:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise CheckpointError(f"'{run_dir}' holds no checkpoint to resume and is not a run directory (it holds "
-                              f"{shown}); check --out")
-    return f"nothing to resume in {run_dir} (no checkpoint yet): starting at step 0"
 
 
 def has_checkpoint(run_dir: Path, which: str = "last") -> bool:

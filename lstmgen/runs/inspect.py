@@ -10,7 +10,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .config import dump_config
-from .loading import load_run
+from .loading import read_run
 
 
 def _size(path: Path) -> int:
@@ -22,8 +22,8 @@ def _size(path: Path) -> int:
 
 def inspect_run(run_dir, which: str = "last") -> dict:
     run_dir = Path(run_dir)
-    run = load_run(run_dir, which)
-    trainer = ckpt.load_checkpoint(run_dir, which, with_training_state=False).trainer
+    run = read_run(run_dir, which)
+    trainer = ckpt.read_checkpoint(run_dir, which, with_training_state=False).trainer
     layers = {}  # "embed", "layers.0", ..., "head" -> parameter count
     for name, arr in run.params.items():
         group = name.rsplit(".", 1)[0]
@@ -40,7 +40,7 @@ def inspect_run(run_dir, which: str = "last") -> dict:
         "best_checkpoint": best.name if best is not None else None,
         "best_val_loss": trainer.get("best_val_loss"),
         "last_val_loss": trainer.get("last_val_loss"),
-        "best_val_bits_per_char": trainer.get("best_val_bits_per_char"),  # absent before issue 13
+        "best_val_bits_per_char": trainer.get("best_val_bits_per_char"),  # absent in checkpoints written before it was saved
         "last_val_bits_per_char": trainer.get("last_val_bits_per_char"),
         "num_params": int(sum(layers.values())),
         "params_per_layer": layers,

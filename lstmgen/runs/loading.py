@@ -55,7 +55,7 @@ def unevaluated_last(run_dir) -> Optional[dict]:
 
 
 def checkpoint_note(run_dir, which: str = "best") -> Tuple[str, Optional[str]]:
-    """The checkpoint ``load_run(run_dir, which)`` reads, and a note worth telling the user about
+    """The checkpoint ``read_run(run_dir, which)`` reads, and a note worth telling the user about
     it: ``best`` asked for and ``last`` given (no evaluation yet), or a newer ``last`` that
     ``best`` leaves out."""
     if which == "best" and ckpt.best_or_last(run_dir) == "last":
@@ -70,13 +70,13 @@ def checkpoint_note(run_dir, which: str = "best") -> Tuple[str, Optional[str]]:
                    f"step {newer['last_step']:,}, is newer and was not evaluated: --checkpoint last reads it")
 
 
-def load_run(run_dir: Path, which: str = "best") -> Run:
+def read_run(run_dir: Path, which: str = "best") -> Run:
     """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config; its
     ``note`` is ``checkpoint_note``'s."""
     if which not in ckpt.POINTERS:
         raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
     which, note = checkpoint_note(run_dir, which)
-    saved = ckpt.load_checkpoint(Path(run_dir), which, with_training_state=False)
+    saved = ckpt.read_checkpoint(Path(run_dir), which, with_training_state=False)
     tokenizer = saved_tokenizer(saved)
     model = LanguageModel.from_config(saved.config.model, tokenizer.vocab_size)
     ckpt.check_vocab_size(saved.path, tokenizer.vocab_size, saved.params)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from ..errors import ConfigError
-from .checkpoint import best_or_last, has_checkpoint, load_checkpoint
+from .checkpoint import best_or_last, has_checkpoint, read_checkpoint
 from .config import (Config, config_from_dict, differences, explicit_keys, inherit, load_config, parse_override,
                      shipped_configs)
 
@@ -67,7 +67,7 @@ def resolve_run(config=None, overrides: Sequence[str] = (), *, data: Optional[Ma
     parent_dir, how = (init_from, "--init-from") if init_from is not None else \
         (None if resuming else cfg.train.init_from, "train.init_from")
     if parent_dir is not None:
-        parent = load_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
+        parent = read_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
         cfg = inherit(cfg, parent.config, _explicit(config, overrides), parent_dir, how)
         cfg.train.init_from = str(parent_dir)
     return ResolvedRun(cfg, run_dir, resuming)
@@ -78,7 +78,7 @@ def _base_config(config, overrides, resumed_dir) -> Config:
     without a config file."""
     if isinstance(config, (str, Path)):
         return load_config(config, overrides)
-    base = load_checkpoint(resumed_dir, "last", with_training_state=False).config if resumed_dir else None
+    base = read_checkpoint(resumed_dir, "last", with_training_state=False).config if resumed_dir else None
     if config is None:
         default = "default" if base is None and "default" in shipped_configs() else None
         return load_config(default, overrides, base=base)

@@ -62,6 +62,11 @@ class Tokenizer(ABC):
         parts = [part for doc in documents for part in (self.encode(doc), eod)]
         return np.concatenate(parts).astype(np.int32, copy=False) if parts else np.zeros(0, np.int32)
 
+    def after_eod(self, ids) -> np.ndarray:
+        """<eod>, then ``ids`` (int32): how a model reads a text from the start of a document
+        (a prime, a conversation's line, a text to score)."""
+        return np.concatenate([[self.eod_id], ids]).astype(np.int32)
+
     def token_text(self, id: int) -> str:
         """The text one token decodes to (used when streaming a sample)."""
         if id == self.unk_id:

@@ -1,1 +1,1 @@
-"""The training loop and what it needs: optimisers, the divergence guard, samples during training, threads, progress."""
+"""The training loop and what it needs: optimisers, the divergence rollback, samples during training, threads, progress."""

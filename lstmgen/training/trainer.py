@@ -1,10 +1,9 @@
 """The training loop: truncated BPTT over N parallel streams, evaluation, checkpoints, resume.
 
-``train(cfg, run_dir)`` builds a ``Trainer`` and runs it. The trainer reads the corpus, builds
-(or, with ``resume=True``, reloads) the tokenizer, model, optimiser and schedule, then loops.
-Everything a resumed run needs to continue exactly as if it had never stopped is in the
-checkpoint: weights, optimiser moments, step, epoch, window, the carried recurrent state, the
-dropout RNG and the schedule.
+``train(cfg, run_dir)`` builds a ``Trainer`` and runs it: it reads the corpus, builds (or, with
+``resume=True``, reloads) the tokenizer, model, optimiser and schedule, then loops. A resumed
+run continues exactly as if it had never stopped: the checkpoint holds weights, optimiser
+moments, step, epoch, window, the carried recurrent state, the dropout RNG and the schedule.
 
 How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop):
 
@@ -15,33 +14,21 @@ How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop)
     log                log (metrics.jsonl), sample (samples.jsonl)
     stop rules         should_stop, interrupted, check_divergence, patience in judge_eval
 
-The hooks for data-parallel training (a subclass, passed as ``train(..., trainer_class=)``):
-
-- ``get_batch()`` gives this process's (x, y) window of the step; ``zero_state()`` the zero
-  recurrent state for the streams it holds.
-- ``forward_backward(x, y)`` returns ``(loss, grads, count)``: the mean loss over ``count``
-  targets and its gradients, and carries the recurrent state.
-- ``reduce(loss, grads, count)`` runs between backward and clipping. In one process it returns
-  its arguments; across processes it all-reduces them (the count-weighted mean of the losses
-  and gradients, the summed count), so that every process clips, decays and updates the same
-  weights the same way.
-- ``evaluate()`` gives the mean validation loss in nats per token.
-
-Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
+Data-parallel training (a subclass, ``train(..., trainer_class=)``) overrides the hooks
+``get_batch``, ``zero_state``, ``forward_backward``, ``reduce`` (between backward and clipping:
+the all-reduce) and ``evaluate``: docs/training-internals.md has the contract. Progress goes
+to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
 """
 
 import json
-import math
-import signal
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from ..runs import checkpoint as ckpt
+from ..runs import resume as resume_checks
 from . import threads
 from ..data import token_cache
 from ..runs.config import Config, differences, dump_config
@@ -49,75 +36,15 @@ from ..data.corpus import check_format_options, load_configured_corpus
 from ..data.batches import Batches
 from ..errors import CheckpointError, ConfigError
 from ..evaluation.evaluate import evaluate_ids
-from .guard import Diverged, guard
+from .rollback import Diverged, lowest_loss, rollback_on_divergence
 from ..runs.loading import saved_tokenizer
+from ..runs.lock import holding_run_lock
 from ..nn.model import LanguageModel
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
-from ..evaluation.score import text_size
+from ..evaluation.metrics import bits_per_char, text_size
 from ..tokenizers import build_tokenizer, tokenizer_settings
+from .reporting import Reporter, StopFlag, TrainResult, new_accumulator
 from .samples import training_sample, truncate_samples, write_sample
-
-
-class Reporter:
-    """What the loop tells the outside world; the default tells nobody."""
-
-    def start(self, info: dict) -> None:
-        """Once, before the first step: step, total_steps, num_params, tokens, ..."""
-
-    def update(self, step: int, stats: dict) -> None:
-        """After every step: loss, tokens_per_s, learning_rate, and val_loss after an eval."""
-
-    def message(self, text: str) -> None:
-        """Something worth a line of its own (a lowered learning rate, a resumed run)."""
-
-    def close(self) -> None:
-        """Once, at the end."""
-
-    def progress(self, stage: str, done: int, total: int) -> None:
-        """While a corpus is read into the token cache: ``done`` of ``total`` bytes of ``stage``."""
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    last_val_loss: Optional[float]
-    best_val_loss: Optional[float]
-    checkpoint: Path
-    interrupted: bool
-    early_stopped: bool = False
-    last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
-    best_val_bits_per_char: Optional[float] = None
-    first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
-
-
-class _StopFlag:
-    """Ctrl-C (or SIGTERM) sets the flag; the loop finishes its step, saves and returns. A
-    second one interrupts at once (the last checkpoint is still there)."""
-
-    def __init__(self):
-        self.set = False
-        self._previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        return self
-
-    def _handle(self, signum, frame):
-        if self.set:
-            raise KeyboardInterrupt
-        self.set = True
-
-    def __exit__(self, *exc):
-        for s, handler in (self._previous or {}).items():
-            signal.signal(s, handler)
-
-
-def _new_accumulator() -> dict:
-    """Running sums between two log lines."""
-    return {"loss_sum": 0.0, "loss_count": 0, "tokens": 0, "seconds": 0.0}
 
 
 class Trainer:
@@ -132,7 +59,7 @@ class Trainer:
         self.val_chars = None  # characters of the validation text, where its documents are read
         self.tokenizer, self.batches, self.val_ids = self._load_data(saved)
         if len(self.val_ids):  # read as eval and score read a text: from a start <eod>
-            self.val_ids = np.concatenate([[self.tokenizer.eod_id], self.val_ids]).astype(np.int32)
+            self.val_ids = self.tokenizer.after_eod(self.val_ids)
         self._build()
         if saved is not None:
             self._restore(saved, changes)
@@ -151,14 +78,14 @@ class Trainer:
         a fine-tuned run (``train.init_from``) also opens its parent's checkpoint."""
         self.parent = None
         if resume:
-            saved = ckpt.load_checkpoint(self.run_dir, "last")
-            return saved, ckpt.check_resume_config(saved.config, self.cfg)
+            saved = ckpt.read_checkpoint(self.run_dir, "last")
+            return saved, resume_checks.check_resume_config(saved.config, self.cfg)
         if ckpt.has_checkpoint(self.run_dir):
             raise ConfigError(
                 f"'{self.run_dir}' already holds a training run; continue it with --resume, or choose another --out"
             )
         if self.cfg.train.init_from is not None:
-            self.parent = ckpt.load_parent(self.cfg.train.init_from, self.cfg)
+            self.parent = resume_checks.read_parent(self.cfg.train.init_from, self.cfg)
         return None, []
 
     def _load_data(self, saved):
@@ -201,36 +128,38 @@ class Trainer:
         self.best_val = self.last_val = None
         self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
         self.val_chars_per_token = None  # measured at the first ``bits_per_char``
 
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
         shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
-        ckpt.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
+        resume_checks.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
                              shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
                              shapes(self.optimizer.state_arrays()))
-        tr = saved.trainer
+        saved_trainer = saved.trainer  # trainer.json
         try:
             self.params = saved.params
-            self.optimizer.load(saved.optimizer_arrays, tr["optimizer"])
-            self.schedule.load(tr["lr_schedule"])
-            self.dropout_rng.bit_generator.state = tr["rng"]
+            self.optimizer.load(saved.optimizer_arrays, saved_trainer["optimizer"])
+            self.schedule.load(saved_trainer["lr_schedule"])
+            self.dropout_rng.bit_generator.state = saved_trainer["rng"]
             self.state = saved.state_arrays
-            self.step, self.epoch, self.window, self.elapsed = tr["step"], tr["epoch"], tr["window"], tr["elapsed_s"]
-            self.best_val, self.last_val, self.acc = tr["best_val_loss"], tr["last_val_loss"], tr["log_accumulator"]
-            self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
-            self.val_step = tr.get("val_step")  # absent before lstmgen wrote it: unknown
+            self.step, self.epoch = saved_trainer["step"], saved_trainer["epoch"]
+            self.window, self.elapsed = saved_trainer["window"], saved_trainer["elapsed_s"]
+            self.best_val, self.last_val = saved_trainer["best_val_loss"], saved_trainer["last_val_loss"]
+            self.acc = saved_trainer["log_accumulator"]
+            self.best_train, self.evals_since_best = saved_trainer["best_train_loss"], saved_trainer["evals_since_best"]
+            self.val_step = saved_trainer.get("val_step")  # absent before lstmgen wrote it: unknown
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {self.window} is past the end of "
                                   f"the training data ({self.batches.num_windows} windows); has the corpus changed?")
         # training-only keys may change on resume; the schedule follows the new config
-        train_cfg, s = self.cfg.train, self.schedule
-        s.base_lr, s.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
-        s.warmup_steps, s.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
-        s.lr_decay_steps = train_cfg.lr_decay_steps
+        train_cfg, schedule = self.cfg.train, self.schedule
+        schedule.base_lr, schedule.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
+        schedule.warmup_steps, schedule.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
+        schedule.lr_decay_steps = train_cfg.lr_decay_steps
         for key, old, new in changes:
             self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
 
@@ -303,11 +232,11 @@ class Trainer:
         if val_loss is None:
             return None
         if self.val_chars_per_token is None:  # every target is scored (``data.eval_windows``)
-            chars = self.val_chars  # the original text's, as ``eval`` counts them (``score.text_size``)
+            chars = self.val_chars  # the original text's, as ``eval`` counts them (``metrics.text_size``)
             if chars is None:  # the token cache: the characters the target tokens stand for
                 chars = int(self.tokenizer.char_lengths()[self.val_ids[1:]].sum())
             self.val_chars_per_token = chars / max(1, len(self.val_ids) - 1)
-        return val_loss / math.log(2) / max(self.val_chars_per_token, 1e-12)
+        return bits_per_char(val_loss, max(self.val_chars_per_token, 1e-12))
 
     def judge_eval(self, stats: dict) -> list:
         """Evaluate, then follow the validation loss: schedule, best checkpoint, patience.
@@ -368,7 +297,7 @@ class Trainer:
                   "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
         with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        self.acc = _new_accumulator()
+        self.acc = new_accumulator()
 
     def sample(self) -> None:
         """A short sample, shown and appended to samples.jsonl."""
@@ -377,10 +306,11 @@ class Trainer:
         self.reporter.message(f"sample at step {self.step}: {json.dumps(text, ensure_ascii=False)}")
 
     def _start_info(self) -> dict:
-        b = self.batches
+        batches = self.batches
         return {"step": self.step, "total_steps": self.total_steps, "num_params": self.model.num_params(),
-                "vocab_size": self.tokenizer.vocab_size, "train_tokens": b.num_windows * b.tokens_per_window,
-                "val_tokens": int(len(self.val_ids)), "windows_per_epoch": b.num_windows,
+                "vocab_size": self.tokenizer.vocab_size,
+                "train_tokens": batches.num_windows * batches.tokens_per_window,
+                "val_tokens": int(len(self.val_ids)), "windows_per_epoch": batches.num_windows,
                 "config": dump_config(self.cfg), "config_differences": differences(self.cfg),
                 "resumed": self.resumed, "last_val_loss": self.last_val,
                 "last_val_bits_per_char": self.bits_per_char(self.last_val),
@@ -406,14 +336,9 @@ class Trainer:
         return self.stop_flag.set
 
     def check_divergence(self, loss: float, grad_norm: float) -> None:
-        """A NaN, infinite or exploding loss never reaches the weights: ``guard()`` rolls back."""
-        threshold = self.cfg.train.divergence_threshold
-        if not (np.isfinite(loss) and np.isfinite(grad_norm)):
-            raise Diverged(self.step + 1, f"training loss {loss:.4g}, gradient norm {grad_norm:.4g}")
-        if threshold > 0 and self.best_train is not None and loss > threshold * self.best_train:
-            raise Diverged(self.step + 1, f"training loss {loss:.4g} is above train.divergence_threshold "
-                                          f"{threshold:g} x the lowest so far ({self.best_train:.4g})")
-        self.best_train = loss if self.best_train is None else min(self.best_train, loss)
+        """A NaN, infinite or exploding loss never reaches the weights: ``rollback_on_divergence`` rolls back."""
+        self.best_train = lowest_loss(self.step + 1, loss, grad_norm, self.best_train,
+                                      self.cfg.train.divergence_threshold)
 
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -424,7 +349,7 @@ class Trainer:
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
-        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
+        with StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
@@ -456,7 +381,8 @@ class Trainer:
                            self.bits_per_char(self.best_val), first_step)
 
 
-@guard  # the run-directory lock, and rollback on divergence
+@holding_run_lock  # one train at a time in run_dir (runs/lock.py)
+@rollback_on_divergence  # back to the last checkpoint with a lower learning rate (rollback.py)
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
           trainer_class: type = Trainer, **trainer_options) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).

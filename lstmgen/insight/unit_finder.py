@@ -1,4 +1,4 @@
-"""Find the interpretable cells: the units whose activation follows a feature of the text.
+"""Find the interpretable units: those whose activation follows a feature of the text.
 
 Shapes: T positions, H hidden size (units per layer), L layers.
 

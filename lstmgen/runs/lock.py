@@ -1,49 +1,62 @@
-"""What guards a training run from the outside: the run-directory lock and divergence recovery.
-
-``guard`` wraps ``train.train``:
+"""The run-directory lock: one ``lstmgen train`` at a time in a run directory.
 
 - **The lock.** ``RUN_DIR/train.lock`` is held with ``fcntl.flock`` for as long as the run
-  trains (by rank 0 alone when several processes train one run: ``distributed.py``), so a
+  trains (by rank 0 alone when several processes train one run: parallel/), so a
   second ``train`` into the same directory is refused. The operating system
   drops the lock when the process ends, however it ends (SIGKILL included), so a crashed run
   never leaves it stuck; the file itself stays, holding the last owner's process id for the
   message. Where ``fcntl`` does not exist (Windows) there is no lock.
 - **Nothing to resume.** Resuming a run directory that does not exist, or a run stopped before
-  its first checkpoint, starts a new run at step 0 and says so (``checkpoint.nothing_to_resume``),
+  its first checkpoint, starts a new run at step 0 and says so (``nothing_to_resume``),
   so that a restart loop that always passes ``--resume`` works from its first attempt on. A
   folder that holds something other than a run is refused before the lock file is written
   into it; whether there is a checkpoint is asked again once the lock is held.
-- **Divergence recovery.** The loop raises ``Diverged`` before a NaN, infinite or exploding
-  loss (``train.divergence_threshold`` times the lowest training loss so far) reaches the
-  weights. ``guard`` then rolls back: it resumes from the last checkpoint (every checkpoint
-  was written while the loss was finite) with the learning rate multiplied by
-  ``train.divergence_lr_factor``, says so, and goes on. After ``train.max_divergences``
-  rollbacks in one call it gives up with a ``TrainingError``.
+
+``holding_run_lock`` wraps ``training.trainer.train`` with both.
 """
 
 import contextlib
-import copy
 import functools
 import os
 from pathlib import Path
+from typing import Optional
 
-from ..runs import checkpoint as ckpt
-from ..errors import CheckpointError, TrainingError
+from . import checkpoint as ckpt
+from ..errors import CheckpointError
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks here
     fcntl = None
 
-LOCK_NAME = ckpt.LOCK_NAME
+LOCK_NAME = "train.lock"  # in the run directory
 
 
-class Diverged(Exception):
-    """Raised by the loop when a step's loss is NaN, infinite or exploding (not a user error)."""
+# what a run writes at the top of its run directory; the lock comes first, before anything else
+RUN_ENTRIES = (LOCK_NAME, "config.yaml", "tokenizer.json", "metrics.jsonl", "samples.jsonl", "checkpoints")
 
-    def __init__(self, step: int, what: str):
-        super().__init__(f"step {step}: {what}")
-        self.step = step
+
+def nothing_to_resume(run_dir: Path) -> Optional[str]:
+    """Why resuming ``run_dir`` starts a new run at step 0, or None when it has a checkpoint to resume.
+
+    A folder that does not exist has nothing to resume (a restart loop's first attempt), and
+    neither has a run stopped before its first checkpoint: its folder holds the lock file, or
+    only what a run writes. A folder that holds something else is not a run directory: a
+    ``CheckpointError``, so that an ``--out`` that names someone's folder never trains into it."""
+    run_dir = Path(run_dir)
+    if ckpt.has_checkpoint(run_dir):
+        return None
+    if not run_dir.exists():
+        return f"{run_dir} does not exist: nothing to resume, starting a new run"
+    if not run_dir.is_dir():
+        raise CheckpointError(f"'{run_dir}' is a file, not a run directory")
+    names = sorted(p.name for p in run_dir.iterdir())
+    others = [n for n in names if n not in RUN_ENTRIES and not any(n.startswith(f".{e}.") for e in RUN_ENTRIES)]
+    if others and LOCK_NAME not in names:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise CheckpointError(f"'{run_dir}' holds no checkpoint to resume and is not a run directory (it holds "
+                              f"{shown}); check --out")
+    return f"nothing to resume in {run_dir} (no checkpoint yet): starting at step 0"
 
 
 class RunLock:
@@ -94,46 +107,22 @@ class RunLock:
         self.fd = None
 
 
-def guard(train_fn):
-    """``train_fn(cfg, run_dir, resume=, reporter=)`` under the lock, with divergence rollbacks."""
+def holding_run_lock(train_fn):
+    """``train_fn(cfg, run_dir, resume=, reporter=, comm=)`` under the lock (rank 0's, with several
+    ranks); resuming where there is nothing to resume starts a new run instead."""
 
     @functools.wraps(train_fn)
     def train(cfg, run_dir, *, resume: bool = False, reporter=None, **kwargs):
         run_dir = Path(run_dir)
         comm = kwargs.get("comm")
-        lead = comm is None or comm.rank == 0  # with several ranks (distributed.py), rank 0 holds the lock
+        is_root = comm is None or comm.rank == 0  # with several ranks (parallel/), rank 0 holds the lock
         # resuming where there is nothing to resume: a new run (a folder that is not a run is refused)
-        nothing = ckpt.nothing_to_resume(run_dir) if resume and lead else None
-        with RunLock(run_dir) if lead else contextlib.nullcontext():
+        nothing = nothing_to_resume(run_dir) if resume and is_root else None
+        with RunLock(run_dir) if is_root else contextlib.nullcontext():
             if nothing is not None and not ckpt.has_checkpoint(run_dir):  # (still none, now that we hold the lock)
                 if reporter is not None:
                     reporter.message(nothing)
-                resume = False  # the other ranks learn it from rank 0 (data_parallel.py)
-            rollbacks = 0
-            while True:
-                try:
-                    return train_fn(cfg, run_dir, resume=resume, reporter=reporter, **kwargs)
-                except Diverged as d:
-                    if reporter is not None:
-                        reporter.close()
-                    lr = cfg.train.learning_rate
-                    if rollbacks >= cfg.train.max_divergences:
-                        raise TrainingError(
-                            f"training diverged ({d}) after {rollbacks} rollback(s) "
-                            f"(train.max_divergences = {cfg.train.max_divergences}); gave up. The last good "
-                            f"checkpoint is in {run_dir / 'checkpoints'}; try a lower train.learning_rate "
-                            f"(now {lr:.3g}) or train.grad_clip"
-                        ) from None
-                    rollbacks += 1
-                    cfg = copy.deepcopy(cfg)
-                    cfg.train.learning_rate = lr * cfg.train.divergence_lr_factor
-                    if reporter is not None:
-                        reporter.message(
-                            f"divergence: {d}; rolling back to {ckpt.find_checkpoint(run_dir, 'last').name} "
-                            f"with train.learning_rate "
-                            f"{lr:.3g} -> {cfg.train.learning_rate:.3g} "
-                            f"(rollback {rollbacks} of {cfg.train.max_divergences})"
-                        )
-                    resume = True
+                resume = False  # the other ranks learn it from rank 0 (parallel/trainer.py)
+            return train_fn(cfg, run_dir, resume=resume, reporter=reporter, **kwargs)
 
     return train
