@@ -20,21 +20,23 @@ openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
 import lstmgen  # noqa: E402
-from lstmgen.serve import Limits  # noqa: E402
+from lstmgen.serve import Access, Limits, Timeouts  # noqa: E402
 from lstmgen.serve.app import create_app  # noqa: E402
+from lstmgen.serve.connections import make_server  # noqa: E402
 from tests.conftest import ROOT, write_corpus  # noqa: E402
 from tests.test_api import tiny_config  # noqa: E402
 from tests.test_cli import run  # noqa: E402
 
 NAME = "tiny"
+JSON = {"content-type": "application/json"}
 
 
 @contextlib.contextmanager
-def serving(model, **limits):
+def serving(model, timeouts=Timeouts(), access=Access(), **limits):
     """A server for ``model`` on a free loopback port, in a thread: yields its base URL."""
-    config = uvicorn.Config(create_app(model, name=NAME, limits=Limits(**limits)), host="127.0.0.1", port=0,
-                            log_level="error")
-    server = uvicorn.Server(config)
+    limits = Limits(**limits)
+    app = create_app(model, name=NAME, limits=limits, timeouts=timeouts, access=access)
+    server = make_server(app, host="127.0.0.1", port=0, limits=limits, timeouts=timeouts, log_level="error")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -235,7 +237,7 @@ def test_bad_bodies_get_an_error_object(url, content, status):
 
 def test_nesting_unknown_paths_and_methods(url):
     deep = b"[" * 10000 + b"]" * 10000  # under the size limit, over the JSON decoder's recursion
-    assert httpx.post(f"{url}/v1/completions", content=deep).status_code == 400
+    assert httpx.post(f"{url}/v1/completions", content=deep, headers=JSON).status_code == 400
     assert httpx.get(f"{url}/v1/nothing").json()["error"]["code"] == "not_found"
     assert httpx.get(f"{url}/v1/completions").json()["error"]["code"] == "method_not_allowed"
     assert httpx.get(f"{url}/v1/models/other").status_code == 404

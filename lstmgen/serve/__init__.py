@@ -4,10 +4,13 @@ An optional extra (``pip install 'lstmgen[serve]'``: starlette and uvicorn); the
 imports this package's ``app`` module. The parts, each importable without the extra except
 ``app``:
 
-    __init__.py     the server's limits (``Limits``); which of its packages are missing
+    __init__.py     the server's limits, time limits and access rules; which packages are missing
     request.py      a completions request checked field by field
     completions.py  a checked request -> the response object, or its stream of chunks
-    app.py          the Starlette app: routes, bounded concurrency, server-sent events
+    guard.py        who may ask: the Host and Origin headers, the API key, the content type
+    work.py         one request's work: the queue for workers, cancelling, server-sent events
+    app.py          the Starlette app: routes and error objects
+    connections.py  uvicorn's connections with time limits and a cap; shutdown ending every request
     page.html/.js   the page served at ``/`` (no build step, nothing from elsewhere)
 
 See docs/serve.md.
@@ -17,7 +20,7 @@ import errno
 import importlib.util
 import socket
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ..errors import AddressError
 
@@ -35,6 +38,29 @@ class Limits:
     max_body_bytes: int = 256 * 1024  # request body
     workers: int = 1  # generations running at once (threads): more helps only with cores to spare (RESULTS.md)
     queue: int = 32  # requests waiting for a worker; past that: 503
+    max_connections: int = 128  # open connections; past that a new one gets a 503 and is closed
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the server waits for a client and for a request, in seconds (``lstmgen serve``
+    options ``--write-timeout`` ...). Each ends the connection or the request; docs/serve.md."""
+
+    write_timeout: float = 10.0  # a reply the client does not read for this long: connection closed, work cancelled
+    request_timeout: float = 300.0  # a request's whole life, queue included; then an error object (or event)
+    header_timeout: float = 10.0  # to send a request's headers, from connecting or from the previous reply
+    body_timeout: float = 30.0  # to send a request's body, from its headers
+    keep_alive_timeout: float = 5.0  # an idle connection between requests is closed after this (uvicorn's)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may use the server: the names a Host header may give, the web pages (origins) that
+    may call it from a browser, and the key a client must send (docs/serve.md, threat model)."""
+
+    api_key: Optional[str] = None  # None: no key; else every /v1/ request needs "Authorization: Bearer KEY"
+    allowed_hosts: Tuple[str, ...] = ()  # Host names besides localhost, 127.0.0.1, ::1 and the address connected to
+    cors_origins: Tuple[str, ...] = ()  # origins (https://app.example) whose pages may call it; none: CORS off
 
 
 def missing() -> List[str]:
@@ -64,16 +90,18 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits=None, log_level: str = "info",
+def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits: Optional[Limits] = None,
+          timeouts: Optional[Timeouts] = None, access: Optional[Access] = None, log_level: str = "info",
           sock: Optional[socket.socket] = None):
-    """Serve ``model`` (an ``api.Model``) until interrupted (needs the ``serve`` extra), on
-    ``sock`` (from ``listen_socket``) or else on a socket bound to ``host:port`` here."""
-    import uvicorn
-
+    """Serve ``model`` (an ``api.Model``) until SIGTERM or Ctrl-C (needs the ``serve`` extra), on
+    ``sock`` (from ``listen_socket``) or else on a socket bound to ``host:port`` here. Returns
+    once every open request has been answered (an error for those cut short)."""
     from .app import create_app
+    from .connections import make_server
 
     sock = sock or listen_socket(host, port)
-    app = create_app(model, name=name, limits=limits or Limits())
-    config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level=log_level,
-                            timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    limits, timeouts = limits or Limits(), timeouts or Timeouts()
+    app = create_app(model, name=name, limits=limits, timeouts=timeouts, access=access or Access())
+    server = make_server(app, host=host, port=sock.getsockname()[1], limits=limits, timeouts=timeouts,
+                         log_level=log_level)
+    server.run(sockets=[sock])
