@@ -239,7 +239,8 @@ def test_nesting_unknown_paths_and_methods(url):
     deep = b"[" * 10000 + b"]" * 10000  # under the size limit, over the JSON decoder's recursion
     assert httpx.post(f"{url}/v1/completions", content=deep, headers=JSON).status_code == 400
     assert httpx.get(f"{url}/v1/nothing").json()["error"]["code"] == "not_found"
-    assert httpx.get(f"{url}/v1/completions").json()["error"]["code"] == "method_not_allowed"
+    wrong = httpx.get(f"{url}/v1/completions")
+    assert wrong.json()["error"]["code"] == "method_not_allowed" and wrong.headers["allow"] == "POST"
     assert httpx.get(f"{url}/v1/models/other").status_code == 404
     assert httpx.get(f"{url}/health").json()["status"] == "ok"  # still serving
 
@@ -253,7 +254,8 @@ class Slow:
 
     def stream_samples(self, *args, **kwargs):
         for piece in self.model.stream_samples(*args, **kwargs):
-            time.sleep(self.delay)
+            if self.delay:
+                time.sleep(self.delay)
             self.made += 1
             yield piece
 
@@ -309,8 +311,9 @@ def test_serve_command_defaults():
 
     params = serve.make_context("serve", ["RUN_DIR"]).params
     assert params["host"] == "127.0.0.1" and params["port"] == 8000
-    for name, default in Limits().__dict__.items():
+    for name, default in {**Limits().__dict__, **Timeouts().__dict__}.items():
         assert params[name] == default, name
+    assert params["api_key"] is None and params["allowed_hosts"] == () and params["cors_origins"] == ()
 
 
 def test_the_serve_command_serves(trained, tmp_path):

@@ -11,9 +11,10 @@ count (``Notice``), never once per connection:
     header timeout   from connecting (or from the previous reply) to the end of the headers;
                      then closed: quietly if nothing came, else with a 408 error object
     body timeout     from the headers to the end of the body: 408, closed
-    write timeout    a reply that waits for its client to read (the socket's buffers full)
-                     this long: the connection is reset, dropping what was not read, and
-                     the app sees a disconnect, which cancels the request's work
+    write timeout    a reply that waits for its client to read (the socket's buffers full:
+                     ``SEND_BUFFER`` in the kernel, 64 KiB in asyncio's) this long: the
+                     connection is reset, dropping what was not read, and the app sees a
+                     disconnect, which cancels the request's work
     connection cap   past --max-connections a new connection gets a 503 error object and is
                      closed, before anything is parsed; the cap stays below the process's
                      limit on open files (``ulimit -n``), so accepting one never fails
@@ -45,6 +46,7 @@ from .request import RequestError
 log = logging.getLogger("uvicorn.error")  # uvicorn's log: the same lines, the same format
 GRACE = 5  # seconds uvicorn gives open requests at shutdown (ours end at once with an error)
 SPARE_FILES = 64  # file descriptors kept free beside the connections (model, logs, threads)
+SEND_BUFFER = 256 * 1024  # bytes the kernel holds for a client to read (Linux doubles it): bounds a stalled reader
 
 
 class Notice:
@@ -112,6 +114,10 @@ class Connection(H11Protocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         if len(self.connections) > self.cap:  # refused: answered without parsing, closed within a second
             self._refused = True
             self.notices.refused()
