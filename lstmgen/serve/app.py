@@ -67,6 +67,8 @@ async def read_json(request, limits: Limits):
     except UnicodeEncodeError as e:
         raise RequestError(f"the request body holds a lone surrogate ({e.object[e.start:e.end]!r}): not text",
                            code="invalid_text") from None
+    except RecursionError:
+        raise RequestError("the request body is nested too deeply", code="invalid_json") from None
     return data
 
 
