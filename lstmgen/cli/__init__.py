@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..runs.config import shipped_configs
 from ..errors import LstmgenError
 from ..insight.html_pages import PAGE_CHARS
@@ -199,8 +199,9 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
       lstmgen train notes.txt --procs 2     # two processes, each half the batch (MPI)
     """
     from ..parallel import launch
-    from ..parallel.comm import bcast_config, stream_slice
-    from ..training.trainer import train as run_training
+    from ..parallel.comm import stream_slice
+    from ..parallel.share import bcast_config
+    from ..parallel.trainer import train as run_training
 
     count, comm = _procs(procs)
     # what the ranks of --procs P run: this command, less --procs
@@ -557,7 +558,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
     reads it; with N streams the text is cut into N columns (see docs/generation.md).
     """
     from ..parallel import launch
-    from ..evaluation.evaluate import evaluate_run
+    from ..parallel.evaluate import evaluate_run
 
     count, comm = _procs(procs)
     if comm.size == 1 and count != 1:  # start the ranks, each running this command without --procs

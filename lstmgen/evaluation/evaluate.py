@@ -18,6 +18,7 @@ total equals ``score``'s.
 """
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +26,6 @@ import numpy as np
 
 from ..data.corpus import check_format_options, corpus_options, load_configured_corpus, read_documents
 from ..data.batches import eval_windows
-from ..parallel.comm import SingleProcess, bcast_model
 from ..errors import ConfigError, DataError
 from ..runs.loading import load_run
 from .score import text_ids, text_size
@@ -67,40 +67,43 @@ def _read_text(run, corpus: Optional[str], csv_column):
     return docs, source, text_ids(run.tokenizer, docs)
 
 
-def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
-                 csv_column=None, batch_size: Optional[int] = None, comm=None) -> Optional[dict]:
-    """Evaluate a run directory on ``corpus`` (default: the run's own validation split).
+def read_eval_text(run_dir, corpus: Optional[str] = None, *, which: str = "best", csv_column=None,
+                   batch_size: Optional[int] = None) -> "EvalText":
+    """The run and the text ``evaluate_run`` scores, with the window shape (N, T) it scores in."""
+    run = load_run(Path(run_dir), which)
+    docs, source, ids = _read_text(run, corpus, csv_column)
+    return EvalText(run, docs, source, ids, batch_size or run.config.train.batch_size, run.config.train.seq_len)
 
-    ``comm`` (``distributed.world()``, ``lstmgen eval --procs``) with several ranks: rank 0
-    reads the run and the text and sends the others the model and the ids; each rank scores
-    its share of the streams; rank 0 returns the figures, the others None."""
-    comm = comm or SingleProcess()
-    lead = comm.rank == 0
-    run = ids = None
-    if lead:
-        run = load_run(Path(run_dir), which)
-        docs, source, ids = _read_text(run, corpus, csv_column)
-        N, T = batch_size or run.config.train.batch_size, run.config.train.seq_len
-    if comm.size > 1:
-        model, params = bcast_model(comm, run)
-        ids = comm.bcast_array(ids if lead else None)
-        N, T = comm.bcast_json([N, T] if lead else None)
-    else:
-        model, params = run.model, run.params
-    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size))
-    if comm.size > 1:
-        nll, tokens = comm.allreduce_(np.array([nll, tokens], np.float64))
-        tokens = int(tokens)
-    if not lead:
-        return None
+
+@dataclass
+class EvalText:
+    run: object  # runs.loading.Run
+    docs: list
+    source: str
+    ids: np.ndarray
+    batch_size: int  # N
+    seq_len: int  # T
+
+
+def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
+                 csv_column=None, batch_size: Optional[int] = None) -> dict:
+    """Evaluate a run directory on ``corpus`` (default: the run's own validation split)."""
+    text = read_eval_text(run_dir, corpus, which=which, csv_column=csv_column, batch_size=batch_size)
+    nll, tokens = evaluate_ids(text.run.model, text.run.params, text.ids, text.batch_size, text.seq_len)
+    return eval_report(run_dir, text, nll, tokens)
+
+
+def eval_report(run_dir, text: EvalText, nll: float, tokens: int) -> dict:
+    """The figures of ``evaluate_run`` from the summed NLL (nats) of the ``tokens`` scored."""
     if tokens == 0:
-        raise DataError(f"corpus {source} has nothing to evaluate (fewer than two tokens)")
+        raise DataError(f"corpus {text.source} has nothing to evaluate (fewer than two tokens)")
+    run, docs = text.run, text.docs
     chars, num_bytes = text_size(docs)  # every target is scored
     loss = nll / tokens
     return {
         "run_dir": str(run_dir),
         "checkpoint": run.path.name,
-        "corpus": source,
+        "corpus": text.source,
         "tokens": int(tokens),
         "characters": int(chars),
         "unknown_characters": int(sum(run.tokenizer.count_unknown(d) for d in docs)),

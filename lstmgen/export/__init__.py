@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..runs import checkpoint as ckpt
 from ..runs.config import read_saved_config
 from ..errors import CheckpointError, ConfigError, LstmgenError

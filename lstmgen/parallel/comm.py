@@ -27,17 +27,12 @@ than one rank, then ``MPICommunicator`` over mpi4py's ``COMM_WORLD``.
 
 import json
 import time
-from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-import yaml
 
-from ..runs.checkpoint import Checkpoint
-from ..runs.config import config_from_dict, dump_config
 from ..errors import ConfigError, MissingPackageError
 from .launch import INSTALL_HINT, launched_size
-from ..nn.model import LanguageModel
 
 Arrays = Dict[str, np.ndarray]
 
@@ -269,13 +264,7 @@ def world():
     return comm if comm.size > 1 else SingleProcess()
 
 
-# ---- what rank 0 sends the others ----------------------------------------------------------------
-def bcast_arrays(comm, arrays: Optional[Arrays]) -> Arrays:
-    """Rank 0's dict of arrays on every rank (keys in rank 0's order)."""
-    keys = comm.bcast_json(list(arrays) if comm.rank == 0 else None)
-    return {k: comm.bcast_array(arrays[k] if comm.rank == 0 else None) for k in keys}
-
-
+# ---- the state of every rank's streams ------------------------------------------------------------
 def gather_state(comm, state: Arrays) -> Optional[Arrays]:
     """The carried state of every rank's streams, (N_r, H) each -> (N, H) on rank 0 (None elsewhere)."""
     gathered = {k: comm.gather_rows(v) for k, v in state.items()}
@@ -342,33 +331,3 @@ class GradientReducer:
         self.summer.sum_()
         self.seconds = time.perf_counter() - t0
         return b.scalar("loss"), b.grads, int(round(b.scalar("tokens"))), b.scalar("stop") > 0
-
-
-def bcast_config(comm, cfg):
-    """Rank 0's resolved config on every rank (sent as its YAML text)."""
-    if comm.size == 1:
-        return cfg
-    text = comm.bcast_json(dump_config(cfg) if comm.rank == 0 else None)
-    return config_from_dict(yaml.safe_load(text), "the config sent by rank 0")
-
-
-def bcast_checkpoint(comm, saved):
-    """Rank 0's loaded ``checkpoint.Checkpoint`` on every rank (the others read no files)."""
-    if comm.size == 1:
-        return saved
-    lead = comm.rank == 0
-    config = bcast_config(comm, saved.config if lead else None)
-    head = comm.bcast_json({"path": str(saved.path), "tokenizer": saved.tokenizer_dict, "trainer": saved.trainer}
-                           if lead else None)
-    arrays = [bcast_arrays(comm, getattr(saved, name) if lead else None)
-              for name in ("params", "optimizer_arrays", "state_arrays")]
-    return Checkpoint(Path(head["path"]), config, head["tokenizer"], *arrays, head["trainer"])
-
-
-def bcast_model(comm, run):
-    """Rank 0's loaded run (``loading.Run``) as ``(model, params)`` on every rank."""
-    lead = comm.rank == 0
-    config = bcast_config(comm, run.config if lead else None)
-    vocab_size = comm.bcast_json(run.tokenizer.vocab_size if lead else None)
-    params = bcast_arrays(comm, run.params if lead else None)
-    return (run.model if lead else LanguageModel.from_config(config.model, vocab_size)), params

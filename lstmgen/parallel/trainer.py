@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .comm import (GradientReducer, SharedBatches, SharedWindowSum, bcast_checkpoint, gather_state,
-                          local_state, stream_slice)
 from ..evaluation.evaluate import evaluate_ids
 from ..tokenizers import tokenizer_from_dict
 from ..training.trainer import Trainer, _new_accumulator
+from ..training.trainer import train as train_one_process
+from .comm import GradientReducer, SharedBatches, SharedWindowSum, gather_state, local_state, stream_slice
+from .share import bcast_checkpoint
 
 
 class DataParallelTrainer(Trainer):
@@ -127,3 +128,12 @@ class DataParallelTrainer(Trainer):
     def sample(self) -> None:
         if self.lead:
             super().sample()
+
+
+def train(cfg, run_dir, *, resume: bool = False, reporter=None, comm=None):
+    """``training.trainer.train``, with this process as one rank of ``comm`` (``comm.world()``)
+    when that holds more than one: a data-parallel run (``DataParallelTrainer``)."""
+    if comm is None or comm.size == 1:
+        return train_one_process(cfg, run_dir, resume=resume, reporter=reporter)
+    return train_one_process(cfg, run_dir, resume=resume, reporter=reporter, trainer_class=DataParallelTrainer,
+                             comm=comm)

@@ -28,8 +28,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import LstmgenError
-from . import Access, Limits, Timeouts, completions
+from . import completions
 from .guard import HostGuard, RequestGuard
+from .limits import Access, Limits, Timeouts
 from .request import RequestError, parse_completion, parse_next_token_probs
 from .work import EventStream, Gate, Jobs, render
 

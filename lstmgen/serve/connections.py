@@ -40,7 +40,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import Limits, Timeouts
+from .limits import Limits, Timeouts
 from .request import RequestError
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's log: the same lines, the same format

@@ -20,7 +20,7 @@ import json
 from typing import Optional, Tuple
 from urllib.parse import urlsplit
 
-from . import Access
+from .limits import Access
 from .request import RequestError
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from ..api import check_option
 from ..errors import ConfigError
-from . import Limits
+from .limits import Limits
 
 
 class RequestError(Exception):

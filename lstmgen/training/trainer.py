@@ -458,13 +458,9 @@ class Trainer:
 
 @guard  # the run-directory lock, and rollback on divergence
 def train(cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None,
-          trainer_class: type = Trainer, comm=None) -> TrainResult:
+          trainer_class: type = Trainer, **trainer_options) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (a new run, or with ``resume`` the run there continued).
 
-    ``comm`` (``distributed.world()``) with more than one process: this process is one rank of
-    a data-parallel run (``data_parallel.DataParallelTrainer``)."""
-    if comm is not None and comm.size > 1:
-        from ..parallel.trainer import DataParallelTrainer
-
-        return DataParallelTrainer(cfg, run_dir, resume=resume, reporter=reporter, comm=comm).run()
-    return trainer_class(cfg, run_dir, resume=resume, reporter=reporter).run()
+    ``trainer_class`` and ``trainer_options``: another trainer, e.g. one rank of a
+    data-parallel run (``parallel.trainer.train`` passes its trainer and ``comm``)."""
+    return trainer_class(cfg, run_dir, resume=resume, reporter=reporter, **trainer_options).run()
