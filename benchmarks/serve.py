@@ -9,9 +9,10 @@ It prints one markdown row per N: p50 and p99 latency, generated tokens per seco
 wall time, errors (anything but 200 with ``--tokens`` tokens; must be 0), and the server's
 resident memory (VmRSS) after one warm-up request and after the level.
 
-Then three runs of ``--attack-seconds`` each, in which a prober sends a normal request (5
-tokens) every 0.2 s and ``GET /health`` every 0.05 s, and prints their p50, p99 and errors:
+Then runs of ``--attack-seconds`` each, in which a prober sends a normal request (5 tokens)
+every 0.2 s and ``GET /health`` every 0.05 s, and prints their p50, p99 and errors:
 
+    quiet      nothing else: the prober alone, for comparison
     stalled    2 clients (4 KiB receive buffers) each stream 16 x 1024 tokens with logprobs
                and never read; when the server cuts one off (--write-timeout) it starts again
     abandoned  bursts of 40 non-streamed requests of 16 x 1024 tokens whose clients close at
@@ -128,6 +129,12 @@ def raw_post(port: int, body: dict, rcvbuf=None) -> socket.socket:
     return s
 
 
+def quiet(stop: threading.Event) -> int:
+    """No attack: the prober alone, for comparison."""
+    stop.wait()
+    return 0
+
+
 def stalled(port: int, model: str, stop: threading.Event) -> int:
     """Keep two streams that are never read open; count the ones the server cut off."""
     cut, body = 0, {"model": model, **BIG, "stream": True}
@@ -190,7 +197,10 @@ def probe(base: str, model: str, seconds: float, attack) -> dict:
                 start = time.perf_counter()
                 try:
                     r = http.post(f"{base}/v1/completions", json={"model": model, "prompt": "The ", "max_tokens": 5})
-                    (normal if r.status_code == 200 else errors).append(time.perf_counter() - start)
+                    if r.status_code == 200:
+                        normal.append(time.perf_counter() - start)
+                    else:
+                        errors.append(f"{r.status_code} {r.text[:100]}")
                 except httpx.HTTPError as e:
                     errors.append(repr(e))
                 stop.wait(0.2)
@@ -232,17 +242,20 @@ def main():
     parser.add_argument("--tokens", type=int, default=200, help="max_tokens of each request.")
     parser.add_argument("--workers", type=int, default=None, help="lstmgen serve --workers (default: its own).")
     parser.add_argument("--queue", type=int, default=None, help="lstmgen serve --queue (default: its own).")
+    parser.add_argument("--write-timeout", type=float, default=None,
+                        help="lstmgen serve --write-timeout (default: its own).")
     parser.add_argument("--train-steps", type=int, default=50, help="Steps of the default-size model, without RUN_DIR.")
     parser.add_argument("--time-limit", type=float, default=300, help="Seconds per level at most.")
-    parser.add_argument("--runs", nargs="+", default=["levels", "stalled", "abandoned", "large"],
-                        choices=["levels", "stalled", "abandoned", "large"], help="Which runs.")
+    parser.add_argument("--runs", nargs="+", default=["levels", "quiet", "stalled", "abandoned", "large"],
+                        choices=["levels", "quiet", "stalled", "abandoned", "large"], help="Which runs.")
     parser.add_argument("--attack-seconds", type=float, default=20, help="Seconds of each stalled/abandoned/large run.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or default_size_run(Path(tmp), args.train_steps)
         port = free_port()
         command = [sys.executable, "-m", "lstmgen", "serve", str(run_dir), "--port", str(port), "--model-name", "bench"]
-        for flag, value in (("--workers", args.workers), ("--queue", args.queue)):
+        for flag, value in (("--workers", args.workers), ("--queue", args.queue),
+                            ("--write-timeout", args.write_timeout)):
             if value is not None:
                 command += [flag, str(value)]
         server = subprocess.Popen(command, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -273,7 +286,7 @@ def main():
                       flush=True)
                 for e in r["errors"][:3]:
                     print(f"    error: {e}")
-            attacks = {"stalled": partial(stalled, port, "bench"), "abandoned": partial(abandoned, port, "bench"),
+            attacks = {"quiet": quiet, "stalled": partial(stalled, port, "bench"), "abandoned": partial(abandoned, port, "bench"),
                        "large": partial(large, base, "bench")}
             runs = [name for name in attacks if name in args.runs]
             if runs:
