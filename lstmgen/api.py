@@ -9,8 +9,9 @@
     lstmgen.train({"train": {"max_steps": 500}}, out="runs/small")
 
 The sampling options are those of ``lstmgen sample``, with the same names and defaults
-(``SampleOptions``); ``cli.py`` and the HTTP server (``lstmgen.serve``) are shells over this
-module. Errors are the typed exceptions of ``errors.py`` (a bad option is a ``ConfigError``).
+(``SampleOptions``, in ``generation/options.py``: the command line, this module and the server
+check them there); the command line (``lstmgen.cli``) and the HTTP server (``lstmgen.serve``)
+are shells over this module. Errors are the typed exceptions of ``errors.py`` (a bad option is a ``ConfigError``).
 
 Threads: a ``Model`` may be used from several threads at once. Its weights are only read, and
 every call builds its own stepper, recurrent state and random generator.
@@ -18,117 +19,17 @@ every call builds its own stepper, recurrent state and random generator.
 Shapes: M samples generated together, V vocabulary size, K most likely tokens listed.
 """
 
-import copy
 import dataclasses
-import difflib
-import math
-import numbers
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .errors import ConfigError
+from .generation.options import SampleOptions, check_option
 from .nn.model import LanguageModel
-
-
-# ---- the options of `lstmgen sample` ----------------------------------------------------------
-@dataclass(frozen=True)
-class SampleOptions:
-    """How ``Model.generate`` and its siblings sample: ``lstmgen sample``'s options, same names
-    and defaults. Values are checked when the object is made (``ConfigError`` naming the key)."""
-
-    length: int = 500  # tokens to generate after the prime
-    temperature: float = 1.0  # divides the logits; 0 = greedy
-    top_k: int = 0  # draw only from the k most likely tokens (0 = all)
-    top_p: float = 1.0  # draw only from the most likely tokens with mass p (1 = all)
-    seed: Optional[int] = None  # the same seed gives the same text; None = fresh
-    num_samples: int = 1  # samples generated together (batched)
-    repetition_penalty: float = 1.0  # above 1, tokens already seen become less likely (1 = off)
-    no_repeat_ngram_size: int = 0  # never repeat a run of this many tokens (0 = off)
-    beam_width: int = 1  # above 1: beam search (ignores temperature, top-k, top-p)
-    length_penalty: float = 1.0  # beam search ranks by log-probability / length ** this
-    stop: Tuple[str, ...] = ()  # end a sample after the first of these strings (kept)
-    stop_at_eod: bool = False  # end a sample at the end-of-document token
-    max_chars: Optional[int] = None  # end a sample after this many characters
-
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            object.__setattr__(self, f.name, check_option(f.name, getattr(self, f.name)))
-        if self.beam_width > 1 and self.num_samples > self.beam_width:
-            raise ConfigError(f"num_samples {self.num_samples} is more than beam_width {self.beam_width}; "
-                              "beam search returns at most one text per beam")
-
-    @classmethod
-    def of(cls, options: Mapping) -> "SampleOptions":
-        """Options from keyword arguments; an unknown name is a ``ConfigError`` with a suggestion."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for name in options:
-            if name not in names:
-                near = difflib.get_close_matches(name, names, n=1)
-                hint = f"; did you mean '{near[0]}'?" if near else f"; expected one of: {', '.join(names)}"
-                raise ConfigError(f"unknown sampling option '{name}'{hint}")
-        return cls(**options)
-
-
-# name -> (kind, lowest, highest, lowest excluded, None allowed); kinds: int, number, text list, flag
-_RULES = {
-    "length": ("int", 0, None, False, False),
-    "temperature": ("number", 0, None, False, False),
-    "top_k": ("int", 0, None, False, False),
-    "top_p": ("number", 0, 1, True, False),
-    "seed": ("int", 0, None, False, True),
-    "num_samples": ("int", 1, None, False, False),
-    "repetition_penalty": ("number", 0, None, True, False),
-    "no_repeat_ngram_size": ("int", 0, None, False, False),
-    "beam_width": ("int", 1, None, False, False),
-    "length_penalty": ("number", None, None, False, False),
-    "stop": ("texts", None, None, False, False),
-    "stop_at_eod": ("flag", None, None, False, False),
-    "max_chars": ("int", 1, None, False, True),
-    "top_logprobs": ("int", 0, None, False, False),
-    "k": ("int", 1, None, False, False),
-}
-
-
-def check_option(name: str, value, label: Optional[str] = None, high=None):
-    """``value`` checked against the rule of option ``name`` (and the upper bound ``high``, if
-    given), as the type the option takes; else a ``ConfigError`` that names ``label``
-    (default: ``name``). The server checks its requests' fields with this too."""
-    kind, low, top, low_open, nullable = _RULES[name]
-    label = label or name
-    top = high if high is not None else top
-    if value is None and nullable:
-        return None
-    if kind == "flag":
-        if not isinstance(value, (bool, np.bool_)):
-            raise ConfigError(f"{label} must be true or false, got {value!r}")
-        return bool(value)
-    if kind == "texts":
-        texts = (value,) if isinstance(value, str) else value
-        if not isinstance(texts, (list, tuple)) or not all(isinstance(s, str) and s for s in texts):
-            raise ConfigError(f"{label} must be a non-empty string or a list of them, got {value!r}")
-        return tuple(texts)
-    if kind == "int":
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-        what = "an integer"
-    else:
-        ok = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-        what = "a number"
-    bounds = []
-    if low is not None:
-        bounds.append(f"> {low}" if low_open else f">= {low}")
-    if top is not None:
-        bounds.append(f"<= {top}")
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and top is not None:
-        ok = value <= top
-    if not ok:
-        raise ConfigError(f"{label} must be {what}{' ' + ' and '.join(bounds) if bounds else ''}, got {value!r}")
-    return int(value) if kind == "int" else float(value)
 
 
 # ---- what generation returns ------------------------------------------------------------------
@@ -250,12 +151,10 @@ class Model:
         return self._pieces(prime, opts, k)
 
     def _pieces(self, prime: str, opts: SampleOptions, k: int) -> Iterator[Piece]:
-        from .generation.sampling import Completion, Settings, StopRules, sample_steps
+        from .generation.sampling import Completion, sample_steps
 
         tok = self.tokenizer
-        settings = Settings(opts.temperature, opts.top_k, opts.top_p, opts.repetition_penalty,
-                            opts.no_repeat_ngram_size)
-        rules = StopRules(list(opts.stop), opts.stop_at_eod, opts.max_chars)
+        settings, rules = opts.settings(), opts.stop_rules()
         completions = [Completion(tok, rules, prime=prime) for _ in range(opts.num_samples)]
         steps = sample_steps(self.net, self.run.params, self._context(prime), settings=settings,
                              num_samples=opts.num_samples, rng=np.random.default_rng(opts.seed),
@@ -276,6 +175,19 @@ class Model:
         for i, c in enumerate(completions):  # the token budget ended these
             if not c.done:
                 yield Piece(i, "", stopped_by=c.stopped_by)
+
+    def session(self, carry: bool = True, **options):
+        """An interactive session (``lstmgen sample --interactive``): ``respond(line)`` streams
+        the continuation of each line; with ``carry`` the recurrent state runs on from one
+        exchange to the next; ``command(":temperature 0.5")`` changes a setting. ``options``:
+        the sampling options of one sample (``seed`` seeds the whole session)."""
+        from .generation.interactive import Session
+
+        opts = SampleOptions.of(options)
+        if opts.num_samples != 1 or opts.beam_width != 1:
+            raise ConfigError("a session samples one text at a time: num_samples and beam_width must be 1")
+        return Session(self.net, self.run.params, self.tokenizer, settings=opts.settings(), rules=opts.stop_rules(),
+                       length=opts.length, rng=np.random.default_rng(opts.seed), carry=carry)
 
     def next_token_probs(self, prime: str = "", k: int = 10) -> List[Tuple[str, float]]:
         """The ``k`` most likely next tokens after ``prime``, with their probabilities
@@ -316,10 +228,10 @@ class Model:
 
     def _beam_search(self, prime: str, opts: SampleOptions) -> List[Sample]:
         from .generation.beam import beam_search
-        from .generation.sampling import StopRules, complete, ends_sample
+        from .generation.sampling import complete, ends_sample
 
         tok = self.tokenizer
-        rules = StopRules(list(opts.stop), opts.stop_at_eod, opts.max_chars)
+        rules = opts.stop_rules()
         hyps = beam_search(self.net, self.run.params, self._context(prime), width=opts.beam_width,
                            length=opts.length, length_penalty=opts.length_penalty, banned=[tok.unk_id],
                            is_final=lambda ids: ends_sample(tok, rules, ids),
@@ -337,34 +249,20 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     """Train a model, as ``lstmgen train`` does, and return its ``TrainResult``.
 
     ``config``: a ``{section: {key: value}}`` dict applied to the defaults (to the run's own
-    config when resuming), a YAML file's path, a ``Config``, or None for the defaults. It is
-    checked exactly as the CLI checks ``--config`` and ``--set``. ``out``: the run directory
-    (default ``runs/<config file name>``, or ``runs/default``). ``progress``: show a progress
-    bar on stderr. ``reporter``: a ``train.Reporter`` to receive the progress instead.
+    config when resuming), a YAML file's path or a shipped config's name, a ``Config``, or None
+    for the defaults. ``train.init_from`` fine-tunes another run, inheriting its model and
+    tokenizer, exactly as ``lstmgen train --init-from RUN`` does: the run is resolved by the
+    CLI's own function (``runs.resolve.resolve_run``), so the same settings give the same run.
+    ``out``: the run directory (default ``runs/<config file name>``, or ``runs/default``).
+    ``resume``: continue the run in ``out``. ``progress``: show a progress bar on stderr.
+    ``reporter``: a ``training.trainer.Reporter`` to receive the progress instead.
     """
-    from .runs.config import Config, config_from_dict, load_config, validate
+    from .runs.resolve import resolve_run
     from .training.trainer import train as run_training
 
-    if out is None:
-        out = Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
-    out = Path(out)
-    if isinstance(config, (str, Path)):
-        cfg = load_config(config)
-    elif isinstance(config, Config):
-        cfg = copy.deepcopy(config)
-        validate(cfg)
-    elif config is None or isinstance(config, Mapping):
-        from .runs.checkpoint import has_checkpoint, load_checkpoint
-
-        base = None
-        if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
-            base = load_checkpoint(out, "last", with_training_state=False).config
-        cfg = config_from_dict(dict(config or {}), "config", base)
-        validate(cfg)
-    else:
-        raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")
+    run = resolve_run(config, out=out, resume=resume)
     if reporter is None and progress:
         from .training.progress import TqdmReporter
 
         reporter = TqdmReporter()
-    return run_training(cfg, out, resume=resume, reporter=reporter)
+    return run_training(run.config, run.run_dir, resume=resume, reporter=reporter)

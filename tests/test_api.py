@@ -192,6 +192,42 @@ def test_other_errors_are_typed(tmp_path, trained, model):
         model.stream("", num_samples=2)
 
 
+@pytest.mark.parametrize("option, value, valid", [
+    ("temperature", -1, False), ("temperature", 0, True), ("top_p", 0, False), ("top_p", 1.5, False),
+    ("top_p", 1, True), ("top_k", -1, False), ("top_k", 0, True), ("length", -1, False), ("length", 0, True),
+    ("num_samples", 0, False), ("num_samples", 2, True), ("repetition_penalty", 0, False),
+    ("repetition_penalty", 0.5, True), ("no_repeat_ngram_size", -1, False), ("seed", -1, False), ("seed", 0, True),
+    ("stop", "", False), ("stop", "a", True)])
+def test_sampling_options_are_refused_alike_by_the_cli_the_api_and_the_server(trained, model, option, value, valid):
+    from lstmgen.serve import Limits
+    from lstmgen.serve.request import RequestError, parse_completion
+
+    options = {"length": 5, option: value}
+    cli = run("sample", trained, *[a for k, v in options.items() for a in (f"--{k.replace('_', '-')}", v)])
+    assert cli.exit_code == (0 if valid else 2), cli.output
+    field = {"length": "max_tokens", "num_samples": "n"}.get(option, option)
+    body = {"model": "m", "prompt": "", "max_tokens": 5, field: value}
+    if valid:
+        model.generate("", **options)
+        parse_completion(body, "m", Limits())
+        return
+    assert f"--{option.replace('_', '-')}" in cli.output  # the CLI names its option, the server its field
+    with pytest.raises(ConfigError, match=option):
+        model.generate("", **options)
+    with pytest.raises(RequestError, match=field) as refused:
+        parse_completion(body, "m", Limits())
+    assert refused.value.param == field and refused.value.status == 400
+
+
+def test_the_server_limit_bounds_what_a_request_asks_not_its_default():
+    from lstmgen.serve import Limits
+    from lstmgen.serve.request import RequestError, parse_completion
+
+    assert parse_completion({"model": "m", "prompt": ""}, "m", Limits(max_tokens=5)).options.length == 16
+    with pytest.raises(RequestError, match="max_tokens must be an integer >= 0 and <= 5, got 6"):
+        parse_completion({"model": "m", "prompt": "", "max_tokens": 6}, "m", Limits(max_tokens=5))
+
+
 def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match="hidden_size"):
@@ -215,6 +251,55 @@ def test_train_from_a_file_and_resume(tmp_path):
     assert lstmgen.load(tmp_path / "run", checkpoint="last").step == 12
     # nothing to resume (no such folder): a new run, configured as without resume=True
     assert lstmgen.train(tiny_config(corpus, max_steps=4, eval_interval=4), out=tmp_path / "new", resume=True).step == 4
+
+
+def _sets(config):
+    """A ``{section: {key: value}}`` dict as ``--set`` options."""
+    return [a for section, values in config.items() for k, v in values.items() for a in ("--set", f"{section}.{k}={v}")]
+
+
+def _weights_and_metrics(run_dir):
+    """The last checkpoint's weights, and the metrics less the clock's readings."""
+    last = json.loads((run_dir / "checkpoints" / "last.json").read_text())["checkpoint"]
+    with np.load(run_dir / "checkpoints" / last / "model.npz", allow_pickle=False) as z:
+        weights = {k: z[k] for k in z.files}
+    clock = ("tokens_per_s", "elapsed_s", "threads")
+    metrics = [{k: v for k, v in json.loads(line).items() if k not in clock}
+               for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return weights, metrics
+
+
+def assert_same_run(a, b):
+    (weights_a, metrics_a), (weights_b, metrics_b) = _weights_and_metrics(a), _weights_and_metrics(b)
+    assert weights_a.keys() == weights_b.keys()
+    for key in weights_a:
+        np.testing.assert_array_equal(weights_a[key], weights_b[key], err_msg=key)
+    assert metrics_a == metrics_b and metrics_a
+
+
+def test_the_cli_and_the_api_train_the_same_run_fine_tuning_included(tmp_path):
+    """One function resolves a run for both (runs.resolve): the same settings, bitwise the same run."""
+    first, second = write_corpus(tmp_path / "first.txt"), write_corpus(tmp_path / "second.txt", capitalize=False)
+    config = {"model": TINY["model"], "train": {**TINY["train"], "max_steps": 6, "eval_interval": 3}}
+    assert run("train", first, "--out", tmp_path / "cli", *_sets(config)).exit_code == 0
+    lstmgen.train({"data": {"corpus": str(first)}, **config}, out=tmp_path / "api")
+    assert_same_run(tmp_path / "cli", tmp_path / "api")
+    # fine-tuning: the parent's model and tokenizer, whatever the defaults say (not set here)
+    tune = {"train": {"batch_size": 8, "seq_len": 32, "max_steps": 4, "eval_interval": 2}}
+    done = run("train", second, "--init-from", tmp_path / "cli", "--out", tmp_path / "cli-tuned", *_sets(tune))
+    assert done.exit_code == 0, done.output
+    result = lstmgen.train({"data": {"corpus": str(second)},
+                            "train": {**tune["train"], "init_from": str(tmp_path / "api")}}, out=tmp_path / "api-tuned")
+    assert result.step == 4 and lstmgen.load(tmp_path / "api-tuned").config.model == lstmgen.load(tmp_path / "api").config.model
+    assert_same_run(tmp_path / "cli-tuned", tmp_path / "api-tuned")
+
+
+def test_fine_tuning_from_the_api_refuses_a_conflicting_architecture(tmp_path, trained):
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    with pytest.raises(ConfigError, match=r"model.hidden_size is 64, but train.init_from .* has 32: a fine-tuned run"):
+        lstmgen.train({"data": {"corpus": str(corpus)}, "model": {"hidden_size": 64},
+                       "train": {"init_from": str(trained)}}, out=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
 
 
 def test_import_is_cheap_and_train_stays_the_function():

@@ -226,6 +226,47 @@ def test_procs_without_mpi4py_names_the_install_command(tmp_path, text_file, mon
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.fixture
+def ranks_started(monkeypatch):
+    """What ``--procs P`` would start: ``lstmgen ARGS`` per rank, recorded instead of run."""
+    started = []
+    monkeypatch.setattr(launch, "find_mpiexec", lambda: "mpiexec")
+    monkeypatch.setattr(launch, "run", lambda cmd, procs, cores: started.append(cmd[cmd.index("lstmgen") + 1:]) or 0)
+    return started
+
+
+def test_the_ranks_run_what_the_user_typed_less_procs(tmp_path, text_file, ranks_started):
+    typed = ["train", str(text_file), "--config", str(ROOT / "configs" / "tiny.yaml"), "--procs=2",
+             "--set=train.max_steps=3", "--threads", "1", "--out", str(tmp_path / "run")]
+    assert CliRunner().invoke(cli, typed, catch_exceptions=False).exit_code == 0
+    assert ranks_started == [[a for a in typed if a != "--procs=2"]]  # as typed, spelling and order kept
+    # without --out, the ranks are told the run directory rank 0 chose
+    ranks_started.clear()
+    assert _train(text_file, "--config", ROOT / "configs" / "tiny.yaml", "--procs", "2").exit_code == 0
+    assert ranks_started == [["train", str(text_file), "--config", str(ROOT / "configs" / "tiny.yaml"),
+                              "--out", os.path.join("runs", "corpus")]]
+
+
+def test_an_option_the_ranks_never_heard_of_reaches_them(ranks_started, monkeypatch):
+    """A new option of a command reaches the ranks without anyone listing it (the old, hand-made
+    command lines of the ranks dropped what they did not list)."""
+    import click
+
+    from lstmgen.cli.eval import eval_cmd
+
+    monkeypatch.setattr(eval_cmd, "params", [*eval_cmd.params, click.Option(["--new-option"], expose_value=False)])
+    typed = ["eval", "RUN", "--procs", "3", "--new-option", "x", "--json"]
+    assert CliRunner().invoke(cli, typed, catch_exceptions=False).exit_code == 0
+    assert ranks_started == [["eval", "RUN", "--new-option", "x", "--json"]]
+
+
+def test_what_follows_two_dashes_is_no_option():
+    from lstmgen.cli.ranks import without_procs
+
+    assert without_procs(["train", "--procs", "2", "--", "--procs"], ["--out", "r"]) == \
+        ["train", "--out", "r", "--", "--procs"]
+
+
 # ---- with MPI: whole runs -------------------------------------------------------------------------
 def _mpi_missing():
     import importlib.util

@@ -1,4 +1,4 @@
-"""The docs agree with the code: the generated config tables, every relative link, the README's size."""
+"""The docs agree with the code: the generated config and command tables, every relative link, the README's size."""
 
 import importlib.util
 import re
@@ -11,8 +11,8 @@ from tests.conftest import ROOT
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("gen_config_docs", ROOT / "tools" / "gen_config_docs.py")
+def _generator(name="gen_config_docs"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -39,6 +39,25 @@ def test_a_changed_help_text_or_default_is_caught(monkeypatch):
     assert gen.generate()["docs/configuration.md"] != before["docs/configuration.md"]
     rows[0] = {**rows[0], "default": "elsewhere"}
     assert "`elsewhere`" in gen.generate()["README.md"]
+
+
+def test_command_option_tables_are_generated_from_the_cli():
+    gen = _generator("gen_command_docs")
+    stale = [rel for rel, text in gen.generate().items() if (ROOT / rel).read_text(encoding="utf-8") != text]
+    assert not stale, f"{stale} disagree with lstmgen/cli; run: python tools/gen_command_docs.py"
+
+
+def test_a_new_option_is_caught_until_the_tables_are_regenerated(monkeypatch):
+    import click
+
+    from lstmgen.cli import novelty
+
+    gen = _generator("gen_command_docs")
+    before = gen.generate()["docs/commands.md"]
+    monkeypatch.setattr(novelty, "params", [*novelty.params, click.Option(["--brand-new"], help="New.")])
+    after = gen.generate()["docs/commands.md"]
+    assert "| `--brand-new TEXT` |  |  | New. |" in after and after.replace(
+        "| `--brand-new TEXT` |  |  | New. |\n", "") == before
 
 
 def test_a_missing_marker_is_an_error():

@@ -3,7 +3,9 @@
 Each line typed either changes a setting (it starts with ``:``) or primes the model; the
 continuation comes back piece by piece. With ``carry`` on, the model keeps its recurrent
 state from one exchange to the next (a conversation with one long text); with it off, each
-line starts a fresh document. ``cli.py`` reads the lines and prints the pieces.
+line starts a fresh document. ``api.Model.session`` makes one from a loaded run and the
+sampling options (checked as ``SampleOptions``); ``cli/interactive.py`` reads the lines and
+prints the pieces.
 
 Commands (the names of the ``sample`` options):
 
@@ -18,6 +20,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from ..errors import ConfigError
+from .options import check_option
 from .sampling import Completion, Settings, StopRules, sample_steps
 
 HELP = (":temperature T (:temp T), :top-k K, :top-p P, :repetition-penalty R, :no-repeat-ngram-size N, "
@@ -33,25 +37,30 @@ def _on_off(text: str) -> bool:
     raise ValueError(f"expected on or off, got {text!r}")
 
 
-def _bounded(cast, low, high=None, low_open=False):
+def _checked(option: str, cast):
+    """A parser of ``:command VALUE`` for a sampling option: its rule (``options.check_option``)
+    decides what is valid; 0 turns ``max_chars`` off."""
     def parse(text):
         value = cast(text)
-        if value < low or (low_open and value == low) or (high is not None and value > high):
-            raise ValueError(f"{text} is out of range")
-        return value
+        if option == "max_chars" and value == 0:
+            return None
+        try:
+            return check_option(option, value)
+        except ConfigError:
+            raise ValueError(f"{text} is out of range") from None
     return parse
 
 
 # command -> (the Settings / StopRules / Session attribute it sets, its parser)
 SETTERS = {
-    "temperature": ("temperature", _bounded(float, 0.0)),
-    "temp": ("temperature", _bounded(float, 0.0)),
-    "top-k": ("top_k", _bounded(int, 0)),
-    "top-p": ("top_p", _bounded(float, 0.0, 1.0, low_open=True)),
-    "repetition-penalty": ("repetition_penalty", _bounded(float, 0.0, low_open=True)),
-    "no-repeat-ngram-size": ("no_repeat_ngram_size", _bounded(int, 0)),
-    "length": ("length", _bounded(int, 0)),
-    "max-chars": ("max_chars", _bounded(int, 0)),
+    "temperature": ("temperature", _checked("temperature", float)),
+    "temp": ("temperature", _checked("temperature", float)),
+    "top-k": ("top_k", _checked("top_k", int)),
+    "top-p": ("top_p", _checked("top_p", float)),
+    "repetition-penalty": ("repetition_penalty", _checked("repetition_penalty", float)),
+    "no-repeat-ngram-size": ("no_repeat_ngram_size", _checked("no_repeat_ngram_size", int)),
+    "length": ("length", _checked("length", int)),
+    "max-chars": ("max_chars", _checked("max_chars", int)),
     "stop-at-eod": ("stop_at_eod", _on_off),
     "carry": ("carry", _on_off),
 }
@@ -93,8 +102,6 @@ class Session:
             value = parse(arg)
         except ValueError:
             return f"':{name}' needs a valid value, got {arg!r}"
-        if attr == "max_chars":
-            value = value or None
         if attr in ("length", "carry"):
             setattr(self, attr, value)
         elif attr in ("max_chars", "stop_at_eod"):

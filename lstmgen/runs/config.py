@@ -407,13 +407,14 @@ def inherited_differences(cfg: Config, parent: Config) -> List[tuple]:
             if getattr(getattr(cfg, section), f.name) != getattr(getattr(parent, section), f.name)]
 
 
-def inherit(cfg: Config, parent: Config, explicit: List[str], parent_dir) -> Config:
+def inherit(cfg: Config, parent: Config, explicit: List[str], parent_dir, how: str = "--init-from") -> Config:
     """``cfg`` with the parent run's model and tokenizer sections (fine-tuning). A key of those
-    sections in ``explicit`` (set on purpose: --set, a --config file) that differs from the
-    parent's is a ConfigError: the weights fix the architecture and the vocabulary."""
+    sections in ``explicit`` (set on purpose: --set, a --config file, a dict's key) that differs
+    from the parent's is a ConfigError naming the parent as ``how`` gave it (``--init-from``,
+    ``train.init_from``): the weights fix the architecture and the vocabulary."""
     for key, mine, theirs in inherited_differences(cfg, parent):
         if key in explicit:
-            raise ConfigError(f"{key} is {mine!r}, but --init-from {parent_dir} has {theirs!r}: a fine-tuned run "
+            raise ConfigError(f"{key} is {mine!r}, but {how} {parent_dir} has {theirs!r}: a fine-tuned run "
                               f"keeps its parent's {key.split('.')[0]}; drop that setting")
     cfg = copy.deepcopy(cfg)
     for section in INHERITED:

@@ -12,6 +12,7 @@ is sample ``i`` of ``lstmgen sample --prime PROMPT_p --num-samples n --seed SEED
 Unlike OpenAI's, a stop string is kept at the end of the text, as ``lstmgen sample`` keeps it.
 """
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -59,9 +60,9 @@ class _Choice:
 
 def _pieces(model, req: CompletionRequest, cancelled: Optional[threading.Event]):
     """(choice index, prompt, Piece) for every prompt in turn; stops early once ``cancelled``."""
-    n = req.options.get("num_samples", 1)
+    n = req.options.num_samples
     for p, prompt in enumerate(req.prompts):
-        for piece in model.stream_samples(prompt, top_logprobs=req.logprobs or 0, **req.options):
+        for piece in model.stream_samples(prompt, top_logprobs=req.logprobs or 0, **dataclasses.asdict(req.options)):
             if cancelled is not None and cancelled.is_set():
                 return
             yield p * n + piece.index, prompt, piece
@@ -75,7 +76,7 @@ def _usage(model, req: CompletionRequest, choices) -> dict:
 
 
 def _choices(req: CompletionRequest) -> list:
-    n = req.options.get("num_samples", 1)
+    n = req.options.num_samples
     return [_Choice(p * n + i, prompt, req.logprobs is not None) for p, prompt in enumerate(req.prompts)
             for i in range(n)]
 

@@ -1,16 +1,17 @@
 """What a request may ask: the server's limits, and a completions request checked field by field.
 
 A request that breaks a rule becomes a ``RequestError`` naming the field (``param``); the app
-answers it with HTTP 400 and an OpenAI-style error object. Range checks are the Python API's
-(``api.check_option``), with the OpenAI names (``max_tokens`` is ``length``, ``n`` is
-``num_samples``).
+answers it with HTTP 400 and an OpenAI-style error object. The sampling fields become the
+``SampleOptions`` that ``lstmgen sample`` and the Python API build, checked there, with the
+OpenAI names (``max_tokens`` is ``length``, ``n`` is ``num_samples``).
 """
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
-from ..api import check_option
+from ..api import SampleOptions, check_option
 from ..errors import ConfigError
+from ..generation.options import OptionError
 from .limits import Limits
 
 
@@ -31,7 +32,7 @@ class CompletionRequest:
     """A checked ``POST /v1/completions`` body."""
 
     prompts: List[str]
-    options: Dict[str, Any]  # api.SampleOptions keywords (length, temperature, ..., num_samples, seed, stop)
+    options: SampleOptions  # length, temperature, ..., num_samples, seed, stop
     logprobs: Optional[int]  # None: no log-probabilities; K: the chosen tokens' and the K most likely
     stream: bool
     include_usage: bool  # stream_options.include_usage: a last chunk with the usage
@@ -47,6 +48,7 @@ _HINTS = {"presence_penalty": "; lstmgen has repetition_penalty", "frequency_pen
 _OPTIONS = {"max_tokens": "length", "temperature": "temperature", "top_p": "top_p", "n": "num_samples",
             "seed": "seed", "stop": "stop", "top_k": "top_k", "repetition_penalty": "repetition_penalty",
             "no_repeat_ngram_size": "no_repeat_ngram_size", "stop_at_eod": "stop_at_eod"}
+_FIELDS = {option: name for name, option in _OPTIONS.items()}  # the api option -> the field that sets it
 _OTHER = {"model", "prompt", "logprobs", "stream", "stream_options", "user"}
 
 
@@ -92,14 +94,15 @@ def parse_completion(body: Any, served: str, limits: Limits) -> CompletionReques
             raise RequestError(f"{name} {body[name]!r} is not supported{_HINTS.get(name, '')}", name, "unsupported")
     check_model(body, served)
     prompts = check_prompt(body.get("prompt", ""), limits)
-    options = {"length": 16}  # OpenAI's default max_tokens
-    for name, option in _OPTIONS.items():
-        if body.get(name) is not None:
-            high = limits.max_tokens if name == "max_tokens" else None
-            options[option] = _field(body, name, option, high)
-    if "stop" in options and len(options["stop"]) > 4:
+    given = {option: body[name] for name, option in _OPTIONS.items() if body.get(name) is not None}
+    high = {"length": limits.max_tokens} if "length" in given else None  # the limit bounds what a request asks
+    try:  # OpenAI's default max_tokens: 16
+        options = SampleOptions.of({"length": 16, **given}, name=_FIELDS.get, high=high)
+    except OptionError as e:
+        raise RequestError(str(e), _FIELDS[e.option]) from None
+    if len(options.stop) > 4:
         raise RequestError("stop takes at most 4 strings", "stop")
-    choices = options.get("num_samples", 1) * len(prompts)
+    choices = options.num_samples * len(prompts)
     if choices > limits.max_choices:
         raise RequestError(f"n x prompts = {choices} choices; this server's limit is {limits.max_choices}", "n")
     logprobs = None if body.get("logprobs") is None else _field(body, "logprobs", "top_logprobs", high=5)
