@@ -20,21 +20,23 @@ openai = pytest.importorskip("openai")
 httpx = pytest.importorskip("httpx")
 
 import lstmgen  # noqa: E402
-from lstmgen.serve import Limits  # noqa: E402
+from lstmgen.serve import Access, Limits, Timeouts  # noqa: E402
 from lstmgen.serve.app import create_app  # noqa: E402
+from lstmgen.serve.connections import make_server  # noqa: E402
 from tests.conftest import ROOT, write_corpus  # noqa: E402
 from tests.test_api import tiny_config  # noqa: E402
 from tests.test_cli import run  # noqa: E402
 
 NAME = "tiny"
+JSON = {"content-type": "application/json"}
 
 
 @contextlib.contextmanager
-def serving(model, **limits):
+def serving(model, timeouts=Timeouts(), access=Access(), **limits):
     """A server for ``model`` on a free loopback port, in a thread: yields its base URL."""
-    config = uvicorn.Config(create_app(model, name=NAME, limits=Limits(**limits)), host="127.0.0.1", port=0,
-                            log_level="error")
-    server = uvicorn.Server(config)
+    limits = Limits(**limits)
+    app = create_app(model, name=NAME, limits=limits, timeouts=timeouts, access=access)
+    server = make_server(app, host="127.0.0.1", port=0, limits=limits, timeouts=timeouts, log_level="error")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -235,9 +237,10 @@ def test_bad_bodies_get_an_error_object(url, content, status):
 
 def test_nesting_unknown_paths_and_methods(url):
     deep = b"[" * 10000 + b"]" * 10000  # under the size limit, over the JSON decoder's recursion
-    assert httpx.post(f"{url}/v1/completions", content=deep).status_code == 400
+    assert httpx.post(f"{url}/v1/completions", content=deep, headers=JSON).status_code == 400
     assert httpx.get(f"{url}/v1/nothing").json()["error"]["code"] == "not_found"
-    assert httpx.get(f"{url}/v1/completions").json()["error"]["code"] == "method_not_allowed"
+    wrong = httpx.get(f"{url}/v1/completions")
+    assert wrong.json()["error"]["code"] == "method_not_allowed" and wrong.headers["allow"] == "POST"
     assert httpx.get(f"{url}/v1/models/other").status_code == 404
     assert httpx.get(f"{url}/health").json()["status"] == "ok"  # still serving
 
@@ -251,7 +254,8 @@ class Slow:
 
     def stream_samples(self, *args, **kwargs):
         for piece in self.model.stream_samples(*args, **kwargs):
-            time.sleep(self.delay)
+            if self.delay:
+                time.sleep(self.delay)
             self.made += 1
             yield piece
 
@@ -307,8 +311,9 @@ def test_serve_command_defaults():
 
     params = serve.make_context("serve", ["RUN_DIR"]).params
     assert params["host"] == "127.0.0.1" and params["port"] == 8000
-    for name, default in Limits().__dict__.items():
+    for name, default in {**Limits().__dict__, **Timeouts().__dict__}.items():
         assert params[name] == default, name
+    assert params["api_key"] is None and params["allowed_hosts"] == () and params["cors_origins"] == ()
 
 
 def test_the_serve_command_serves(trained, tmp_path):

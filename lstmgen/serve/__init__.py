@@ -5,10 +5,13 @@ imports this package's ``app`` module. The parts, each importable without the ex
 ``app``:
 
     __init__.py     which of its packages are missing; the listening socket; ``serve``
-    limits.py       the server's limits (``Limits``)
+    limits.py       the server's limits, time limits (``Timeouts``) and access rules (``Access``)
     request.py      a completions request checked field by field
     completions.py  a checked request -> the response object, or its stream of chunks
-    app.py          the Starlette app: routes, bounded concurrency, server-sent events
+    guard.py        who may ask: the Host and Origin headers, the API key, the content type
+    work.py         one request's work: the queue for workers, cancelling, server-sent events
+    app.py          the Starlette app: routes and error objects
+    connections.py  uvicorn's connections with time limits and a cap; shutdown ending every request
     page.html/.js   the page served at ``/`` (no build step, nothing from elsewhere)
 
 See docs/serve.md.
@@ -20,7 +23,7 @@ import socket
 from typing import List, Optional
 
 from ..errors import AddressError
-from .limits import Limits
+from .limits import Access, Limits, Timeouts
 
 INSTALL = "pip install 'lstmgen[serve]'"
 NEEDS = ("starlette", "uvicorn")
@@ -53,19 +56,18 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits=None, log_level: str = "info",
+def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits: Optional[Limits] = None,
+          timeouts: Optional[Timeouts] = None, access: Optional[Access] = None, log_level: str = "info",
           sock: Optional[socket.socket] = None):
-    """Serve ``model`` (an ``api.Model``) until interrupted (needs the ``serve`` extra), on
-    ``sock`` (from ``listen_socket``) or else on a socket bound to ``host:port`` here."""
-    import uvicorn
-
+    """Serve ``model`` (an ``api.Model``) until SIGTERM or Ctrl-C (needs the ``serve`` extra), on
+    ``sock`` (from ``listen_socket``) or else on a socket bound to ``host:port`` here. Returns
+    once every open request has been answered (an error for those cut short)."""
     from .app import create_app
+    from .connections import make_server
 
     sock = sock or listen_socket(host, port)
-    app = create_app(model, name=name, limits=limits or Limits())
-    config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level=log_level,
-                            timeout_graceful_shutdown=5)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it caught again once it has shut down
-        pass
+    limits, timeouts = limits or Limits(), timeouts or Timeouts()
+    app = create_app(model, name=name, limits=limits, timeouts=timeouts, access=access or Access())
+    server = make_server(app, host=host, port=sock.getsockname()[1], limits=limits, timeouts=timeouts,
+                         log_level=log_level)
+    server.run(sockets=[sock])

@@ -81,10 +81,10 @@ def _choices(req: CompletionRequest) -> list:
             for i in range(n)]
 
 
-def complete(model, req: CompletionRequest, name: str) -> dict:
-    """The whole response of a request without ``stream``."""
+def complete(model, req: CompletionRequest, name: str, cancelled: Optional[threading.Event] = None) -> dict:
+    """The whole response of a request without ``stream`` (cut short once ``cancelled``)."""
     choices = _choices(req)
-    for index, _, piece in _pieces(model, req, None):
+    for index, _, piece in _pieces(model, req, cancelled):
         choices[index].add(piece)
     return {"id": completion_id(), "object": "text_completion", "created": int(time.time()), "model": name,
             "choices": [c.to_dict() for c in choices], "usage": _usage(model, req, choices)}

@@ -1,6 +1,7 @@
 // The page of `lstmgen serve`: stream a completion into #text; list the next-token probabilities.
 // Query parameters fill the form: ?prime=...&temperature=...&top_p=...&length=...&seed=...,
 // and &autostart=1 generates at once, &probs=1 lists the probabilities when it ends.
+// A server started with --api-key answers 401: the page then asks for the key and sends it.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -27,8 +28,13 @@ function show(prime, continuation) {
   text.append(span, continuation);
 }
 
+function headers(extra) {
+  const key = $("key").value;
+  return key ? {...extra, "Authorization": `Bearer ${key}`} : extra;
+}
+
 async function post(path, body, signal) {
-  const response = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
+  const response = await fetch(path, {method: "POST", headers: headers({"Content-Type": "application/json"}),
                                       body: JSON.stringify(body), signal});
   if (!response.ok) {
     let message = response.statusText;
@@ -109,8 +115,20 @@ $("go").addEventListener("click", generate);
 $("stop").addEventListener("click", () => controller && controller.abort());
 $("probs").addEventListener("click", nextTokenProbs);
 
-fetch("/v1/models").then((r) => r.json()).then((list) => {
-  model = list.data[0].id;
-  $("model").textContent = model;
-  if (params.get("autostart") === "1") generate();
-}).catch((e) => status(`error: ${e.message}`));
+function loadModel() {
+  fetch("/v1/models", {headers: headers({})}).then((r) => {
+    if (r.status === 401) {
+      $("keybox").hidden = false;
+      throw new Error("this server needs an API key: enter it beside the buttons");
+    }
+    return r.json();
+  }).then((list) => {
+    model = list.data[0].id;
+    $("model").textContent = model;
+    status("");
+    if (params.get("autostart") === "1") generate();
+  }).catch((e) => status(`error: ${e.message}`));
+}
+
+$("key").addEventListener("change", loadModel);
+loadModel();
