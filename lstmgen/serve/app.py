@@ -73,6 +73,37 @@ async def read_json(request, limits: Limits):
     return data
 
 
+# ---- every error as an OpenAI-style JSON object ---------------------------------------------------
+def _error(request, exc):
+    if isinstance(exc, LstmgenError):  # an option the API refused
+        exc = RequestError(str(exc))
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    return ErrorResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def _http_error(request, exc):
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    return ErrorResponse(RequestError(str(exc.detail), code=kind).body(), status_code=exc.status_code,
+                         headers=exc.headers)  # 405: Allow
+
+
+def _server_error(request, exc):  # the traceback goes to the server's log, not to the client
+    return ErrorResponse(RequestError("internal error", type="server_error").body(), status_code=500)
+
+
+HANDLERS = {RequestError: _error, LstmgenError: _error, HTTPException: _http_error, Exception: _server_error}
+
+
+def _middleware(access: Access) -> list:
+    """The Host and Origin checks, CORS for the origins named, then the key and content checks."""
+    middleware = [Middleware(HostGuard, access=access)]
+    if access.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(access.cors_origins),
+                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
+    middleware.append(Middleware(RequestGuard, access=access))
+    return middleware
+
+
 def create_app(model, *, name: str, limits: Limits = Limits(), timeouts: Timeouts = Timeouts(),
                access: Access = Access()) -> Starlette:
     """The app serving ``model`` (an ``api.Model``) under the id ``name``; ``app.state.jobs``
@@ -121,33 +152,13 @@ def create_app(model, *, name: str, limits: Limits = Limits(), timeouts: Timeout
     async def page_script(request):
         return Response(script, media_type="text/javascript; charset=utf-8")
 
-    def error(request, exc):
-        if isinstance(exc, LstmgenError):  # an option the API refused
-            exc = RequestError(str(exc))
-        headers = {"Retry-After": "1"} if exc.status == 503 else None
-        return ErrorResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    def http_error(request, exc):
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
-        return ErrorResponse(RequestError(str(exc.detail), code=kind).body(), status_code=exc.status_code,
-                             headers=exc.headers)  # 405: Allow
-
-    def server_error(request, exc):  # the traceback goes to the server's log, not to the client
-        return ErrorResponse(RequestError("internal error", type="server_error").body(), status_code=500)
-
     routes = [
         Route("/", home), Route("/page.js", page_script), Route("/health", health),
         Route("/v1/models", models), Route("/v1/models/{id:path}", one_model),
         Route("/v1/completions", complete, methods=["POST"]),
         Route("/v1/lstmgen/next_token_probs", next_token_probs, methods=["POST"]),
     ]
-    middleware = [Middleware(HostGuard, access=access)]
-    if access.cors_origins:
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(access.cors_origins),
-                                     allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"]))
-    middleware.append(Middleware(RequestGuard, access=access))
-    handlers = {RequestError: error, LstmgenError: error, HTTPException: http_error, Exception: server_error}
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
+    app = Starlette(routes=routes, middleware=_middleware(access), exception_handlers=HANDLERS)
     app.router.redirect_slashes = False  # a redirect would be built from the client's Host header
     app.state.jobs = jobs
     return app
