@@ -1,6 +1,6 @@
 """The typed errors of lstmgen.
 
-Library modules raise these and never print; ``cli.py`` turns them into a one-line message on
+Library modules raise these and never print; the command line (``lstmgen.cli``) turns them into a one-line message on
 stderr and an exit code: 2 for usage and configuration mistakes, 1 for data and checkpoint
 problems and for an optional package that is not installed.
 """

@@ -9,9 +9,9 @@ Where: ``$LSTMGEN_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/lstmgen``, else
 ``~/.cache/lstmgen``. One file per corpus and Python, ``<name>-<cache tag>.txt`` (e.g.
 ``python-docstrings-cpython-311.txt``). Deleting the folder clears the cache.
 
-The key: a hash of the cache format, the Python version, the source of ``builtin_corpora.py``
+The key: a hash of the cache format, the Python version, the source of ``builtin.py``
 (how the corpus is built) and the path, size and modification time of every file the corpus is
-built from (``builtin_corpora.SOURCES``): a new Python, a changed standard-library file or a
+built from (``builtin.SOURCES``): a new Python, a changed standard-library file or a
 changed builder gives a new key, and the corpus is built again.
 
 The file, three parts::

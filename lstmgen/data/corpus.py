@@ -22,7 +22,7 @@ A *source* is what the user writes in ``data.corpus``:
   named fields are all blank is skipped. It replaces ``csv_column`` / ``json_field``.
 - ``builtin:NAME``: a corpus read at run time from the installation (see ``BUILTIN_CORPORA``;
   ``python-docs`` is one document split by paragraph, the others are many documents, see
-  ``builtin_corpora.py``), built once and kept in the user's cache (``builtin_cache.py``).
+  ``builtin.py``), built once and kept in the user's cache (``cache.py``).
 
 Files are read as bytes and decoded with ``data.encoding`` (a leading byte-order mark is
 dropped), so a bad byte is reported with its file and offset; with ``data.encoding_errors:

@@ -24,7 +24,7 @@ must write a line break as that byte, as UTF-8 and Latin-1 do). CSV, JSON-lines 
 corpora are read in memory as usual, then cached the same way. ``FORMAT`` is part of the
 key: an entry made under another split rule is never reused.
 
-Training then reads each (x, y) window from ``train.bin`` (``data.FileBatches``), so resident
+Training then reads each (x, y) window from ``train.bin`` (``batches.FileBatches``), so resident
 memory stays at the model's size whatever the corpus size. Progress while tokenising is
 reported through ``progress(stage, done_bytes, total_bytes)``; this module never prints.
 """

@@ -14,7 +14,7 @@ everything before it, from a zero state:
 
 ``score`` reads it in one stream; ``eval`` with ``--batch-size 1`` does the same and gives
 the same total. ``eval`` with N streams scores the same targets, cut into N columns that each
-start from a zero state (``data.eval_windows``).
+start from a zero state (``batches.eval_windows``).
 
 Shapes: t targets, V vocabulary size, K expected tokens listed per position.
 """
