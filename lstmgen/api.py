@@ -342,7 +342,7 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
     (default ``runs/<config file name>``, or ``runs/default``). ``progress``: show a progress
     bar on stderr. ``reporter``: a ``train.Reporter`` to receive the progress instead.
     """
-    from .runs.config import Config, config_from_dict, load_config, validate
+    from .runs.config import Config, budget_choices, config_from_dict, load_config, validate
     from .training.trainer import train as run_training
 
     if out is None:
@@ -360,6 +360,9 @@ def train(config=None, *, out=None, progress: bool = False, resume: bool = False
         if resume and has_checkpoint(out):  # continue with the run's own config, as `lstmgen train --resume` does
             base = load_checkpoint(out, "last", with_training_state=False).config
         cfg = config_from_dict(dict(config or {}), "config", base)
+        if base is None:  # a new run with a time budget: the budget's choices where the dict chose nothing
+            cfg = budget_choices(cfg, [f"{s}.{k}" for s, keys in (config or {}).items() if isinstance(keys, Mapping)
+                                       for k in keys])
         validate(cfg)
     else:
         raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")

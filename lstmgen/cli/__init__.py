@@ -187,7 +187,12 @@ class _TqdmReporter(TqdmReporter):
 @click.option("--procs", default="1", show_default=True, metavar="P|auto",
               help="Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
                    "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
-def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs):
+@click.option("--time", "max_time", default=None, metavar="DURATION",
+              help="Train for this long (sets train.max_time): seconds, or 90s, 10m, 2h; the last step is evaluated "
+                   "and checkpointed within it. A new run then also takes the budget's choices (docs/time-budget.md); "
+                   "with --resume, the run's total: a 10m run resumed with --time 20m trains up to 10 minutes more.")
+def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs,
+          max_time):
     """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
     builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
     (continue later with --resume).
@@ -210,6 +215,9 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
         rank_args += [option, str(value)] if value is not None else []
     rank_args += ["--resume"] if resume else []
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
+    if max_time is not None:  # --time: train.max_time, as --set would set it (the ranks get it as --set)
+        overrides = (*overrides, f"train.max_time={max_time}")
+        rank_args += ["--set", f"train.max_time={max_time}"]
     if threads is not None:
         overrides = (*overrides, f"train.threads={_threads_value(threads)}")
     for key, value in data_options.items():
@@ -296,6 +304,11 @@ def _report_training(result, cfg, run_dir, resume):
     """The lines after training: early stop, nothing left to do, or the losses and what next."""
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
+    if resume and result.step == result.first_step and result.time_up:
+        click.echo(f"nothing to do: the run in {run_dir} has used its time budget (train.max_time = "
+                   f"{cfg.train.max_time}) at step {result.step}; to train on, raise it: lstmgen train --out "
+                   f"{run_dir} --resume --time LONGER")
+        return
     if resume and result.step == result.first_step:
         train_cfg = cfg.train
         limit = f"train.max_steps = {train_cfg.max_steps}" if train_cfg.max_steps is not None and result.step >= train_cfg.max_steps \

@@ -33,6 +33,36 @@ from ..errors import ConfigError
 from ..nn.init import SCHEMES as INIT_SCHEMES
 
 
+# train.eval_tokens: 10 windows of the default batch (32 x 100), a few percent of a default run's time
+# spent evaluating, where the whole 175,000-token split of the default corpus took about a fifth
+# (docs/time-budget.md, benchmarks/RESULTS.md)
+EVAL_TOKENS = 32_768
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_FORMS = "seconds (a number > 0) or a number with s, m or h, e.g. 90s, 10m, 2h"
+
+
+def duration_seconds(value: Union[float, str, None]) -> Optional[float]:
+    """``train.max_time`` in seconds: ``600`` -> 600.0, ``'90s'`` -> 90.0, ``'10m'`` -> 600.0,
+    ``'2h'`` -> 7200.0, None -> None; a ``ValueError`` for anything else."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
+
+
+def duration_text(value: Union[float, str]) -> str:
+    """A ``train.max_time`` as the user wrote it: ``'10m'``, or ``600`` -> ``'600s'``."""
+    return value.strip() if isinstance(value, str) else f"{value:g}s"
+
+
 def _opt(default, help, **rules):
     """A dataclass field with its help text and validation rules (choices, min, max, ...)."""
     return field(default=default, metadata={"help": help, **rules})
@@ -130,17 +160,32 @@ class TrainConfig:
     beta2: float = _fraction(0.999, "Adam's second-moment decay")
     lr_schedule: str = _opt(
         "plateau", "constant; plateau (multiply by lr_decay whenever the validation loss comes out higher than at "
-        "the previous evaluation); cosine (down to 0 at max_steps); step (multiply by lr_decay every "
-        "lr_decay_steps steps)", choices=["constant", "plateau", "cosine", "step"])
+        "the previous evaluation); cosine or linear (down to final_lr_ratio x learning_rate at the end of the "
+        "budget: max_steps, or max_time when set, whichever ends first); step (multiply by lr_decay every "
+        "lr_decay_steps steps)", choices=["constant", "plateau", "cosine", "linear", "step"])
     lr_decay: float = _opt(0.5, "factor of the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
+    warmup_fraction: float = _fraction(
+        0.0, "linear learning-rate warm-up over this share of the budget (steps of max_steps, or time of max_time "
+        "when set); applies with warmup_steps")
+    final_lr_ratio: float = _opt(
+        0.0, "cosine and linear: the learning rate at the end of the budget, as a share of learning_rate",
+        min=0.0, max=1.0)
     grad_clip: float = _opt(5.0, "clip all gradients together to this global L2 norm (0 = off)", min=0.0)
     max_steps: Optional[int] = _opt(5000, "stop after this many optimiser steps (null = no limit)", min=1)
+    max_time: Union[float, str, None] = _opt(
+        None, "stop when this much wall-clock time has passed since training started, evaluations and checkpoints "
+        "included: seconds, or 90s, 10m, 2h (null = no limit); the last step is evaluated and checkpointed within "
+        "it; with max_steps or max_epochs, whichever ends first; --resume continues with the time left",
+        duration=True)
     max_epochs: Optional[float] = _opt(
         None, "stop after this many passes over the training split, may be fractional (null = no limit)",
         min_excl=0.0)
     eval_interval: int = _opt(
         250, "evaluate on the validation split and write a checkpoint every this many steps (and at the end)", min=1)
+    eval_tokens: Optional[int] = _opt(
+        EVAL_TOKENS, "evaluate on at most this many validation tokens: the first stretch of each of batch_size "
+        "evenly spaced columns of the split, the same at every evaluation (null = the whole split)", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
     weight_decay: float = _opt(
         0.0, "decoupled (AdamW-style, also with sgd) weight decay: before each update every weight matrix is "
@@ -200,6 +245,8 @@ def _allowed(rules: Dict[str, Any]) -> str:
     """The rules of one field in words: ``'one of: adam, sgd'``, ``'>= 1'``, ``'>= 0 and < 1'``; '' if any."""
     if "choices" in rules:
         return "one of: " + ", ".join(rules["choices"])
+    if rules.get("duration"):
+        return DURATION_FORMS
     signs = [("min", ">="), ("min_excl", ">"), ("max", "<="), ("max_excl", "<")]
     return " and ".join(f"{sign} {rules[name]:g}" for name, sign in signs if name in rules)
 
@@ -266,6 +313,11 @@ def _coerce(where: str, key: str, value: Any, typ: Any, rules: Dict[str, Any]) -
     if out is None or (isinstance(out, float) and not math.isfinite(out)):
         what = " or ".join(expected.get(t, str(t)) for t in options) + (" or null" if optional else "")
         raise ConfigError(f"{where}: '{key}' is {value!r}; expected {what}")
+    if rules.get("duration"):
+        try:
+            duration_seconds(out)
+        except ValueError:
+            raise ConfigError(f"{where}: '{key}' is {value!r}; expected {DURATION_FORMS}") from None
     why = rules["explain"](out) if "explain" in rules else None
     if why:
         raise ConfigError(f"{where}: '{key}' is {out!r}: {why}; expected one of: {', '.join(rules['choices'])}")
@@ -384,7 +436,8 @@ def find_config(name_or_path: Union[str, Path]) -> Path:
 def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[List[str]] = None,
                 base: Optional[Config] = None) -> Config:
     """``base`` (default: the defaults) < the YAML file at ``path`` (or a shipped config's
-    name) < ``overrides`` (``KEY=VALUE``)."""
+    name) < ``overrides`` (``KEY=VALUE``). A new run (no ``base``) with a time budget takes
+    ``BUDGET_CHOICES`` where neither the file (the shipped default excepted) nor ``overrides`` chose."""
     cfg = copy.deepcopy(base) if base is not None else Config()
     if path is not None:
         path = find_config(path)
@@ -392,7 +445,33 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
     for text in overrides or []:
         key, value = parse_override(text)
         _apply(cfg, f"--set {text}", key, value)
+    if base is None:
+        chosen = explicit_keys(None if path == shipped_configs().get("default") else path, overrides)
+        cfg = budget_choices(cfg, chosen)
     validate(cfg)
+    return cfg
+
+
+# What a time budget (train.max_time) changes in a new run, where the user chose nothing else:
+# measured against the defaults by benchmarks/race.py (docs/time-budget.md).
+BUDGET_CHOICES = {
+    "train.max_steps": None,  # the time ends the run, not the 5,000 steps of the default
+    "model.dropout": 0.0,  # a short run sees each character a few times at most: nothing to overfit yet
+    "train.lr_schedule": "cosine",  # the rate knows where the end is ...
+    "train.final_lr_ratio": 0.1,  # ... and ends at a tenth of the start, as nanoGPT's recipe does
+}
+
+
+def budget_choices(cfg: Config, chosen: List[str]) -> Config:
+    """``cfg`` with ``BUDGET_CHOICES`` for the keys not in ``chosen`` when it has a time budget;
+    else ``cfg`` unchanged."""
+    if cfg.train.max_time is None:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    for key, value in BUDGET_CHOICES.items():
+        if key not in chosen:
+            section, name = key.split(".")
+            setattr(getattr(cfg, section), name, value)
     return cfg
 
 
@@ -433,10 +512,12 @@ def explicit_keys(path: Optional[Union[str, Path]], overrides: Optional[List[str
 def validate(cfg: Config) -> None:
     """Checks that involve more than one key."""
     train_cfg = cfg.train
-    if train_cfg.max_steps is None and train_cfg.max_epochs is None:
-        raise ConfigError("train.max_steps and train.max_epochs are both null; set at least one so training ends")
-    if train_cfg.lr_schedule == "cosine" and train_cfg.max_steps is None:
-        raise ConfigError("train.lr_schedule 'cosine' needs train.max_steps (it decays to 0 at the last step)")
+    if train_cfg.max_steps is None and train_cfg.max_epochs is None and train_cfg.max_time is None:
+        raise ConfigError("train.max_steps, train.max_epochs and train.max_time are all null; set at least one so "
+                          "training ends")
+    if train_cfg.lr_schedule in ("cosine", "linear") and train_cfg.max_steps is None and train_cfg.max_time is None:
+        raise ConfigError(f"train.lr_schedule '{train_cfg.lr_schedule}' needs train.max_steps or train.max_time "
+                          "(it decays to train.final_lr_ratio at the end of the budget)")
 
 
 def read_saved_config(path: Path) -> Config:
