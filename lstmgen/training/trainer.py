@@ -33,7 +33,9 @@ The time budget (``train.max_time``) counts the wall clock from the start of ``T
 (reading the corpus) to the end, evaluations and checkpoints included, over every call of a
 resumed run (``wall_s`` in the checkpoint: the time after the last checkpoint is lost with the
 work). The loop stops after the step when one more step and the closing evaluation would not
-fit, evaluates and checkpoints, and says so.
+fit, evaluates and checkpoints, and says so. Until an evaluation has been timed (the first one
+comes after eval_interval steps) the reserve is a checkpoint's time, so a budget shorter than
+that may run over by one evaluation.
 
 Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
 """
@@ -154,7 +156,6 @@ class Trainer:
             self.total_steps = min(self.total_steps, int(np.ceil(train_cfg.max_epochs * self.batches.num_windows)))
         self.last_path = None  # the checkpoint written last
         self.early_stopped = self.time_up = False
-        self.eval_seconds = 0.0  # the last evaluation and checkpoint took this long: the time budget keeps it free
         # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
         self.threads, self.adaptive_threads, self.threads_why = threads.resolve(train_cfg.threads)
 
@@ -213,6 +214,7 @@ class Trainer:
         self.state = self.zero_state()
         self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
         self.wall_before = 0.0  # wall-clock seconds of the earlier calls of a resumed run, up to its checkpoint
+        self.eval_seconds = 0.0  # the last evaluation and checkpoint took this long: the time budget keeps it free
         self.best_val = self.last_val = None
         self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
@@ -237,6 +239,7 @@ class Trainer:
             self.best_train, self.evals_since_best = tr["best_train_loss"], tr["evals_since_best"]
             self.val_step = tr.get("val_step")  # absent before lstmgen wrote it: unknown
             self.wall_before = float(tr.get("wall_s", self.elapsed))  # absent before time budgets: the steps' time
+            self.eval_seconds = float(tr.get("eval_s", 0.0))
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
         if self.window >= self.batches.num_windows:
@@ -367,6 +370,7 @@ class Trainer:
             "best_val_bits_per_char": self.bits_per_char(self.best_val),
             "last_val_bits_per_char": self.bits_per_char(self.last_val), "val_step": self.val_step,
             "wall_s": round(self.wall(), 3), "max_time_s": self.max_time, "time_up": self.time_up,
+            "eval_s": round(self.eval_seconds, 3),
         }
 
     def save(self, pointers: list, keep: bool = False) -> Path:
@@ -456,7 +460,9 @@ class Trainer:
         self._notes()
         self.time_up = self.resumed and self.out_of_time(0.0)  # a resumed run whose time is spent (a new one steps once)
         if not self.resumed:  # step 0: something to resume from, and to roll back to
+            start = time.perf_counter()
             self.save(["last"])
+            self.eval_seconds = time.perf_counter() - start  # the time budget's reserve until an evaluation is timed
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
         with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
             while not self.should_stop():
