@@ -16,8 +16,9 @@ the next, so a change in the machine's load hits each side alike):
   ``heldout.txt`` (10%). Neither side sees the held-out text while it trains.
 - ``lstmgen``: ``lstmgen train train.txt --time T --set train.seed=S`` (its defaults and what a
   time budget picks); it holds out its own validation split from train.txt, as a user's run does.
-  ``lstmgen-defaults`` (``--sides``): the same with the defaults a budget replaces
-  (``model.dropout=0.2``, ``train.lr_schedule=plateau``): what the budget's choices are worth.
+  ``lstmgen-cosine`` (``--sides``): the same with no dropout and a schedule that ends with the
+  budget (``model.dropout=0``, ``train.lr_schedule=cosine``, ``train.final_lr_ratio=0.1``), the
+  candidate the 1-minute race turned down (docs/time-budget.md).
 - ``nanogpt``: ``python train.py config/train_shakespeare_char.py`` with the CPU recipe of its
   README (``--device=cpu --compile=False --eval_iters=20 --log_interval=1 --block_size=64
   --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --dropout=0.0``, min_lr a tenth of the
@@ -25,9 +26,10 @@ the next, so a change in the machine's load hits each side alike):
   ``lr_decay_iters`` set to what fits the budget at the iterations per second measured on
   this machine just before (a short run per corpus); one evaluation at the end
   (``eval_interval = max_iters``) so its checkpoint is the last iteration. Its seed is fixed in
-  train.py (1337); a seed file passed as one more config file shifts it by S. It computes with
-  ``--nanogpt-threads`` torch threads (default 1: on the shared 2-core machine, loaded by other
-  work, its 2 threads made each iteration 4-5 times slower, 1.0-2.7 s against 0.26-0.28 s).
+  train.py (1337); a seed file passed as one more config file shifts it by S.
+- Both sides compute with ``--threads`` threads (default 1): on the shared 2-core machine,
+  loaded by other work, 2 threads made nanoGPT's iterations 4-5 times slower (1.0-2.7 s against
+  0.26-0.28 s) and one lstmgen evaluation 12 times slower (65 s against 5.6 s).
 - The budget is the wall clock of the whole training command, start-up included, the same rule
   for both; the held-out scoring after it is not part of it. lstmgen's ``--time`` counts from
   when training starts reading the corpus, so it is given T less the interpreter's start-up
@@ -61,11 +63,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = [1, 2, 5, 10, 30]  # minutes
 CORPORA = ["builtin:python-docstrings", "builtin:python-code"]
-SIDES = ["lstmgen", "nanogpt", "lstmgen-defaults"]
+SIDES = ["lstmgen", "nanogpt", "lstmgen-cosine"]
 RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
           "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",
           "--dropout=0.0"]
-OLD_DEFAULTS = ["--set", "model.dropout=0.2", "--set", "train.lr_schedule=plateau"]
+COSINE = ["--set", "model.dropout=0", "--set", "train.lr_schedule=cosine", "--set", "train.final_lr_ratio=0.1"]
 
 
 def prepare(corpus: str, folder: Path, env) -> dict:
@@ -152,11 +154,11 @@ def score_nanogpt(nanogpt: Path, ckpt: Path, ids: np.ndarray) -> float:
     return total / count
 
 
-def run_lstmgen(side, data, tmp, seed, budget_s, startup, env):
+def run_lstmgen(side, data, tmp, seed, budget_s, startup, env, threads):
     run = tmp / f"{side}-{seed}-{int(budget_s)}-{data.name}"
-    extra = OLD_DEFAULTS if side == "lstmgen-defaults" else []
+    extra = COSINE if side == "lstmgen-cosine" else []
     command = [sys.executable, "-m", "lstmgen", "train", str(data / "train.txt"), "--out", str(run),
-               "--time", f"{budget_s - startup:.1f}", "--set", f"train.seed={seed}", *extra]
+               "--time", f"{budget_s - startup:.1f}", "--set", f"train.seed={seed}", "--threads", str(threads), *extra]
     wall, output = timed(command, ROOT, env)
     step = int(re.search(r"done: step (\d+)", output).group(1))
     _, scored = timed([sys.executable, "-m", "lstmgen", "eval", str(run), "--corpus", str(data / "heldout.txt"),
@@ -194,8 +196,8 @@ def main():
     parser.add_argument("--corpora", default=",".join(CORPORA))
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--out", type=Path, default=None, help="append each result to this JSON-lines file")
-    parser.add_argument("--nanogpt-threads", type=int, default=1,
-                        help="torch threads of nanoGPT (OMP_NUM_THREADS); lstmgen picks its own (train.threads auto)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of each side: lstmgen's train.threads, nanoGPT's OMP_NUM_THREADS")
     args = parser.parse_args()
     if not (args.nanogpt / "train.py").is_file() or not (args.nanogpt / "model.py").is_file():
         sys.exit(f"--nanogpt {args.nanogpt}: no train.py and model.py there; give a clone of karpathy/nanoGPT")
@@ -205,7 +207,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="lstmgen-race-") as tmp:
         tmp = Path(tmp)
         env = {**os.environ, "LSTMGEN_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}
-        nanogpt_env = {**env, "OMP_NUM_THREADS": str(args.nanogpt_threads)}
+        nanogpt_env = {**env, "OMP_NUM_THREADS": str(args.threads)}
         startup = lstmgen_startup(env)
         print(f"lstmgen start-up {startup:.2f} s")
         data, calibration = {}, {}
@@ -225,7 +227,7 @@ def main():
                             r = run_nanogpt(args.nanogpt, data[corpus], tmp, seed, budget * 60, calibration[corpus],
                                             nanogpt_env)
                         else:
-                            r = run_lstmgen(side, data[corpus], tmp, seed, budget * 60, startup, env)
+                            r = run_lstmgen(side, data[corpus], tmp, seed, budget * 60, startup, env, args.threads)
                         row = {"date": time.strftime("%Y-%m-%d %H:%M"), "budget_min": budget, "corpus": corpus,
                                "side": side, "seed": seed, **r}
                         rows.append(row)

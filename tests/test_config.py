@@ -155,13 +155,12 @@ def test_a_bad_max_time_is_one_line_naming_the_key_and_the_forms(value):
 
 def test_a_time_budget_takes_its_choices_where_the_user_chose_nothing(tmp_path):
     budget = load_config(None, ["train.max_time=10m"])
-    assert (budget.train.max_steps, budget.model.dropout, budget.train.lr_schedule) == (None, 0.0, "cosine")
+    assert (budget.train.max_steps, budget.model.dropout, budget.train.lr_schedule) == (None, 0.2, "plateau")
     assert load_config("default", ["train.max_time=10m"]).train.max_steps is None  # the shipped default chose nothing
-    mine = load_config(None, ["train.max_time=10m", "model.dropout=0.2", "train.max_steps=300"])
-    assert (mine.model.dropout, mine.train.max_steps) == (0.2, 300)
+    assert load_config(None, ["train.max_time=10m", "train.max_steps=300"]).train.max_steps == 300
     path = tmp_path / "my.yaml"
-    path.write_text("train: {lr_schedule: plateau}\n")
-    assert load_config(path, ["train.max_time=10m"]).train.lr_schedule == "plateau"
-    assert load_config(None, []).model.dropout == 0.2  # no budget: the defaults
+    path.write_text("train: {max_steps: 400}\n")
+    assert load_config(path, ["train.max_time=10m"]).train.max_steps == 400
+    assert load_config(None, []).train.max_steps == 5000  # no budget: the defaults
     resumed = load_config(None, ["train.max_time=10m"], base=Config())  # a resumed run keeps its config
-    assert resumed.model.dropout == 0.2
+    assert resumed.train.max_steps == 5000
