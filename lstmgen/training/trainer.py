@@ -458,7 +458,7 @@ class Trainer:
         first_step = self.step
         self.reporter.start(self._start_info())
         self._notes()
-        self.time_up = self.resumed and self.out_of_time(0.0)  # a resumed run whose time is spent (a new one steps once)
+        self.time_up = self.resumed and self.out_of_time(0.0)  # a resumed run's time is spent (a new one steps)
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             start = time.perf_counter()
             self.save(["last"])
