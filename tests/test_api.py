@@ -263,7 +263,7 @@ def _weights_and_metrics(run_dir):
     last = json.loads((run_dir / "checkpoints" / "last.json").read_text())["checkpoint"]
     with np.load(run_dir / "checkpoints" / last / "model.npz", allow_pickle=False) as z:
         weights = {k: z[k] for k in z.files}
-    clock = ("tokens_per_s", "elapsed_s", "threads")
+    clock = ("tokens_per_s", "elapsed_s", "wall_s", "threads")
     metrics = [{k: v for k, v in json.loads(line).items() if k not in clock}
                for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return weights, metrics

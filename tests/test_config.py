@@ -6,7 +6,8 @@ import pytest
 
 import json
 
-from lstmgen.runs.config import Config, all_keys, describe_keys, dump_config, load_config, read_saved_config
+from lstmgen.runs.config import (DURATION_FORMS, Config, all_keys, describe_keys, dump_config, duration_seconds,
+                                 load_config, read_saved_config)
 from lstmgen.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -71,8 +72,9 @@ def test_yaml_problems(tmp_path):
 
 
 def test_training_must_end():
-    with pytest.raises(ConfigError, match="train.max_steps and train.max_epochs are both null"):
+    with pytest.raises(ConfigError, match="train.max_steps, train.max_epochs and train.max_time are all null"):
         load_config(None, ["train.max_steps=null"])
+    assert load_config(None, ["train.max_steps=null", "train.max_time=90s"]).train.max_time == "90s"
 
 
 def test_dump_and_read_back_round_trip(tmp_path):
@@ -105,6 +107,11 @@ def test_describe_keys_matches_the_dataclasses():
 @pytest.mark.parametrize("row", describe_keys(), ids=lambda r: r["key"])
 def test_describe_keys_bounds_are_the_enforced_ones(row):
     # a value just outside each stated bound is refused by load_config, one just inside is accepted
+    if row["allowed"] == DURATION_FORMS:  # a duration: seconds or a number with a unit
+        load_config(None, [f"{row['key']}=10m"])
+        with pytest.raises(ConfigError, match=row["key"]):
+            load_config(None, [f"{row['key']}=0"])
+        return
     for part in filter(None, row["allowed"].split(" and ")):
         if part.startswith("one of"):
             with pytest.raises(ConfigError, match="expected one of"):
@@ -130,3 +137,30 @@ def test_a_run_saved_before_reset_at_eod_keeps_carrying_its_state(tmp_path):
     old.write_text(new.read_text("utf-8").replace("  reset_at_eod: true\n", ""), "utf-8")
     assert "reset_at_eod" not in old.read_text("utf-8")
     assert read_saved_config(old).model.reset_at_eod is False
+
+
+@pytest.mark.parametrize("value, seconds", [(600, 600.0), ("90s", 90.0), ("10m", 600.0), ("2h", 7200.0),
+                                            ("1.5m", 90.0), (" 45 ", 45.0)])
+def test_max_time_reads_seconds_or_a_unit(value, seconds):
+    assert duration_seconds(value) == seconds
+    assert load_config(None, [f"train.max_time={value}"]).train.max_time is not None
+
+
+@pytest.mark.parametrize("value", ["ten minutes", "10x", "-5", "0", "0m", "m"])
+def test_a_bad_max_time_is_one_line_naming_the_key_and_the_forms(value):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [f"train.max_time={value}"])
+    assert "train.max_time" in str(e.value) and "90s, 10m, 2h" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_time_budget_takes_its_choices_where_the_user_chose_nothing(tmp_path):
+    budget = load_config(None, ["train.max_time=10m"])
+    assert (budget.train.max_steps, budget.model.dropout, budget.train.lr_schedule) == (None, 0.2, "plateau")
+    assert load_config("default", ["train.max_time=10m"]).train.max_steps is None  # the shipped default chose nothing
+    assert load_config(None, ["train.max_time=10m", "train.max_steps=300"]).train.max_steps == 300
+    path = tmp_path / "my.yaml"
+    path.write_text("train: {max_steps: 400}\n")
+    assert load_config(path, ["train.max_time=10m"]).train.max_steps == 400
+    assert load_config(None, []).train.max_steps == 5000  # no budget: the defaults
+    resumed = load_config(None, ["train.max_time=10m"], base=Config())  # a resumed run keeps its config
+    assert resumed.train.max_steps == 5000

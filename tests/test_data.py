@@ -37,6 +37,15 @@ def test_eval_windows_score_every_target_once():
         np.testing.assert_array_equal(y, x + 1)
 
 
+def test_eval_windows_capped_read_the_start_of_every_column():
+    ids = np.arange(103, dtype=np.int32)  # 4 columns of 25 targets; 12 targets: the first 3 of each
+    pairs = list(eval_windows(ids, batch_size=4, seq_len=2, max_targets=12))
+    columns = np.concatenate([y for _, y in pairs], axis=0).T  # (4, 3): no tail
+    np.testing.assert_array_equal(columns, [[1, 2, 3], [26, 27, 28], [51, 52, 53], [76, 77, 78]])
+    assert [y.shape for _, y in pairs] == [(2, 4), (1, 4)]
+    assert sum(y.size for _, y in eval_windows(ids, 4, 10, max_targets=102)) == 102  # the whole text: all
+
+
 def test_eval_windows_short_text_uses_fewer_streams():
     pairs = list(eval_windows(np.arange(6), batch_size=32, seq_len=100))
     assert sum(y.size for _, y in pairs) == 5

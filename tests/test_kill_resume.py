@@ -34,7 +34,8 @@ from tests.test_training_safety import assert_same_weights, metrics, train, weig
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
 MAX_STEPS = 16
-SCHEDULE = {"adam": ["train.lr_schedule=cosine", "train.warmup_steps=3"],
+SCHEDULE = {"adam": ["train.lr_schedule=cosine", "train.warmup_steps=3", "train.warmup_fraction=0.2",
+                    "train.final_lr_ratio=0.1"],  # a schedule that ends with a step budget: bitwise on resume
             "sgd": ["train.lr_schedule=step", "train.lr_decay_steps=5", "train.learning_rate=0.5"]}
 
 

@@ -72,6 +72,31 @@ def test_cosine_and_warmup():
     assert s.lr(100) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_cosine_with_no_warmup_fraction_or_final_ratio_is_the_formula_it_always_was():
+    s = LRSchedule("cosine", 2e-3, warmup_steps=3, max_steps=16)
+    expected = [2e-3 * (0.5 * (1.0 + math.cos(math.pi * min(1.0, k / 16)))) * ((k + 1) / 3 if k < 3 else 1.0)
+                for k in range(20)]
+    assert [s.lr(k) for k in range(20)] == expected  # bitwise: runs made before keep their numbers
+
+
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_cosine_and_linear_warm_up_then_end_at_the_final_ratio(kind):
+    s = LRSchedule(kind, 1.0, max_steps=100, warmup_fraction=0.1, final_lr_ratio=0.1)
+    assert s.lr(0) == pytest.approx(0.1)  # the first of 10 warm-up steps
+    assert s.lr(9) == pytest.approx(1.0) and s.lr(10) == pytest.approx(1.0)
+    assert s.lr(55) == pytest.approx(0.55)  # half-way through the decay: half-way for both shapes
+    assert s.lr(100) == pytest.approx(0.1) and s.lr(150) == pytest.approx(0.1)
+    if kind == "linear":
+        assert s.lr(32.5) == pytest.approx(0.1 + 0.9 * 0.75)
+
+
+def test_a_time_budget_measures_progress_in_seconds_where_it_ends_the_run_first():
+    s = LRSchedule("linear", 1.0, max_steps=1000, max_time=60.0)
+    assert s.lr(10, 30.0) == pytest.approx(0.5)  # half the time, 1% of the steps: the time binds
+    assert s.lr(900, 30.0) == pytest.approx(0.1)  # the steps bind
+    assert LRSchedule("cosine", 1.0, max_time=60.0).lr(0, 60.0) == pytest.approx(0.0, abs=1e-12)
+
+
 def test_step_schedule_against_formula():
     s = LRSchedule("step", 0.8, lr_decay=0.5, warmup_steps=4, lr_decay_steps=10)
     expected = [0.8 * 0.5 ** (k // 10) * ((k + 1) / 4 if k < 4 else 1.0) for k in range(35)]

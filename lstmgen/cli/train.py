@@ -66,7 +66,13 @@ class _TqdmReporter(TqdmReporter):
                    "With none yet (no such folder, or killed before its first), start it, saying so.")
 @procs_option("Train on P processes of this machine, each on N/P of the batch's streams (data parallel, "
               "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
-def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs):
+@click.option("--time", "max_time", default=None, metavar="DURATION",
+              help="Train for this long (sets train.max_time): seconds, or 90s, 10m, 2h; the last step is evaluated "
+                   "and checkpointed within it; a new run then has no step limit unless you set one "
+                   "(docs/time-budget.md); with --resume, the run's total: a 10m run resumed with --time 20m "
+                   "trains up to 10 minutes more.")
+def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs,
+          max_time):
     """Train a model on SOURCE (a text file, folder, glob, CSV or JSON-lines file, or
     builtin:NAME; default: the config's data.corpus). Ctrl-C saves a checkpoint and stops
     (continue later with --resume).
@@ -87,6 +93,8 @@ def train(source, csv_column, json_field, config_path, overrides, run_dir, init_
     data_options = {"corpus": source, "csv_column": csv_column, "json_field": json_field}
     if threads is not None:
         overrides = (*overrides, f"train.threads={threads_value(threads)}")
+    if max_time is not None:  # --time: train.max_time, as --set would set it
+        overrides = (*overrides, f"train.max_time={max_time}")
     _refuse_doubles(data_options, overrides)
     rank_extra = []  # the ranks of --procs P run what the user typed, less --procs, plus this
     if run_dir is None:
@@ -143,6 +151,11 @@ def _report_training(result, cfg, run_dir, resume):
     """The lines after training: early stop, nothing left to do, or the losses and what next."""
     if result.early_stopped:
         click.echo(f"stopped early at step {result.step}: no lower validation loss in train.patience evaluations")
+    if resume and result.step == result.first_step and result.time_up:
+        click.echo(f"nothing to do: the run in {run_dir} has used its time budget (train.max_time = "
+                   f"{cfg.train.max_time}) at step {result.step}; to train on, raise it: lstmgen train --out "
+                   f"{run_dir} --resume --time LONGER")
+        return
     if resume and result.step == result.first_step:
         train_cfg = cfg.train
         limit = f"train.max_steps = {train_cfg.max_steps}" if train_cfg.max_steps is not None and result.step >= train_cfg.max_steps \

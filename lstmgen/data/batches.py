@@ -18,6 +18,7 @@ streams are 1/N of the corpus apart, and up to N·T tokens at the end are not us
 """
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -93,7 +94,7 @@ def share(n: int, procs: int, rank: int) -> slice:
     return slice(n * rank // procs, n * (rank + 1) // procs)
 
 
-def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
+def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1), max_targets: Optional[int] = None):
     """Every (x, y) window of an evaluation text: each id after the first is a target, scored once.
 
     The n = len(ids) - 1 targets are cut into N equal columns of L = n // N, read side by
@@ -112,6 +113,10 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
     P)`` keeps rank's ``share`` of the columns, and the tail with the last column
     (data-parallel evaluation: the P parts together score exactly the targets of
     ``part=(0, 1)``; a part may be empty).
+
+    ``max_targets`` below n: each column scores only its first ``max_targets // N`` targets
+    (at least one) and there is no tail: N stretches spread evenly over the text, the same
+    ones every time (``train.eval_tokens``).
     """
     n_targets = len(ids) - 1
     if n_targets < 1:
@@ -121,11 +126,13 @@ def eval_windows(ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
     streams = share(N, part[1], part[0])
     if streams.start == streams.stop:
         return
+    read = L if max_targets is None or max_targets >= n_targets else min(L, max(1, max_targets // N))
     x_all = ids[: N * L].reshape(N, L)[streams]  # (N_r, L)
     y_all = ids[1 : N * L + 1].reshape(N, L)[streams]  # (N_r, L)
-    for t0 in range(0, L, seq_len):
-        yield (np.ascontiguousarray(x_all[:, t0 : t0 + seq_len].T, dtype=np.int32),  # (T', N_r)
-               np.ascontiguousarray(y_all[:, t0 : t0 + seq_len].T, dtype=np.int32))  # (T', N_r)
-    if N * L < n_targets and streams.stop == N:  # the tail continues the last column
+    for t0 in range(0, read, seq_len):
+        t1 = min(t0 + seq_len, read)
+        yield (np.ascontiguousarray(x_all[:, t0:t1].T, dtype=np.int32),  # (T', N_r)
+               np.ascontiguousarray(y_all[:, t0:t1].T, dtype=np.int32))  # (T', N_r)
+    if read == L and N * L < n_targets and streams.stop == N:  # the tail continues the last column
         yield (np.ascontiguousarray(ids[N * L : n_targets, None], dtype=np.int32),  # (r, 1)
                np.ascontiguousarray(ids[N * L + 1 :, None], dtype=np.int32))  # (r, 1)

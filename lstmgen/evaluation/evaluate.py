@@ -31,11 +31,13 @@ from ..runs.loading import read_run
 from .metrics import bits, bits_per_char, text_ids, text_size
 
 
-def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
-    """Summed NLL (nats) over every target of ``ids``, and the targets scored. ``part = (rank,
-    P)``: only rank's share of the streams (``data.eval_windows``); the P parts sum to the whole."""
+def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1),
+                 max_targets: Optional[int] = None):
+    """Summed NLL (nats) over every target of ``ids`` (at most about ``max_targets`` of them,
+    spread over the text: ``data.eval_windows``), and the targets scored. ``part = (rank, P)``:
+    only rank's share of the streams; the P parts sum to the whole."""
     total, count, state = 0.0, 0, None
-    for x, y in eval_windows(ids, batch_size, seq_len, part):
+    for x, y in eval_windows(ids, batch_size, seq_len, part, max_targets):
         if state is None:
             state = model.init_state(x.shape[1])
         elif x.shape[1] < len(next(iter(state.values()))):  # the tail continues the last column

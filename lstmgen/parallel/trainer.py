@@ -91,6 +91,18 @@ class DataParallelTrainer(Trainer):
     def interrupted(self) -> bool:
         return self.agreed_stop
 
+    def budget_seconds(self) -> float:
+        """Rank 0's clock, so that every rank computes the same learning rate."""
+        if self.max_time is None:
+            return 0.0
+        return self.comm.bcast_json(super().budget_seconds() if self.is_root else None)
+
+    def out_of_time(self, step_seconds: float) -> bool:
+        """Rank 0's verdict, so that every rank stops after the same step."""
+        if self.max_time is None:
+            return False
+        return self.comm.bcast_json(super().out_of_time(step_seconds) if self.is_root else None)
+
     def _start_info(self) -> dict:
         shared = isinstance(self.reducer.summer, SharedWindowSum)
         return {**super()._start_info(),
@@ -104,7 +116,7 @@ class DataParallelTrainer(Trainer):
             return None
         train_cfg, comm = self.cfg.train, self.comm
         sums = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
-                            (comm.rank, comm.size))
+                            (comm.rank, comm.size), train_cfg.eval_tokens)
         nll, n = comm.allreduce_(np.array(sums, np.float64))
         return nll / n
 

@@ -7,9 +7,40 @@ each with its help text and the rules ``config.py`` enforces (``choices``, ``min
 
 import dataclasses
 from dataclasses import dataclass, field
+import math
 from typing import Any, Dict, Optional, Union
 
 from ..nn.init import SCHEMES as INIT_SCHEMES
+
+
+# train.eval_tokens: 10 windows of the default batch (32 x 100); evaluation's share of a default
+# run's time 1.4%, where the whole 175,000-token split of the default corpus took 9.7%
+# (docs/time-budget.md, benchmarks/RESULTS.md)
+EVAL_TOKENS = 32_768
+
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_FORMS = "seconds (a number > 0) or a number with s, m or h, e.g. 90s, 10m, 2h"
+
+
+def duration_seconds(value: Union[float, str, None]) -> Optional[float]:
+    """``train.max_time`` in seconds: ``600`` -> 600.0, ``'90s'`` -> 90.0, ``'10m'`` -> 600.0,
+    ``'2h'`` -> 7200.0, None -> None; a ``ValueError`` for anything else."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    try:
+        seconds = float(number) * DURATION_UNITS[unit]
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{value!r} is not a positive duration")
+    return seconds
+
+
+def duration_text(value: Union[float, str]) -> str:
+    """A ``train.max_time`` as the user wrote it: ``'10m'``, or ``600`` -> ``'600s'``."""
+    return value.strip() if isinstance(value, str) else f"{value:g}s"
 
 
 def _opt(default, help, **rules):
@@ -109,17 +140,32 @@ class TrainConfig:
     beta2: float = _fraction(0.999, "Adam's second-moment decay")
     lr_schedule: str = _opt(
         "plateau", "constant; plateau (multiply by lr_decay whenever the validation loss comes out higher than at "
-        "the previous evaluation); cosine (down to 0 at max_steps); step (multiply by lr_decay every "
-        "lr_decay_steps steps)", choices=["constant", "plateau", "cosine", "step"])
+        "the previous evaluation); cosine or linear (down to final_lr_ratio x learning_rate at the end of the "
+        "budget: max_steps, or max_time when set, whichever ends first); step (multiply by lr_decay every "
+        "lr_decay_steps steps)", choices=["constant", "plateau", "cosine", "linear", "step"])
     lr_decay: float = _opt(0.5, "factor of the plateau and step schedules", min_excl=0.0, max=1.0)
     warmup_steps: int = _opt(0, "linear learning-rate warm-up steps", min=0)
+    warmup_fraction: float = _fraction(
+        0.0, "linear learning-rate warm-up over this share of the budget (steps of max_steps, or time of max_time "
+        "when set); applies with warmup_steps")
+    final_lr_ratio: float = _opt(
+        0.0, "cosine and linear: the learning rate at the end of the budget, as a share of learning_rate",
+        min=0.0, max=1.0)
     grad_clip: float = _opt(5.0, "clip all gradients together to this global L2 norm (0 = off)", min=0.0)
     max_steps: Optional[int] = _opt(5000, "stop after this many optimiser steps (null = no limit)", min=1)
+    max_time: Union[float, str, None] = _opt(
+        None, "stop when this much wall-clock time has passed since training started, evaluations and checkpoints "
+        "included: seconds, or 90s, 10m, 2h (null = no limit); the last step is evaluated and checkpointed within "
+        "it; with max_steps or max_epochs, whichever ends first; --resume continues with the time left",
+        duration=True)
     max_epochs: Optional[float] = _opt(
         None, "stop after this many passes over the training split, may be fractional (null = no limit)",
         min_excl=0.0)
     eval_interval: int = _opt(
         250, "evaluate on the validation split and write a checkpoint every this many steps (and at the end)", min=1)
+    eval_tokens: Optional[int] = _opt(
+        EVAL_TOKENS, "evaluate on at most this many validation tokens: the first stretch of each of batch_size "
+        "evenly spaced columns of the split, the same at every evaluation (null = the whole split)", min=1)
     log_interval: int = _opt(10, "write a metrics.jsonl line every this many steps", min=1)
     weight_decay: float = _opt(
         0.0, "decoupled (AdamW-style, also with sgd) weight decay: before each update every weight matrix is "

@@ -23,7 +23,7 @@ from typing import Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 from .checkpoint import best_or_last, has_checkpoint, read_checkpoint
-from .config import (Config, config_from_dict, differences, explicit_keys, inherit, load_config, parse_override,
+from .config import (Config, budget_choices, config_from_dict, differences, explicit_keys, inherit, load_config, parse_override,
                      shipped_configs)
 
 
@@ -83,7 +83,9 @@ def _base_config(config, overrides, resumed_dir) -> Config:
         default = "default" if base is None and "default" in shipped_configs() else None
         return load_config(default, overrides, base=base)
     if isinstance(config, Mapping):
-        return load_config(None, overrides, base=config_from_dict(dict(config), "config", base))
+        cfg = load_config(None, overrides, base=config_from_dict(dict(config), "config", base))
+        # a new run with a time budget: the budget's choices where the dict chose nothing (as a file)
+        return cfg if base is not None else budget_choices(cfg, _explicit(config, overrides))
     if isinstance(config, Config):
         return load_config(None, overrides, base=copy.deepcopy(config))
     raise ConfigError(f"config must be a dict, a YAML file's path or a Config, got {type(config).__name__}")

@@ -128,34 +128,57 @@ def make_optimizer(train_cfg, params: Arrays):
 
 
 class LRSchedule:
-    """Learning rate at each step: warm-up, then constant, cosine, plateau, or step.
+    """Learning rate at each step: warm-up, then constant, cosine, linear, plateau, or step.
 
     - ``constant``: the base rate.
     - ``step``: the base rate times ``lr_decay ** (step // lr_decay_steps)``.
-    - ``cosine``: from the base rate down to 0 at ``max_steps`` along half a cosine.
+    - ``cosine``, ``linear``: from the base rate down to ``final_lr_ratio`` times it at the end
+      of the budget, along half a cosine or a straight line.
     - ``plateau``: the base rate times ``scale``; ``scale`` is multiplied by ``lr_decay``
       each time the validation loss comes out higher than at the previous evaluation.
-    A linear warm-up over ``warmup_steps`` multiplies any of them.
+    A linear warm-up over ``warmup_steps`` multiplies any of them, and one over the first
+    ``warmup_fraction`` of the budget; cosine and linear decay over the rest of it.
+
+    The budget's share used, ``progress``, is ``step / max_steps`` or, with a time budget,
+    ``seconds / max_time`` where that is larger (whichever ends the run first). A step budget
+    gives the same rates on every machine; a time budget gives rates that follow the clock,
+    so two runs of one config and seed differ (docs/time-budget.md).
     """
 
     def __init__(self, kind: str, base_lr: float, lr_decay: float = 0.5, warmup_steps: int = 0,
-                 max_steps: Optional[int] = None, lr_decay_steps: int = 1000):
+                 max_steps: Optional[int] = None, lr_decay_steps: int = 1000, *, warmup_fraction: float = 0.0,
+                 final_lr_ratio: float = 0.0, max_time: Optional[float] = None):
         self.kind, self.base_lr, self.lr_decay = kind, base_lr, lr_decay
         self.warmup_steps, self.max_steps = warmup_steps, max_steps
         self.lr_decay_steps = lr_decay_steps
+        self.warmup_fraction, self.final_lr_ratio, self.max_time = warmup_fraction, final_lr_ratio, max_time
         self.scale = 1.0
         self.last_val_loss: Optional[float] = None
 
-    def lr(self, step: int) -> float:
-        """Rate for the update that takes the model from ``step`` to ``step + 1``."""
+    def progress(self, step: int, seconds: float = 0.0) -> float:
+        """The share of the budget used before ``step``, in [0, 1]: steps, or time where it binds."""
+        progress = min(1.0, step / max(1, self.max_steps)) if self.max_steps is not None else 0.0
+        if self.max_time is not None:
+            progress = max(progress, min(1.0, seconds / self.max_time))
+        return progress
+
+    def lr(self, step: int, seconds: float = 0.0) -> float:
+        """Rate for the update that takes the model from ``step`` to ``step + 1``, ``seconds``
+        of the time budget used (read only with ``max_time``)."""
         lr = self.base_lr * self.scale
-        if self.kind == "cosine":
-            progress = min(1.0, step / max(1, self.max_steps))
-            lr *= 0.5 * (1.0 + math.cos(math.pi * progress))
+        if self.kind in ("cosine", "linear") or self.warmup_fraction > 0:
+            progress = self.progress(step, seconds)
+        if self.kind in ("cosine", "linear"):
+            w = self.warmup_fraction  # decay over what the warm-up leaves
+            done = (progress - w) / (1.0 - w) if progress > w else 0.0
+            shape = 0.5 * (1.0 + math.cos(math.pi * done)) if self.kind == "cosine" else 1.0 - done
+            lr *= self.final_lr_ratio + (1.0 - self.final_lr_ratio) * shape
         if self.kind == "step":
             lr *= self.lr_decay ** (step // self.lr_decay_steps)
         if step < self.warmup_steps:
             lr *= (step + 1) / self.warmup_steps
+        if self.warmup_fraction > 0:
+            lr *= min(1.0, max(progress, self.progress(step + 1, seconds)) / self.warmup_fraction)
         return lr
 
     def on_eval(self, val_loss: float) -> bool:

@@ -41,6 +41,7 @@ class TrainResult:
     last_val_bits_per_char: Optional[float] = None  # the validation losses in bits per character
     best_val_bits_per_char: Optional[float] = None
     first_step: int = 0  # the step this call started from (a resumed run: its checkpoint's)
+    time_up: bool = False  # train.max_time ended the run
 
 
 class StopFlag:

@@ -10,14 +10,17 @@ How the ``Trainer`` is laid out (each piece a short method; ``run`` is the loop)
     restore or start   __init__, _open_run, _load_data, _build, _restore
     one step           train_step: get_batch -> forward_backward -> reduce -> clip -> update
     evaluate           evaluate (the validation loss), judge_eval (best, schedule, patience)
-    checkpoint         save, _trainer_state (what trainer.json holds)
+    checkpoint         save, _trainer_state (what trainer.json holds: state.py)
     log                log (metrics.jsonl), sample (samples.jsonl)
-    stop rules         should_stop, interrupted, check_divergence, patience in judge_eval
+    stop rules         should_stop, interrupted, out_of_time, check_divergence, patience in judge_eval
 
 Data-parallel training (a subclass, ``train(..., trainer_class=)``) overrides the hooks
 ``get_batch``, ``zero_state``, ``forward_backward``, ``reduce`` (between backward and clipping:
-the all-reduce) and ``evaluate``: docs/training-internals.md has the contract. Progress goes
-to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
+the all-reduce), ``evaluate``, ``budget_seconds`` and ``out_of_time`` (the time budget's clock
+and verdict, which every process must share): docs/training-internals.md has the contract and
+how the time budget (``train.max_time``) is counted.
+
+Progress goes to a ``Reporter`` (the CLI's is a tqdm bar); this module never prints.
 """
 
 import json
@@ -31,11 +34,12 @@ from ..runs import checkpoint as ckpt
 from ..runs import resume as resume_checks
 from . import threads
 from ..data import token_cache
-from ..runs.config import Config, differences, dump_config
+from ..runs.config import Config, differences, dump_config, duration_seconds, duration_text
 from ..data.corpus import check_format_options, load_configured_corpus
 from ..data.batches import Batches
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..evaluation.evaluate import evaluate_ids
+from .state import restore_state, trainer_state
 from .rollback import Diverged, lowest_loss, rollback_on_divergence
 from ..runs.loading import saved_tokenizer
 from ..runs.lock import holding_run_lock
@@ -52,7 +56,9 @@ class Trainer:
 
     # ---- restore or start ---------------------------------------------------------------------
     def __init__(self, cfg: Config, run_dir, *, resume: bool = False, reporter: Optional[Reporter] = None):
+        self.t0 = time.perf_counter()  # the time budget counts from here: reading the corpus is part of it
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.max_time = duration_seconds(cfg.train.max_time)  # seconds, or None
         self.reporter = reporter or Reporter()
         saved, changes = self._open_run(resume)
         self.resumed = saved is not None
@@ -69,7 +75,7 @@ class Trainer:
         if train_cfg.max_epochs is not None:
             self.total_steps = min(self.total_steps, int(np.ceil(train_cfg.max_epochs * self.batches.num_windows)))
         self.last_path = None  # the checkpoint written last
-        self.early_stopped = False
+        self.early_stopped = self.time_up = False
         # threads: as many as cores are free now, then the faster of 1 and all (``threads.Governor``)
         self.threads, self.adaptive_threads, self.threads_why = threads.resolve(train_cfg.threads)
 
@@ -122,9 +128,13 @@ class Trainer:
             self.params = {k: v.astype(np.float32) for k, v in self.parent.params.items()}
         self.optimizer = make_optimizer(train_cfg, self.params)
         self.schedule = LRSchedule(train_cfg.lr_schedule, train_cfg.learning_rate, train_cfg.lr_decay,
-                                   train_cfg.warmup_steps, train_cfg.max_steps, train_cfg.lr_decay_steps)
+                                   train_cfg.warmup_steps, train_cfg.max_steps, train_cfg.lr_decay_steps,
+                                   warmup_fraction=train_cfg.warmup_fraction, final_lr_ratio=train_cfg.final_lr_ratio,
+                                   max_time=self.max_time)
         self.state = self.zero_state()
         self.step, self.epoch, self.window, self.elapsed = 0, 0, 0, 0.0
+        self.wall_before = 0.0  # wall-clock seconds of the earlier calls of a resumed run, up to its checkpoint
+        self.eval_seconds = 0.0  # the last evaluation and checkpoint took this long: the time budget keeps it free
         self.best_val = self.last_val = None
         self.val_step = None  # the step last_val was measured at: a checkpoint after it is not evaluated
         self.best_train, self.evals_since_best = None, 0  # for divergence detection and early stopping
@@ -133,35 +143,7 @@ class Trainer:
 
     def _restore(self, saved: ckpt.Checkpoint, changes: list) -> None:
         """Everything as it was saved; the training-only keys as the new config has them."""
-        shapes = lambda arrays: {k: v.shape for k, v in arrays.items()}  # noqa: E731
-        resume_checks.check_resumable(saved, self.tokenizer.vocab_size, self.model.param_shapes(),
-                             shapes(self.model.init_state(self.cfg.train.batch_size)),  # every stream's
-                             shapes(self.optimizer.state_arrays()))
-        saved_trainer = saved.trainer  # trainer.json
-        try:
-            self.params = saved.params
-            self.optimizer.load(saved.optimizer_arrays, saved_trainer["optimizer"])
-            self.schedule.load(saved_trainer["lr_schedule"])
-            self.dropout_rng.bit_generator.state = saved_trainer["rng"]
-            self.state = saved.state_arrays
-            self.step, self.epoch = saved_trainer["step"], saved_trainer["epoch"]
-            self.window, self.elapsed = saved_trainer["window"], saved_trainer["elapsed_s"]
-            self.best_val, self.last_val = saved_trainer["best_val_loss"], saved_trainer["last_val_loss"]
-            self.acc = saved_trainer["log_accumulator"]
-            self.best_train, self.evals_since_best = saved_trainer["best_train_loss"], saved_trainer["evals_since_best"]
-            self.val_step = saved_trainer.get("val_step")  # absent before lstmgen wrote it: unknown
-        except (KeyError, TypeError, ValueError) as e:
-            raise CheckpointError(f"{saved.path / 'trainer.json'}: missing or malformed entry ({e})") from None
-        if self.window >= self.batches.num_windows:
-            raise CheckpointError(f"{saved.path / 'trainer.json'}: data position {self.window} is past the end of "
-                                  f"the training data ({self.batches.num_windows} windows); has the corpus changed?")
-        # training-only keys may change on resume; the schedule follows the new config
-        train_cfg, schedule = self.cfg.train, self.schedule
-        schedule.base_lr, schedule.lr_decay = train_cfg.learning_rate, train_cfg.lr_decay
-        schedule.warmup_steps, schedule.max_steps = train_cfg.warmup_steps, train_cfg.max_steps
-        schedule.lr_decay_steps = train_cfg.lr_decay_steps
-        for key, old, new in changes:
-            self.reporter.message(f"resume: {key} changed from {old!r} to {new!r}")
+        restore_state(self, saved, changes)
 
     def prepare_run_dir(self) -> None:
         """Drop what a stopped run wrote after the checkpoint this one starts from (a new run:
@@ -199,7 +181,7 @@ class Trainer:
             self.state = self.zero_state()
         x, y = self.get_batch()
         # forward and backward over one window, combine across processes, clip, update
-        lr = self.schedule.lr(self.step)
+        lr = self.schedule.lr(self.step, self.budget_seconds())
         loss, grads, count = self.reduce(*self.forward_backward(x, y))
         grad_norm = clip_grad_norm(grads, train_cfg.grad_clip)
         self.check_divergence(loss, grad_norm)
@@ -223,7 +205,8 @@ class Trainer:
         if len(self.val_ids) <= 1:
             return None
         train_cfg = self.cfg.train
-        nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len)
+        nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
+                              max_targets=train_cfg.eval_tokens)
         return nll / n
 
     def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
@@ -268,15 +251,7 @@ class Trainer:
     # ---- checkpoint ---------------------------------------------------------------------------
     def _trainer_state(self, keep: bool) -> dict:
         """trainer.json: what a resumed run reads back in ``_restore``, besides the arrays."""
-        return {
-            "step": self.step, "epoch": self.epoch, "window": self.window, "elapsed_s": self.elapsed,
-            "best_val_loss": self.best_val, "last_val_loss": self.last_val,
-            "rng": self.dropout_rng.bit_generator.state, "optimizer": self.optimizer.state_dict(),
-            "lr_schedule": self.schedule.state_dict(), "log_accumulator": self.acc,
-            "best_train_loss": self.best_train, "evals_since_best": self.evals_since_best, "kept": keep,
-            "best_val_bits_per_char": self.bits_per_char(self.best_val),
-            "last_val_bits_per_char": self.bits_per_char(self.last_val), "val_step": self.val_step,
-        }
+        return trainer_state(self, keep)
 
     def save(self, pointers: list, keep: bool = False) -> Path:
         """Checkpoint the run as it is now and point ``pointers`` at it."""
@@ -294,7 +269,8 @@ class Trainer:
                   "train_loss": acc["loss_sum"] / max(1, acc["loss_count"]),
                   "val_loss": stats.get("val_loss"), "val_bits_per_char": stats.get("val_bits_per_char"),
                   "learning_rate": stats["learning_rate"],
-                  "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3)}
+                  "tokens_per_s": acc["tokens"] / max(acc["seconds"], 1e-9), "elapsed_s": round(self.elapsed, 3),
+                  "wall_s": round(self.wall(), 3)}
         with open(ckpt.metrics_path(self.run_dir), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         self.acc = new_accumulator()
@@ -328,8 +304,20 @@ class Trainer:
 
     # ---- stop rules ---------------------------------------------------------------------------
     def should_stop(self) -> bool:
-        """The last step is done, Ctrl-C was pressed, or patience ran out."""
-        return self.step >= self.total_steps or self.interrupted() or self.early_stopped
+        """The last step is done, the time is up, Ctrl-C was pressed, or patience ran out."""
+        return self.step >= self.total_steps or self.time_up or self.interrupted() or self.early_stopped
+
+    def wall(self) -> float:
+        """Wall-clock seconds this run has trained, every call of it together (the time budget's clock)."""
+        return self.wall_before + time.perf_counter() - self.t0
+
+    def budget_seconds(self) -> float:
+        """The time budget's clock for the learning-rate schedule (0 without a budget: nothing reads it)."""
+        return self.wall() if self.max_time is not None else 0.0
+
+    def out_of_time(self, step_seconds: float) -> bool:
+        """One more step and the closing evaluation and checkpoint would not fit in train.max_time."""
+        return self.max_time is not None and self.wall() + step_seconds + self.eval_seconds >= self.max_time
 
     def interrupted(self) -> bool:
         """Ctrl-C or SIGTERM: finish the step, save, return."""
@@ -346,8 +334,11 @@ class Trainer:
         first_step = self.step
         self.reporter.start(self._start_info())
         self._notes()
+        self.time_up = self.resumed and self.out_of_time(0.0)  # a resumed run's time is spent (a new one steps)
         if not self.resumed:  # step 0: something to resume from, and to roll back to
+            start = time.perf_counter()
             self.save(["last"])
+            self.eval_seconds = time.perf_counter() - start  # the time budget's reserve until an evaluation is timed
         governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
         with StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
             while not self.should_stop():
@@ -356,8 +347,11 @@ class Trainer:
                 # threads: keep the faster count as the machine's load changes
                 if governor is not None and (change := governor.step_done(stats["seconds"])):
                     self.reporter.message(f"step {self.step}: {change}")
+                # the time budget: stop after this step when another and the closing evaluation would not fit
+                self.time_up = self.out_of_time(stats["seconds"])
                 # evaluate every eval_interval steps and at the very end
-                evaluated = self.step % train_cfg.eval_interval == 0 or self.step == self.total_steps
+                evaluated = self.step % train_cfg.eval_interval == 0 or self.step == self.total_steps or self.time_up
+                eval_start = time.perf_counter()
                 pointers = self.judge_eval(stats) if evaluated else ["last"]
                 # log running averages every log_interval steps and after each evaluation
                 if evaluated or self.step % train_cfg.log_interval == 0:
@@ -366,6 +360,11 @@ class Trainer:
                 keep = train_cfg.keep_every is not None and self.step % train_cfg.keep_every == 0
                 if evaluated or keep:
                     self.save(pointers, keep=keep)
+                if evaluated:
+                    self.eval_seconds = time.perf_counter() - eval_start
+                if self.time_up:
+                    self.reporter.message(f"time budget of {duration_text(train_cfg.max_time)} reached at step "
+                                          f"{self.step:,}")
                 # a short sample now and then, so users watch the model learn
                 if train_cfg.sample_interval and self.step % train_cfg.sample_interval == 0:
                     self.sample()
@@ -378,7 +377,7 @@ class Trainer:
             self.last_path = ckpt.find_checkpoint(self.run_dir, "last")
         return TrainResult(self.run_dir, self.step, self.epoch, self.last_val, self.best_val, self.last_path,
                            self.interrupted(), self.early_stopped, self.bits_per_char(self.last_val),
-                           self.bits_per_char(self.best_val), first_step)
+                           self.bits_per_char(self.best_val), first_step, self.time_up)
 
 
 @holding_run_lock  # one train at a time in run_dir (runs/lock.py)
