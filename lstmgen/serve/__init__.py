@@ -76,4 +76,7 @@ def serve(model, *, name: str, host: str = "127.0.0.1", port: int = 8000, limits
     app = create_app(model, name=name, limits=limits or Limits())
     config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level=log_level,
                             timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn (0.29 and later) raises Ctrl-C again once it has shut down cleanly
+        pass
