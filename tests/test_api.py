@@ -15,29 +15,20 @@ import pytest
 import lstmgen
 from lstmgen.api import SampleOptions
 from lstmgen.errors import CheckpointError, ConfigError, DataError
-from tests.conftest import ROOT, write_corpus
-from tests.test_cli import run
+from tests.helpers import ROOT, run, write_corpus
 
-TINY = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
-        "train": {"batch_size": 8, "seq_len": 32, "max_steps": 40, "eval_interval": 20, "learning_rate": 0.01}}
+# configs/tiny.yaml at learning rate 0.01 as a dict: the settings of the session's char_run
+TINY_SETTINGS = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
+                 "train": {"batch_size": 8, "seq_len": 32, "max_steps": 40, "eval_interval": 20, "learning_rate": 0.01}}
 
 
 def tiny_config(corpus, **train):
-    return {"data": {"corpus": str(corpus)}, "model": TINY["model"], "train": {**TINY["train"], **train}}
+    return {"data": {"corpus": str(corpus)}, "model": TINY_SETTINGS["model"], "train": {**TINY_SETTINGS["train"], **train}}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api")
-    corpus = write_corpus(tmp / "corpus.txt")
-    result = lstmgen.train(tiny_config(corpus), out=tmp / "run")
-    assert result.step == 40 and not result.interrupted
-    return tmp / "run"
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return lstmgen.load(trained)
+def model(char_run):
+    return lstmgen.load(char_run)
 
 
 CASES = [
@@ -65,22 +56,22 @@ def cli_args(options):
 
 
 @pytest.mark.parametrize("options", CASES)
-def test_generate_is_what_sample_prints(trained, model, options):
+def test_generate_is_what_sample_prints(char_run, model, options):
     options = {"length": 60, **options}
-    printed = run("sample", trained, "--prime", "The ", "--seed", "3", *cli_args(options))
+    printed = run("sample", char_run, "--prime", "The ", "--seed", "3", *cli_args(options))
     assert printed.exit_code == 0, printed.output
     assert model.generate("The ", seed=3, **options) + "\n" == printed.output
 
 
-def test_many_samples_are_what_sample_prints(trained, model):
-    printed = run("sample", trained, "--prime", "A", "--seed", "5", "--length", "40", "--num-samples", "3").output
+def test_many_samples_are_what_sample_prints(char_run, model):
+    printed = run("sample", char_run, "--prime", "A", "--seed", "5", "--length", "40", "--num-samples", "3").output
     texts = model.generate("A", seed=5, length=40, num_samples=3)
     assert isinstance(texts, list) and len(texts) == 3
     assert printed == "".join(f"----- sample {i + 1} -----\n{t}\n" for i, t in enumerate(texts))
 
 
-def test_samples_are_what_sample_prints_as_json(trained, model):
-    printed = run("sample", trained, "--seed", "2", "--length", "30", "--num-samples", "2", "--format", "json",
+def test_samples_are_what_sample_prints_as_json(char_run, model):
+    printed = run("sample", char_run, "--seed", "2", "--length", "30", "--num-samples", "2", "--format", "json",
                   "--stop", " a").output
     records = [json.loads(line) for line in printed.splitlines()]
     samples = model.samples("", seed=2, length=30, num_samples=2, stop=" a")
@@ -136,8 +127,8 @@ def test_next_token_probs_are_the_first_top_logprobs(model):
     assert sum(p for _, p in top) <= 1 + 1e-9
 
 
-def test_score_is_what_score_prints(trained, model):
-    printed = json.loads(run("score", trained, "The cat sat on a mat.", "--top", "2", "--json").output)
+def test_score_is_what_score_prints(char_run, model):
+    printed = json.loads(run("score", char_run, "The cat sat on a mat.", "--top", "2", "--json").output)
     scored = model.score("The cat sat on a mat.", top=2)
     assert printed["tokens"] == scored.tokens
     for key in ("bits_per_char", "loss", "total_bits", "num_tokens", "characters"):
@@ -181,25 +172,25 @@ def test_bad_options_are_config_errors(model, options, needle):
         model.stream_samples("The ", **options)  # checked at the call, not at the first piece
 
 
-def test_other_errors_are_typed(tmp_path, trained, model):
+def test_other_errors_are_typed(tmp_path, char_run, model):
     with pytest.raises(CheckpointError):
         lstmgen.load(tmp_path / "nothing")
     with pytest.raises(CheckpointError, match="unknown checkpoint"):
-        lstmgen.load(trained, checkpoint="first")
+        lstmgen.load(char_run, checkpoint="first")
     with pytest.raises(DataError, match="empty"):
         model.score("")
     with pytest.raises(ConfigError, match="num_samples > 1"):
         model.stream("", num_samples=2)
 
 
-def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
+def test_train_checks_its_config_as_the_cli_does(tmp_path, run_copy):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match="hidden_size"):
         lstmgen.train({"model": {"hiden_size": 8}}, out=tmp_path / "a")
     with pytest.raises(ConfigError, match="learning_rate"):
         lstmgen.train(tiny_config(corpus, learning_rate=-1), out=tmp_path / "a")
     with pytest.raises(ConfigError, match="already holds a training run"):
-        lstmgen.train(tiny_config(corpus), out=trained)
+        lstmgen.train(tiny_config(corpus), out=run_copy)
     with pytest.raises(ConfigError, match="config must be"):
         lstmgen.train(42, out=tmp_path / "a")
     assert not (tmp_path / "a" / "checkpoints").exists()

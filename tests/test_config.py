@@ -8,7 +8,7 @@ import json
 
 from lstmgen.runs.config import Config, all_keys, describe_keys, dump_config, load_config, read_saved_config
 from lstmgen.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_default_yaml_equals_builtin_defaults():

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from lstmgen.parallel.launch import find_mpiexec
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 from tests.test_distributed import (ENV, JOB_TIMEOUT, _mpi_missing, assert_same_numbers, assert_sums_right, lstmgen,
                                     tiny)
 

@@ -27,9 +27,7 @@ import pytest
 
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.nn.model import CELLS
-from tests.conftest import ROOT, write_corpus
-from tests.test_cli import TINY, run
-from tests.test_training_safety import assert_same_weights, metrics, train, weights
+from tests.helpers import ROOT, TINY, assert_same_weights, metrics, run, train, weights, write_corpus
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 

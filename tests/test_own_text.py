@@ -10,7 +10,7 @@ from lstmgen.runs.checkpoint import load_checkpoint
 from lstmgen.runs.config import inherit, load_config
 from lstmgen.errors import ConfigError
 from lstmgen.training.trainer import Trainer
-from tests.test_cli import TINY, assert_user_error, run, train_tiny
+from tests.helpers import TINY, assert_user_error, run, train_tiny
 
 
 def test_a_binary_file_is_refused_as_not_text(tmp_path):

@@ -12,7 +12,7 @@ from lstmgen.runs.loading import load_run
 from lstmgen.generation.sampling import log_softmax
 from lstmgen.evaluation.score import score_ids, text_ids
 from lstmgen.training.trainer import evaluate_ids
-from tests.test_cli import run, train_tiny
+from tests.helpers import run, train_tiny
 
 
 @pytest.fixture(scope="module")

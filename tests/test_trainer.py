@@ -5,8 +5,7 @@ import numpy as np
 
 from lstmgen.runs.config import load_config
 from lstmgen.training.trainer import Trainer, train
-from tests.test_cli import TINY
-from tests.test_training_safety import assert_same_weights, weights
+from tests.helpers import TINY, assert_same_weights, weights
 
 SETS = ["train.max_steps=5", "train.eval_interval=5", "train.optimizer=sgd", "train.learning_rate=0.5"]
 

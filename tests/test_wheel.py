@@ -16,7 +16,7 @@ import sysconfig
 
 import pytest
 
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 
 
 def sh(*cmd, cwd=None, env=None):
