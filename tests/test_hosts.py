@@ -179,6 +179,7 @@ def two_hosts(tmp_path):
         hosts.stop()
 
 
+@pytest.mark.slow  # two network namespaces and an MPI job across them
 def test_two_hosts_train_as_one_process_and_only_host_a_holds_files(two_hosts, tmp_path):
     """P = 2 across two hosts gives one process's numbers; only rank 0's host has the corpus,
     config and run directory; the run resumes across the hosts and then on one process."""

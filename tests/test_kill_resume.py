@@ -58,6 +58,7 @@ def assert_same_run(reference, resumed):
     assert folders(resumed) == folders(reference)  # no temporary or stale folder left
 
 
+@pytest.mark.slow  # 10 to 20 s each on two cores: a trainer killed at many points
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_sigkill_at_many_points_then_resume_is_bitwise_identical(tmp_path, text_file, cell, optimizer):
