@@ -23,7 +23,8 @@ TINY_SETTINGS = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, 
 
 
 def tiny_config(corpus, **train):
-    return {"data": {"corpus": str(corpus)}, "model": TINY_SETTINGS["model"], "train": {**TINY_SETTINGS["train"], **train}}
+    return {"data": {"corpus": str(corpus)}, "model": TINY_SETTINGS["model"],
+            "train": {**TINY_SETTINGS["train"], **train}}
 
 
 @pytest.fixture(scope="module")

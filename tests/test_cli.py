@@ -106,7 +106,8 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
     cmd = [sys.executable, "-m", "lstmgen", "train", "--config", TINY, "--out", str(out),
            "--set", f"data.corpus={text_file}", "--set", "train.max_steps=100000", "--set", "train.log_interval=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    wait_for(lambda: (out / "metrics.jsonl").exists(), "training's first metrics line", alive=lambda: proc.poll() is None)
+    wait_for(lambda: (out / "metrics.jsonl").exists(), "training's first metrics line",
+             alive=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

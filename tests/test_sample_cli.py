@@ -130,11 +130,11 @@ def _read_until(fd, needle, what, timeout=60.0):
 
 
 @contextlib.contextmanager
-def _interactive(char_run, *options, preexec_fn=None):
+def _interactive(run_dir, *options, preexec_fn=None):
     """``lstmgen sample --interactive`` on a pseudo-terminal: yields the terminal's main side;
     on leaving, Ctrl-D at the prompt must end the session with exit code 0."""
     main, child = _pty().openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(char_run), "--interactive", *options],
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(run_dir), "--interactive", *options],
                             stdin=child, stdout=child, stderr=child, close_fds=True, preexec_fn=preexec_fn, cwd=ROOT)
     os.close(child)
     try:

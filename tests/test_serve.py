@@ -60,9 +60,9 @@ def client(url):
     return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
 
-def sample(char_run, prime, *args):
+def sample(run_dir, prime, *args):
     """The texts ``lstmgen sample`` prints (continuations only)."""
-    out = run("sample", char_run, "--prime", prime, "--format", "json", *args)
+    out = run("sample", run_dir, "--prime", prime, "--format", "json", *args)
     assert out.exit_code == 0, out.output
     return [json.loads(line)["text"] for line in out.output.splitlines()]
 
@@ -255,7 +255,8 @@ def test_a_client_that_disconnects_stops_its_generation(model):
             lines = r.iter_lines()
             assert sum(1 for line, _ in zip(lines, range(6)) if line.startswith("data: ")) >= 3
         # the event: the worker is free again (at 0.02 s a token, 1000 tokens would take 20 s)
-        wait_for(lambda: httpx.get(f"{base}/health").json()["running"] == 0, "the generation's end after the client left")
+        wait_for(lambda: httpx.get(f"{base}/health").json()["running"] == 0,
+                 "the generation's end after the client left")
         made = slow.made
         assert made < 100  # stopped, long before 1000 tokens
         assert httpx.get(f"{base}/health").json() == {"status": "ok", "model": NAME, "running": 0, "waiting": 0}
@@ -271,7 +272,8 @@ def test_workers_run_at_once_then_queue_then_503(model):
                 r = streams.enter_context(httpx.stream("POST", f"{base}/v1/completions", json=body))
                 assert r.status_code == 200
             health = lambda: httpx.get(f"{base}/health", timeout=5).json()  # noqa: E731  (the event loop is free)
-            wait_for(lambda: (health()["running"], health()["waiting"]) == (2, 1), "two requests running and one waiting")
+            wait_for(lambda: (health()["running"], health()["waiting"]) == (2, 1),
+                     "two requests running and one waiting")
             busy = httpx.post(f"{base}/v1/completions", json={**body, "stream": False})
             assert busy.status_code == 503 and busy.json()["error"]["code"] == "server_busy"
             assert busy.headers["retry-after"] == "1"
