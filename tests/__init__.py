@@ -1,2 +1,2 @@
-"""The test suite (a regular package, so ``from tests.conftest import ...`` finds this folder even
+"""The test suite (a regular package, so ``from tests.helpers import ...`` finds this folder even
 when an installed distribution ships a top-level ``tests`` package of its own)."""

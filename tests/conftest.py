@@ -1,12 +1,20 @@
-"""Shared helpers for the tests: small generated corpora and a numeric gradient checker; and
-the cache of built-in corpora kept in a folder of the test session, never the user's."""
+"""The suite's fixtures: an empty working folder for every test, the cache of built-in corpora in
+a folder of the session (never the user's), a generated corpus, and the trained runs that many
+tests read, each trained once per session.
 
-import os
+The session's runs are shared: a test that changes a run (breaks a checkpoint, resumes it,
+trains into it) takes ``run_copy`` or copies the run into its own ``tmp_path`` first. Plain
+helper functions are in ``helpers.py``.
+"""
 
-import numpy as np
+import pathlib
+import shutil
+
 import pytest
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+import lstmgen
+from lstmgen.runs.config import load_config
+from tests.helpers import TINY, write_corpus
 
 
 @pytest.fixture(autouse=True)
@@ -15,42 +23,6 @@ def _working_folder(tmp_path_factory, monkeypatch):
     into) the folder pytest was started from: a `notes.txt` or `runs/` there changes nothing.
     Tests name the repository's files from ROOT."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-
-
-def numeric_grad(f, x, eps=1e-6):
-    """Central differences of the scalar f() with respect to every element of x (in place)."""
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        fp = f()
-        x[i] = old - eps
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
-
-
-def rel_error(a, b):
-    """Relative error of two arrays as a whole: |a - b| / (|a| + |b|) in the L2 norm.
-
-    Element-wise ratios blow up on entries near zero, where the central difference's own
-    rounding error (~1e-10) dominates; the norm-wise ratio is the usual gradient-check measure.
-    """
-    return float(np.linalg.norm(a - b) / max(1e-20, np.linalg.norm(a) + np.linalg.norm(b)))
-
-
-def write_corpus(path, capitalize=True):
-    """Write a generated plain-text corpus of about 6 KB (no text from elsewhere) to ``path``:
-    200 lines of 8 words drawn with seed 0, each ending with a full stop."""
-    rng = np.random.default_rng(0)
-    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "big", "red", "house"]
-    lines = [" ".join(rng.choice(words, size=8)) for _ in range(200)]
-    path.write_text("\n".join((line.capitalize() if capitalize else line) + "." for line in lines) + "\n",
-                    encoding="utf-8")
-    return path
 
 
 @pytest.fixture
@@ -67,3 +39,40 @@ def builtin_cache_dir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LSTMGEN_CACHE_DIR", str(folder))
         yield folder
+
+
+# ---- the session's trained runs ------------------------------------------------------------------
+def _tiny_run(tmp_path_factory, name, *settings):
+    """configs/tiny.yaml (40 steps, evaluated at 20 and 40) at learning rate 0.01 on the
+    generated corpus (``write_corpus``, the same text as ``text_file``), trained with the Python
+    API into a folder of the session; a few seconds."""
+    folder = tmp_path_factory.mktemp(name)
+    corpus = write_corpus(folder / "corpus.txt")
+    config = load_config(TINY, [f"data.corpus={corpus}", "train.learning_rate=0.01", *settings])
+    result = lstmgen.train(config, out=folder / "run")
+    assert result.step == 40 and not result.interrupted
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def char_run(tmp_path_factory):
+    """The tiny character-level run. Read it; never change it (see ``run_copy``)."""
+    return _tiny_run(tmp_path_factory, "char-run")
+
+
+@pytest.fixture(scope="session")
+def word_run(tmp_path_factory):
+    """The tiny word-level run, lowercased. Read it; never change it."""
+    return _tiny_run(tmp_path_factory, "word-run", "tokenizer.level=word", "tokenizer.lowercase=true")
+
+
+@pytest.fixture(scope="session")
+def bpe_run(tmp_path_factory):
+    """The tiny byte-level BPE run, 300 tokens. Read it; never change it."""
+    return _tiny_run(tmp_path_factory, "bpe-run", "tokenizer.level=bpe", "tokenizer.vocab_size=300")
+
+
+@pytest.fixture
+def run_copy(char_run, tmp_path):
+    """A copy of the tiny character-level run in this test's folder, for the test to change."""
+    return pathlib.Path(shutil.copytree(char_run, tmp_path / "run"))

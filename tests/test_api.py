@@ -15,29 +15,21 @@ import pytest
 import lstmgen
 from lstmgen.api import SampleOptions
 from lstmgen.errors import CheckpointError, ConfigError, DataError
-from tests.conftest import ROOT, write_corpus
-from tests.test_cli import run
+from tests.helpers import ROOT, run, write_corpus
 
-TINY = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
-        "train": {"batch_size": 8, "seq_len": 32, "max_steps": 40, "eval_interval": 20, "learning_rate": 0.01}}
+# configs/tiny.yaml at learning rate 0.01 as a dict: the settings of the session's char_run
+TINY_SETTINGS = {"model": {"embed_dim": 16, "hidden_size": 32, "num_layers": 1, "dropout": 0.0},
+                 "train": {"batch_size": 8, "seq_len": 32, "max_steps": 40, "eval_interval": 20, "learning_rate": 0.01}}
 
 
 def tiny_config(corpus, **train):
-    return {"data": {"corpus": str(corpus)}, "model": TINY["model"], "train": {**TINY["train"], **train}}
+    return {"data": {"corpus": str(corpus)}, "model": TINY_SETTINGS["model"],
+            "train": {**TINY_SETTINGS["train"], **train}}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("api")
-    corpus = write_corpus(tmp / "corpus.txt")
-    result = lstmgen.train(tiny_config(corpus), out=tmp / "run")
-    assert result.step == 40 and not result.interrupted
-    return tmp / "run"
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return lstmgen.load(trained)
+def model(char_run):
+    return lstmgen.load(char_run)
 
 
 CASES = [
@@ -65,22 +57,22 @@ def cli_args(options):
 
 
 @pytest.mark.parametrize("options", CASES)
-def test_generate_is_what_sample_prints(trained, model, options):
+def test_generate_is_what_sample_prints(char_run, model, options):
     options = {"length": 60, **options}
-    printed = run("sample", trained, "--prime", "The ", "--seed", "3", *cli_args(options))
+    printed = run("sample", char_run, "--prime", "The ", "--seed", "3", *cli_args(options))
     assert printed.exit_code == 0, printed.output
     assert model.generate("The ", seed=3, **options) + "\n" == printed.output
 
 
-def test_many_samples_are_what_sample_prints(trained, model):
-    printed = run("sample", trained, "--prime", "A", "--seed", "5", "--length", "40", "--num-samples", "3").output
+def test_many_samples_are_what_sample_prints(char_run, model):
+    printed = run("sample", char_run, "--prime", "A", "--seed", "5", "--length", "40", "--num-samples", "3").output
     texts = model.generate("A", seed=5, length=40, num_samples=3)
     assert isinstance(texts, list) and len(texts) == 3
     assert printed == "".join(f"----- sample {i + 1} -----\n{t}\n" for i, t in enumerate(texts))
 
 
-def test_samples_are_what_sample_prints_as_json(trained, model):
-    printed = run("sample", trained, "--seed", "2", "--length", "30", "--num-samples", "2", "--format", "json",
+def test_samples_are_what_sample_prints_as_json(char_run, model):
+    printed = run("sample", char_run, "--seed", "2", "--length", "30", "--num-samples", "2", "--format", "json",
                   "--stop", " a").output
     records = [json.loads(line) for line in printed.splitlines()]
     samples = model.samples("", seed=2, length=30, num_samples=2, stop=" a")
@@ -136,8 +128,8 @@ def test_next_token_probs_are_the_first_top_logprobs(model):
     assert sum(p for _, p in top) <= 1 + 1e-9
 
 
-def test_score_is_what_score_prints(trained, model):
-    printed = json.loads(run("score", trained, "The cat sat on a mat.", "--top", "2", "--json").output)
+def test_score_is_what_score_prints(char_run, model):
+    printed = json.loads(run("score", char_run, "The cat sat on a mat.", "--top", "2", "--json").output)
     scored = model.score("The cat sat on a mat.", top=2)
     assert printed["tokens"] == scored.tokens
     for key in ("bits_per_char", "loss", "total_bits", "num_tokens", "characters"):
@@ -181,11 +173,11 @@ def test_bad_options_are_config_errors(model, options, needle):
         model.stream_samples("The ", **options)  # checked at the call, not at the first piece
 
 
-def test_other_errors_are_typed(tmp_path, trained, model):
+def test_other_errors_are_typed(tmp_path, char_run, model):
     with pytest.raises(CheckpointError):
         lstmgen.load(tmp_path / "nothing")
     with pytest.raises(CheckpointError, match="unknown checkpoint"):
-        lstmgen.load(trained, checkpoint="first")
+        lstmgen.load(char_run, checkpoint="first")
     with pytest.raises(DataError, match="empty"):
         model.score("")
     with pytest.raises(ConfigError, match="num_samples > 1"):
@@ -198,12 +190,12 @@ def test_other_errors_are_typed(tmp_path, trained, model):
     ("num_samples", 0, False), ("num_samples", 2, True), ("repetition_penalty", 0, False),
     ("repetition_penalty", 0.5, True), ("no_repeat_ngram_size", -1, False), ("seed", -1, False), ("seed", 0, True),
     ("stop", "", False), ("stop", "a", True)])
-def test_sampling_options_are_refused_alike_by_the_cli_the_api_and_the_server(trained, model, option, value, valid):
+def test_sampling_options_are_refused_alike_by_the_cli_the_api_and_the_server(char_run, model, option, value, valid):
     from lstmgen.serve import Limits
     from lstmgen.serve.request import RequestError, parse_completion
 
     options = {"length": 5, option: value}
-    cli = run("sample", trained, *[a for k, v in options.items() for a in (f"--{k.replace('_', '-')}", v)])
+    cli = run("sample", char_run, *[a for k, v in options.items() for a in (f"--{k.replace('_', '-')}", v)])
     assert cli.exit_code == (0 if valid else 2), cli.output
     field = {"length": "max_tokens", "num_samples": "n"}.get(option, option)
     body = {"model": "m", "prompt": "", "max_tokens": 5, field: value}
@@ -228,14 +220,14 @@ def test_the_server_limit_bounds_what_a_request_asks_not_its_default():
         parse_completion({"model": "m", "prompt": "", "max_tokens": 6}, "m", Limits(max_tokens=5))
 
 
-def test_train_checks_its_config_as_the_cli_does(tmp_path, trained):
+def test_train_checks_its_config_as_the_cli_does(tmp_path, run_copy):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match="hidden_size"):
         lstmgen.train({"model": {"hiden_size": 8}}, out=tmp_path / "a")
     with pytest.raises(ConfigError, match="learning_rate"):
         lstmgen.train(tiny_config(corpus, learning_rate=-1), out=tmp_path / "a")
     with pytest.raises(ConfigError, match="already holds a training run"):
-        lstmgen.train(tiny_config(corpus), out=trained)
+        lstmgen.train(tiny_config(corpus), out=run_copy)
     with pytest.raises(ConfigError, match="config must be"):
         lstmgen.train(42, out=tmp_path / "a")
     assert not (tmp_path / "a" / "checkpoints").exists()
@@ -280,7 +272,7 @@ def assert_same_run(a, b):
 def test_the_cli_and_the_api_train_the_same_run_fine_tuning_included(tmp_path):
     """One function resolves a run for both (runs.resolve): the same settings, bitwise the same run."""
     first, second = write_corpus(tmp_path / "first.txt"), write_corpus(tmp_path / "second.txt", capitalize=False)
-    config = {"model": TINY["model"], "train": {**TINY["train"], "max_steps": 6, "eval_interval": 3}}
+    config = {"model": TINY_SETTINGS["model"], "train": {**TINY_SETTINGS["train"], "max_steps": 6, "eval_interval": 3}}
     assert run("train", first, "--out", tmp_path / "cli", *_sets(config)).exit_code == 0
     lstmgen.train({"data": {"corpus": str(first)}, **config}, out=tmp_path / "api")
     assert_same_run(tmp_path / "cli", tmp_path / "api")
@@ -294,11 +286,11 @@ def test_the_cli_and_the_api_train_the_same_run_fine_tuning_included(tmp_path):
     assert_same_run(tmp_path / "cli-tuned", tmp_path / "api-tuned")
 
 
-def test_fine_tuning_from_the_api_refuses_a_conflicting_architecture(tmp_path, trained):
+def test_fine_tuning_from_the_api_refuses_a_conflicting_architecture(tmp_path, char_run):
     corpus = write_corpus(tmp_path / "corpus.txt")
     with pytest.raises(ConfigError, match=r"model.hidden_size is 64, but train.init_from .* has 32: a fine-tuned run"):
         lstmgen.train({"data": {"corpus": str(corpus)}, "model": {"hidden_size": 64},
-                       "train": {"init_from": str(trained)}}, out=tmp_path / "a")
+                       "train": {"init_from": str(char_run)}}, out=tmp_path / "a")
     assert not (tmp_path / "a").exists()
 
 

@@ -96,34 +96,3 @@ def test_json_round_trip_and_validation():
 def test_vocab_size_below_the_bytes_is_a_config_error():
     with pytest.raises(ConfigError, match="tokenizer.vocab_size"):
         build_tokenizer("bpe", ["a"], vocab_size=100)
-
-
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ImportError:
-    given = None
-
-if given is None:
-
-    def test_property_tests_need_hypothesis():
-        pytest.skip("hypothesis is not installed")
-
-else:
-    LEARNT = build_tokenizer("bpe", [TEXT], vocab_size=320)
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.text())
-    def test_round_trip_of_any_text(text):
-        ids = LEARNT.encode(text)
-        assert LEARNT.decode(ids) == text
-        assert LEARNT.num_chars(ids) == len(text) and LEARNT.num_bytes(ids) == len(text.encode())
-
-    @settings(max_examples=30, deadline=None)
-    @given(st.lists(st.text(alphabet="ab cé中", max_size=40), max_size=6))
-    def test_learnt_from_any_text_round_trips_it(documents):
-        tok = build_tokenizer("bpe", documents, vocab_size=280)
-        joined = "\n".join(documents)
-        assert tok.decode(tok.encode(joined)) == joined
-        chunks = Counter(c for doc in documents for c in CHUNK.findall(doc))
-        assert tok.merges == naive_merges(chunks, 280 - FIRST_MERGE)

@@ -15,7 +15,7 @@ from lstmgen.nn.gru import GRU, GRUCuDNN
 from lstmgen.nn.lstm import LSTM
 from lstmgen.nn.peephole_lstm import PeepholeLSTM
 from lstmgen.nn.rnn import RNN
-from tests.conftest import numeric_grad, rel_error
+from tests.helpers import numeric_grad, rel_error
 from tests.test_lstm import naive_lstm
 
 N, T, D, H = 3, 4, 5, 6

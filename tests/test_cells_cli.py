@@ -6,7 +6,7 @@ import pytest
 from lstmgen.runs.config import load_config
 from lstmgen.errors import ConfigError
 from lstmgen.nn.model import CELLS, LanguageModel
-from tests.test_cli import TINY, assert_user_error, run
+from tests.helpers import TINY, assert_user_error, run
 
 ALL_CELLS = sorted(CELLS)
 

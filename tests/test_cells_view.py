@@ -18,7 +18,7 @@ from lstmgen.evaluation.score import score_ids
 from lstmgen.insight.text_features import char_features, token_features
 from lstmgen.tokenizers import build_tokenizer
 from lstmgen.tokenizers.char import CharTokenizer
-from tests.test_cli import assert_user_error, run
+from tests.helpers import assert_user_error, run
 
 COUNTER, QUOTES = 3, 5  # the hand-set units of layer 0
 

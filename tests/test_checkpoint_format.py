@@ -7,8 +7,7 @@ import shutil
 import pytest
 
 from lstmgen.runs import checkpoint as ckpt
-from tests.test_cli import assert_user_error, run, train_tiny
-from tests.test_training_safety import assert_same_weights, train, weights
+from tests.helpers import assert_same_weights, assert_user_error, run, train, train_tiny, weights
 
 
 def folders(run_dir):

@@ -8,42 +8,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import lstmgen
 
-from lstmgen.cli import cli
-from tests.conftest import ROOT
-
-TINY = str(ROOT / "configs" / "tiny.yaml")
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    return result
-
-
-def train_tiny(text_file, out, *sets):
-    return run("train", "--config", TINY, "--out", out, "--set", f"data.corpus={text_file}",
-               "--set", "train.max_steps=12", "--set", "train.eval_interval=4", *sum((["--set", s] for s in sets), []))
-
-
-def assert_user_error(result, code, *needles):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.output, result.output
-
-
-@pytest.fixture
-def trained(tmp_path, text_file):
-    out = tmp_path / "run"
-    assert train_tiny(text_file, out).exit_code == 0
-    return out
+from tests.helpers import ROOT, TINY, assert_user_error, run, train_tiny, wait_for
 
 
 def test_version_and_help():
@@ -54,7 +25,9 @@ def test_version_and_help():
     assert proc.returncode == 0 and "train" in proc.stdout
 
 
-def test_train_writes_a_complete_run_directory(trained):
+def test_train_writes_a_complete_run_directory(tmp_path, text_file):
+    trained = tmp_path / "run"
+    assert train_tiny(text_file, trained).exit_code == 0
     for name in ("config.yaml", "tokenizer.json", "metrics.jsonl", "checkpoints/last.json", "checkpoints/best.json"):
         assert (trained / name).exists(), name
     last = json.loads((trained / "checkpoints" / "last.json").read_text())
@@ -78,24 +51,24 @@ def test_train_on_builtin_corpus_with_tiny_config(tmp_path):
     assert "data.corpus" not in result.output and "resolved config" not in result.output
 
 
-def test_sample_streams_prime_then_text_and_seed_repeats(trained):
-    a = run("sample", trained, "--prime", "The ", "--length", "40", "--seed", "3")
-    b = run("sample", trained, "--prime", "The ", "--length", "40", "--seed", "3")
+def test_sample_streams_prime_then_text_and_seed_repeats(char_run):
+    a = run("sample", char_run, "--prime", "The ", "--length", "40", "--seed", "3")
+    b = run("sample", char_run, "--prime", "The ", "--length", "40", "--seed", "3")
     assert a.exit_code == 0 and a.output.startswith("The ")
     assert a.output == b.output
-    c = run("sample", trained, "--length", "40", "--seed", "4", "--top-k", "5", "--top-p", "0.9", "--num-samples", "3")
+    c = run("sample", char_run, "--length", "40", "--seed", "4", "--top-k", "5", "--top-p", "0.9", "--num-samples", "3")
     assert c.exit_code == 0 and c.output.count("----- sample") == 3
-    greedy = [run("sample", trained, "--temperature", "0", "--length", "20", "--seed", s).output for s in "12"]
+    greedy = [run("sample", char_run, "--temperature", "0", "--length", "20", "--seed", s).output for s in "12"]
     assert greedy[0] == greedy[1]
 
 
-def test_eval_reports_loss_perplexity_bits_per_char(trained, text_file):
-    result = run("eval", trained, "--json")
+def test_eval_reports_loss_perplexity_bits_per_char(char_run, text_file):
+    result = run("eval", char_run, "--json")
     assert result.exit_code == 0, result.output
     r = json.loads(result.output)
     assert r["perplexity"] == pytest.approx(np.exp(r["loss"]))
     assert 0 < r["bits_per_char"] < 8 and r["tokens"] > 0
-    table = run("eval", trained, "--corpus", text_file, "--checkpoint", "last")
+    table = run("eval", char_run, "--corpus", text_file, "--checkpoint", "last")
     assert table.exit_code == 0 and "bits per char" in table.output
 
 
@@ -119,13 +92,13 @@ def test_resume_continues_exactly(tmp_path, text_file):
     assert steps == sorted(set(steps))
 
 
-def test_resume_refuses_architecture_change(trained):
-    result = run("train", "--out", trained, "--resume", "--set", "model.hidden_size=64")
+def test_resume_refuses_architecture_change(run_copy):
+    result = run("train", "--out", run_copy, "--resume", "--set", "model.hidden_size=64")
     assert_user_error(result, 2, "model.hidden_size", "changed")
 
 
-def test_train_into_existing_run_without_resume_is_refused(trained, text_file):
-    assert_user_error(train_tiny(text_file, trained), 2, "already holds a training run", "--resume")
+def test_train_into_existing_run_without_resume_is_refused(run_copy, text_file):
+    assert_user_error(train_tiny(text_file, run_copy), 2, "already holds a training run", "--resume")
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
@@ -133,9 +106,8 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
     cmd = [sys.executable, "-m", "lstmgen", "train", "--config", TINY, "--out", str(out),
            "--set", f"data.corpus={text_file}", "--set", "train.max_steps=100000", "--set", "train.log_interval=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.time() + 60
-    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: (out / "metrics.jsonl").exists(), "training's first metrics line",
+             alive=lambda: proc.poll() is None)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -146,15 +118,12 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path, text_file):
     assert result.exit_code == 0, result.output
 
 
-def _wait_for_step(out, step, proc, seconds=60):
-    """Until metrics.jsonl has a line for ``step`` or later (the event), or the process ended."""
-    deadline = time.time() + seconds
-    while time.time() < deadline and proc.poll() is None:
+def _wait_for_step(out, step, proc):
+    """Until metrics.jsonl has a line for ``step`` or later (the event); fails if the process ends first."""
+    def reached():
         lines = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
-        if any(json.loads(line)["step"] >= step for line in lines if line.endswith("}")):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"training never reached step {step}")
+        return any(json.loads(line)["step"] >= step for line in lines if line.endswith("}"))
+    wait_for(reached, f"training reaching step {step}", alive=lambda: proc.poll() is None)
 
 
 def test_after_ctrl_c_the_readers_say_best_leaves_out_a_newer_last(tmp_path, text_file):
@@ -246,40 +215,40 @@ def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["draft.txt"]  # not even a lock file
 
 
-def test_corrupt_run_directory(trained):
-    folder = trained / "checkpoints" / json.loads((trained / "checkpoints" / "best.json").read_text())["checkpoint"]
+def test_corrupt_run_directory(run_copy):
+    folder = run_copy / "checkpoints" / json.loads((run_copy / "checkpoints" / "best.json").read_text())["checkpoint"]
     (folder / "model.npz").write_bytes(b"this is not a zip file")
-    assert_user_error(run("sample", trained), 1, "model.npz", "damaged")
-    (trained / "checkpoints" / "best.json").write_text("{not json")
-    assert_user_error(run("eval", trained), 1, "best.json")
+    assert_user_error(run("sample", run_copy), 1, "model.npz", "damaged")
+    (run_copy / "checkpoints" / "best.json").write_text("{not json")
+    assert_user_error(run("eval", run_copy), 1, "best.json")
 
 
-def test_pickled_arrays_are_refused(trained):
-    folder = trained / "checkpoints" / json.loads((trained / "checkpoints" / "best.json").read_text())["checkpoint"]
+def test_pickled_arrays_are_refused(run_copy):
+    folder = run_copy / "checkpoints" / json.loads((run_copy / "checkpoints" / "best.json").read_text())["checkpoint"]
     np.savez(folder / "model.npz", **{"embed.W": np.array([{"evil": 1}], dtype=object)})
-    assert_user_error(run("sample", trained), 1, "model.npz", "refused")
+    assert_user_error(run("sample", run_copy), 1, "model.npz", "refused")
 
 
-def test_wrong_shapes_are_refused(trained):
-    folder = trained / "checkpoints" / json.loads((trained / "checkpoints" / "best.json").read_text())["checkpoint"]
+def test_wrong_shapes_are_refused(run_copy):
+    folder = run_copy / "checkpoints" / json.loads((run_copy / "checkpoints" / "best.json").read_text())["checkpoint"]
     with np.load(folder / "model.npz") as z:
         arrays = {k: z[k] for k in z.files}
     arrays["head.W"] = arrays["head.W"][:, :3]
     np.savez(folder / "model.npz", **arrays)
-    assert_user_error(run("sample", trained), 1, "model.npz", "head.W", "shape")
+    assert_user_error(run("sample", run_copy), 1, "model.npz", "head.W", "shape")
 
 
-def test_newer_format_version(trained):
-    pointer = trained / "checkpoints" / "best.json"
+def test_newer_format_version(run_copy):
+    pointer = run_copy / "checkpoints" / "best.json"
     data = json.loads(pointer.read_text())
     data["format_version"] = 99
     pointer.write_text(json.dumps(data))
-    assert_user_error(run("sample", trained), 1, "format_version 99 is newer", "upgrade")
+    assert_user_error(run("sample", run_copy), 1, "format_version 99 is newer", "upgrade")
 
 
-def test_closed_pipe_ends_quietly(trained):
+def test_closed_pipe_ends_quietly(char_run):
     # `lstmgen sample RUN | head`: the reader leaves early; no traceback, no error message
-    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(trained), "--length", "200000",
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(char_run), "--length", "200000",
                              "--seed", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     proc.stdout.read(10)
     proc.stdout.close()

@@ -9,7 +9,7 @@ import json
 from lstmgen.runs.config import (DURATION_FORMS, Config, all_keys, describe_keys, dump_config, duration_seconds,
                                  load_config, read_saved_config)
 from lstmgen.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_default_yaml_equals_builtin_defaults():
@@ -17,7 +17,14 @@ def test_default_yaml_equals_builtin_defaults():
     assert load_config(ROOT / "configs" / "default.yaml") == Config()
 
 
-@pytest.mark.parametrize("name", ["default", "tiny", "text-file", "csv"])
+SHIPPED = sorted(path.stem for path in (ROOT / "configs").glob("*.yaml"))
+
+
+def test_the_shipped_configs_are_found():
+    assert {"default", "tiny", "text-file", "csv", "classic-word-lstm", "regularised"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_load(name):
     load_config(ROOT / "configs" / f"{name}.yaml")
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from lstmgen.cli import cli
 from lstmgen.runs.config import all_keys, describe_keys, find_config, load_config, shipped_configs
 from lstmgen.errors import ConfigError
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run(*args):

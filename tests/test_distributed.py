@@ -25,7 +25,7 @@ from lstmgen.data.batches import eval_windows, share
 from lstmgen.parallel.comm import FlatBuffer, GradientReducer, SingleProcess, local_state, stream_slice
 from lstmgen.errors import ConfigError
 from lstmgen.nn.model import LanguageModel
-from tests.conftest import ROOT, rel_error
+from tests.helpers import ROOT, rel_error, wait_for
 
 
 # ---- the splits -----------------------------------------------------------------------------------
@@ -412,9 +412,8 @@ def test_ctrl_c_or_sigterm_saves_one_checkpoint_and_every_rank_exits_130(tmp_pat
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     metrics = tmp_path / "run" / "metrics.jsonl"
-    deadline = time.monotonic() + JOB_TIMEOUT
-    while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 15) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) >= 15, "the job's 15th metrics line",
+             seconds=JOB_TIMEOUT, alive=lambda: proc.poll() is None)
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)
     else:

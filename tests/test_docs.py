@@ -6,7 +6,7 @@ import re
 import pytest
 
 from lstmgen.runs.config import all_keys
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "RESULTS.md", *sorted((ROOT / "docs").glob("*.md"))]
 

@@ -2,7 +2,7 @@
 
 import re
 
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 
 
 def test_the_examples_of_docs_api_run(tmp_path, monkeypatch, capsys):

@@ -21,7 +21,7 @@ from lstmgen.nn.model import LanguageModel
 from lstmgen.evaluation.metrics import text_ids
 from lstmgen.evaluation.score import score_documents
 from lstmgen.tokenizers import build_tokenizer, tokenizer_from_dict
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -16,7 +16,7 @@ from lstmgen.runs.config import Config, all_keys, load_config
 from lstmgen.data.corpus import Corpus, load_corpus, read_documents
 from lstmgen.errors import CheckpointError, ConfigError, DataError
 from lstmgen.tokenizers import TOKENIZERS, build_tokenizer, tokenizer_from_dict
-from tests.test_cli import assert_user_error, run, trained  # noqa: F401  (a fixture)
+from tests.helpers import assert_user_error, run
 
 EXAMPLES = 200
 fuzz = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -98,10 +98,10 @@ def test_corpus_readers_with_any_bytes(tmp_path, content, suffix, csv_column, en
     assert read_documents(str(path), csv_column=csv_column, encoding=encoding)
 
 
-def test_eval_csv_column_that_only_looks_like_a_number(trained, tmp_path):  # noqa: F811
+def test_eval_csv_column_that_only_looks_like_a_number(char_run, tmp_path):
     # "\u00b2" (superscript two) passes str.isdigit() but not int(): found by the fuzzer above
     (tmp_path / "d.csv").write_text("a,b\nsome text,more text\n")
-    result = run("eval", trained, "--corpus", tmp_path / "d.csv", "--csv-column", "\u00b2")
+    result = run("eval", char_run, "--corpus", tmp_path / "d.csv", "--csv-column", "\u00b2")
     assert_user_error(result, 1, "d.csv", "no column '\u00b2'")
 
 

@@ -6,27 +6,11 @@ nothing in them is ever unpickled or executed.
 import json
 import pathlib
 import pickle
-import shutil
 
 import numpy as np
 import pytest
 
-from tests.conftest import write_corpus
-from tests.test_cli import assert_user_error, run, train_tiny
-
-
-@pytest.fixture(scope="module")
-def trained_once(tmp_path_factory):
-    base = tmp_path_factory.mktemp("hostile")
-    text = write_corpus(base / "corpus.txt", capitalize=False)
-    assert train_tiny(text, base / "run").exit_code == 0
-    return base / "run"
-
-
-@pytest.fixture
-def trained(trained_once, tmp_path):
-    """A copy of one tiny trained run, for this test to break."""
-    return pathlib.Path(shutil.copytree(trained_once, tmp_path / "run"))
+from tests.helpers import assert_user_error, run
 
 
 class Trap:
@@ -126,12 +110,12 @@ CASES = {  # name: (mutation of every checkpoint folder, command that must refus
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_broken_checkpoint_is_a_clear_error_naming_the_file(trained, tmp_path, case):
+def test_broken_checkpoint_is_a_clear_error_naming_the_file(run_copy, tmp_path, case):
     mutate, command, needles = CASES[case]
-    for folder in (trained / "checkpoints").glob("step-*"):
+    for folder in (run_copy / "checkpoints").glob("step-*"):
         mutate(folder, tmp_path)
-    args = ["sample", trained, "--length", "5"] if command == "sample" else \
-        ["train", "--out", trained, "--resume", "--set", "train.max_steps=16"]
+    args = ["sample", run_copy, "--length", "5"] if command == "sample" else \
+        ["train", "--out", run_copy, "--resume", "--set", "train.max_steps=44"]
     result = run(*args)
     assert_user_error(result, 1, *needles)
     assert len(result.output.strip().splitlines()) == 1, result.output
@@ -139,10 +123,10 @@ def test_broken_checkpoint_is_a_clear_error_naming_the_file(trained, tmp_path, c
 
 
 @pytest.mark.parametrize("pointer", ["truncated", "escapes", "not-an-object"])
-def test_broken_pointer_file(trained, pointer):
-    path = trained / "checkpoints" / "last.json"
+def test_broken_pointer_file(run_copy, pointer):
+    path = run_copy / "checkpoints" / "last.json"
     text = path.read_text()
     path.write_text({"truncated": text[: len(text) // 2], "escapes": '{"format_version": 1, "checkpoint": "../.."}',
                      "not-an-object": '"step-00000012"'}[pointer])
-    for args in (["sample", trained, "--checkpoint", "last"], ["train", "--out", trained, "--resume"]):
+    for args in (["sample", run_copy, "--checkpoint", "last"], ["train", "--out", run_copy, "--resume"]):
         assert_user_error(run(*args), 1, "last.json")

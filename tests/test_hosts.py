@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from lstmgen.parallel.launch import find_mpiexec
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 from tests.test_distributed import (ENV, JOB_TIMEOUT, _mpi_missing, assert_same_numbers, assert_sums_right, lstmgen,
                                     tiny)
 
@@ -179,6 +179,7 @@ def two_hosts(tmp_path):
         hosts.stop()
 
 
+@pytest.mark.slow  # two network namespaces and an MPI job across them
 def test_two_hosts_train_as_one_process_and_only_host_a_holds_files(two_hosts, tmp_path):
     """P = 2 across two hosts gives one process's numbers; only rank 0's host has the corpus,
     config and run directory; the run resumes across the hosts and then on one process."""

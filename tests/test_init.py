@@ -15,7 +15,7 @@ from lstmgen.errors import ConfigError
 from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.init import CHRONO_T_MAX, SCHEMES, cell_params
 
-from .conftest import ROOT
+from tests.helpers import ROOT
 
 V, E, H = 11, 6, 400  # H large enough for moments to within a few per cent
 

@@ -27,9 +27,7 @@ import pytest
 
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.nn.model import CELLS
-from tests.conftest import ROOT, write_corpus
-from tests.test_cli import TINY, run
-from tests.test_training_safety import assert_same_weights, metrics, train, weights
+from tests.helpers import ROOT, TINY, assert_same_weights, metrics, run, train, weights, write_corpus
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
@@ -61,6 +59,7 @@ def assert_same_run(reference, resumed):
     assert folders(resumed) == folders(reference)  # no temporary or stale folder left
 
 
+@pytest.mark.slow  # 10 to 20 s each on two cores: a trainer killed at many points
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_sigkill_at_many_points_then_resume_is_bitwise_identical(tmp_path, text_file, cell, optimizer):

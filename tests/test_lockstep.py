@@ -24,7 +24,7 @@ from lstmgen.training.optim import clip_grad_norm, make_optimizer
 from lstmgen.tokenizers import build_tokenizer, tokenizer_settings
 from lstmgen.training.trainer import train
 
-from .conftest import write_corpus
+from tests.helpers import write_corpus
 
 STEPS = 40
 

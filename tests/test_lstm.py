@@ -8,7 +8,7 @@ import pytest
 
 from lstmgen.nn.lstm import LSTM
 from lstmgen.nn.ops import backward_product
-from tests.conftest import numeric_grad
+from tests.helpers import numeric_grad
 
 N, T, D, H = 3, 4, 5, 6
 TOL = 1e-5  # largest accepted relative error

@@ -5,7 +5,7 @@ import pytest
 
 from lstmgen.nn import model as model_module
 from lstmgen.nn.model import LanguageModel
-from tests.conftest import numeric_grad, rel_error
+from tests.helpers import numeric_grad, rel_error
 
 
 def small_model(num_layers=2, dropout=0.0, reset_at_eod=False):

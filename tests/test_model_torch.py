@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lstmgen.nn.model import LanguageModel
-from tests.conftest import rel_error
+from tests.helpers import rel_error
 
 torch = pytest.importorskip("torch")
 

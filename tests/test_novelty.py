@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lstmgen.evaluation.novelty import NgramIndex, ngram_hashes, novelty
-from tests.test_cli import run
+from tests.helpers import run
 
 
 def brute_force(train, samples, n):
@@ -51,17 +51,15 @@ def test_hash_is_position_independent_and_sees_id_zero():
     assert len(ngram_hashes(np.array([1, 2]), 3)) == 0
 
 
-def test_novelty_command(tmp_path, text_file):
-    from tests.test_cli import train_tiny
-    assert train_tiny(text_file, tmp_path / "run").exit_code == 0
-    result = run("novelty", tmp_path / "run", "--num-samples", "3", "--length", "60", "--n", "1", "--n", "12",
+def test_novelty_command(char_run):
+    result = run("novelty", char_run, "--num-samples", "3", "--length", "60", "--n", "1", "--n", "12",
                  "--seed", "0", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)["novelty"]
     assert report["1"]["ngrams"] == 180 and report["12"]["ngrams"] == 3 * 49
     assert report["1"]["fraction_novel"] <= report["12"]["fraction_novel"]
-    again = run("novelty", tmp_path / "run", "--num-samples", "3", "--length", "60", "--n", "1", "--n", "12",
+    again = run("novelty", char_run, "--num-samples", "3", "--length", "60", "--n", "1", "--n", "12",
                 "--seed", "0", "--json")
     assert json.loads(again.output) == json.loads(result.output)  # the seed fixes the samples
-    table = run("novelty", tmp_path / "run", "--num-samples", "2", "--length", "30", "--seed", "0")
+    table = run("novelty", char_run, "--num-samples", "2", "--length", "30", "--seed", "0")
     assert table.exit_code == 0 and "novel" in table.output

@@ -10,7 +10,7 @@ from lstmgen.runs.checkpoint import read_checkpoint
 from lstmgen.runs.config import inherit, load_config
 from lstmgen.errors import ConfigError
 from lstmgen.training.trainer import Trainer
-from tests.test_cli import TINY, assert_user_error, run, train_tiny
+from tests.helpers import TINY, assert_user_error, run, train_tiny
 
 
 def test_a_binary_file_is_refused_as_not_text(tmp_path):
@@ -27,6 +27,10 @@ def test_utf16_text_with_nul_bytes_is_still_text(tmp_path):
     text.write_text("The quick brown fox jumps over the lazy dog.\n" * 200, encoding="utf-16")
     result = train_tiny(text, tmp_path / "run", "data.encoding=utf-16")
     assert result.exit_code == 0, result.output
+    assert "is not text" not in result.output and "done: step 12" in result.output
+    # read as UTF-16: the vocabulary is the sentence's characters, with no NUL byte among them
+    vocab = json.loads((tmp_path / "run" / "tokenizer.json").read_text(encoding="utf-8"))["vocab"]
+    assert vocab == ["<unk>", "<eod>", *sorted(set("The quick brown fox jumps over the lazy dog.\n"))]
 
 
 def _quotes(tmp_path, rows=120):

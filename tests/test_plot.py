@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from lstmgen.insight.plot import Curves, read_curves, text_chart
-from tests.test_cli import run, train_tiny
+from tests.helpers import run
 
 
 def test_text_chart_places_points_by_value():
@@ -23,34 +23,27 @@ def test_text_chart_places_points_by_value():
     assert any("b train, B validation: b" in line for line in rows)
 
 
-@pytest.fixture
-def trained(tmp_path, text_file):
-    out = tmp_path / "run"
-    assert train_tiny(text_file, out).exit_code == 0
-    return out
-
-
-def test_read_curves_and_tokens_axis(trained):
-    c = read_curves(trained)
-    assert c.step[-1] == 12 and c.tokens == [s * 8 * 32 for s in c.step]  # tiny: batch 8, seq_len 32
+def test_read_curves_and_tokens_axis(char_run):
+    c = read_curves(char_run)
+    assert c.step[-1] == 40 and c.tokens == [s * 8 * 32 for s in c.step]  # tiny: batch 8, seq_len 32
     assert not math.isnan(c.val_loss[-1])
-    result = run("plot", trained, trained, "--x", "tokens")
-    assert result.exit_code == 0 and "loss (nats/token) against training tokens" in result.output and "3,072" in result.output
+    result = run("plot", char_run, char_run, "--x", "tokens")
+    assert result.exit_code == 0 and "loss (nats/token) against training tokens" in result.output and "10,240" in result.output
 
 
-def test_png_is_written(trained, tmp_path):
+def test_png_is_written(char_run, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "curves.png"
-    result = run("plot", trained, "-o", png)
+    result = run("plot", char_run, "-o", png)
     assert result.exit_code == 0, result.output
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (800, 600)  # IHDR: the 8 x 6 inch figure at 100 dpi
 
 
-def test_without_matplotlib_a_text_chart_and_a_clear_message(trained, tmp_path, monkeypatch):
+def test_without_matplotlib_a_text_chart_and_a_clear_message(char_run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
-    result = run("plot", trained, "-o", tmp_path / "curves.png")
+    result = run("plot", char_run, "-o", tmp_path / "curves.png")
     assert result.exit_code == 1 and "pip install 'lstmgen[plot]'" in result.output
     assert "loss (nats/token) against step" in result.output and not (tmp_path / "curves.png").exists()
 

@@ -9,8 +9,7 @@ from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.dropout import locked_mask, token_mask
 from lstmgen.nn.init import fused_weight
 from lstmgen.training.optim import SGD, Adam, decay_weights
-from tests.conftest import ROOT, numeric_grad, rel_error
-from tests.test_cli import TINY, run
+from tests.helpers import ROOT, TINY, numeric_grad, rel_error, run
 
 ALL_ON = dict(dropout=0.2, embed_dropout=0.3, input_dropout=0.25, hidden_dropout=0.2, output_dropout=0.3)
 

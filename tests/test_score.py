@@ -13,7 +13,7 @@ from lstmgen.generation.sampling import log_softmax
 from lstmgen.evaluation.metrics import text_ids
 from lstmgen.evaluation.score import score_ids
 from lstmgen.training.trainer import evaluate_ids
-from tests.test_cli import run, train_tiny
+from tests.helpers import run, train_tiny
 
 
 @pytest.fixture(scope="module")

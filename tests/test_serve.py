@@ -23,9 +23,7 @@ import lstmgen  # noqa: E402
 from lstmgen.serve import Access, Limits, Timeouts  # noqa: E402
 from lstmgen.serve.app import create_app  # noqa: E402
 from lstmgen.serve.connections import make_server  # noqa: E402
-from tests.conftest import ROOT, write_corpus  # noqa: E402
-from tests.test_api import tiny_config  # noqa: E402
-from tests.test_cli import run  # noqa: E402
+from tests.helpers import ROOT, run, wait_for  # noqa: E402
 
 NAME = "tiny"
 JSON = {"content-type": "application/json"}
@@ -39,10 +37,7 @@ def serving(model, timeouts=Timeouts(), access=Access(), **limits):
     server = make_server(app, host="127.0.0.1", port=0, limits=limits, timeouts=timeouts, log_level="error")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
+    wait_for(lambda: server.started, "the server's start", interval=0.02, alive=thread.is_alive)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         yield f"http://127.0.0.1:{port}"
@@ -52,15 +47,8 @@ def serving(model, timeouts=Timeouts(), access=Access(), **limits):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
-    lstmgen.train(tiny_config(write_corpus(tmp / "corpus.txt")), out=tmp / "run")
-    return tmp / "run"
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return lstmgen.load(trained)
+def model(char_run):
+    return lstmgen.load(char_run)
 
 
 @pytest.fixture(scope="module")
@@ -74,41 +62,41 @@ def client(url):
     return openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
 
-def sample(trained, prime, *args):
+def sample(run_dir, prime, *args):
     """The texts ``lstmgen sample`` prints (continuations only)."""
-    out = run("sample", trained, "--prime", prime, "--format", "json", *args)
+    out = run("sample", run_dir, "--prime", prime, "--format", "json", *args)
     assert out.exit_code == 0, out.output
     return [json.loads(line)["text"] for line in out.output.splitlines()]
 
 
-def test_a_completion_is_what_sample_prints(client, trained):
+def test_a_completion_is_what_sample_prints(client, char_run):
     r = client.completions.create(model=NAME, prompt="The ", max_tokens=40, temperature=0.8, top_p=0.9, seed=11,
                                   extra_body={"top_k": 6, "repetition_penalty": 1.2})
     [choice] = r.choices
-    assert choice.text == sample(trained, "The ", "--length", "40", "--temperature", "0.8", "--top-p", "0.9",
+    assert choice.text == sample(char_run, "The ", "--length", "40", "--temperature", "0.8", "--top-p", "0.9",
                                  "--seed", "11", "--top-k", "6", "--repetition-penalty", "1.2")[0]
     assert choice.finish_reason == "length" and choice.index == 0 and r.model == NAME
     assert r.object == "text_completion" and r.id.startswith("cmpl-") and r.created > 0
     assert r.usage.prompt_tokens == 4 and r.usage.completion_tokens == 40 and r.usage.total_tokens == 44
 
 
-def test_n_choices_are_the_samples_of_one_batch(client, trained):
+def test_n_choices_are_the_samples_of_one_batch(client, char_run):
     r = client.completions.create(model=NAME, prompt="A", max_tokens=30, n=3, seed=5)
     assert [c.index for c in r.choices] == [0, 1, 2]
-    assert [c.text for c in r.choices] == sample(trained, "A", "--length", "30", "--num-samples", "3", "--seed", "5")
+    assert [c.text for c in r.choices] == sample(char_run, "A", "--length", "30", "--num-samples", "3", "--seed", "5")
 
 
-def test_a_list_of_prompts(client, trained):
+def test_a_list_of_prompts(client, char_run):
     r = client.completions.create(model=NAME, prompt=["The ", "A dog"], max_tokens=20, n=2, seed=3)
     assert [c.index for c in r.choices] == [0, 1, 2, 3]
-    expected = [*sample(trained, "The ", "--length", "20", "--num-samples", "2", "--seed", "3"),
-                *sample(trained, "A dog", "--length", "20", "--num-samples", "2", "--seed", "3")]
+    expected = [*sample(char_run, "The ", "--length", "20", "--num-samples", "2", "--seed", "3"),
+                *sample(char_run, "A dog", "--length", "20", "--num-samples", "2", "--seed", "3")]
     assert [c.text for c in r.choices] == expected
 
 
-def test_stop_ends_the_text_after_the_stop_string(client, trained):
+def test_stop_ends_the_text_after_the_stop_string(client, char_run):
     r = client.completions.create(model=NAME, prompt="The ", max_tokens=300, stop=[".", "dog"], seed=2, n=2)
-    texts = sample(trained, "The ", "--length", "300", "--stop", ".", "--stop", "dog", "--seed", "2",
+    texts = sample(char_run, "The ", "--length", "300", "--stop", ".", "--stop", "dog", "--seed", "2",
                    "--num-samples", "2")
     assert [c.text for c in r.choices] == texts
     for c in r.choices:
@@ -270,37 +258,37 @@ def test_a_client_that_disconnects_stops_its_generation(model):
         with httpx.stream("POST", f"{base}/v1/completions", json=body) as r:
             lines = r.iter_lines()
             assert sum(1 for line, _ in zip(lines, range(6)) if line.startswith("data: ")) >= 3
-        time.sleep(0.3)
+        # the event: the worker is free again (at 0.02 s a token, 1000 tokens would take 20 s)
+        wait_for(lambda: httpx.get(f"{base}/health").json()["running"] == 0,
+                 "the generation's end after the client left")
         made = slow.made
-        time.sleep(0.3)
-        assert slow.made == made < 100  # stopped, long before 1000 tokens
+        assert made < 100  # stopped, long before 1000 tokens
         assert httpx.get(f"{base}/health").json() == {"status": "ok", "model": NAME, "running": 0, "waiting": 0}
+        assert slow.made == made  # and nothing goes on making pieces
 
 
 def test_workers_run_at_once_then_queue_then_503(model):
-    slow = Slow(model, delay=0.05)
+    slow = Slow(model, delay=0.25)  # 10 s a stream: the three are still there when health is asked
     with serving(slow, workers=2, queue=1) as base:
         body = {"model": NAME, "prompt": "", "max_tokens": 40, "stream": True}
         with contextlib.ExitStack() as streams:
             for _ in range(3):
                 r = streams.enter_context(httpx.stream("POST", f"{base}/v1/completions", json=body))
                 assert r.status_code == 200
-            time.sleep(0.2)
-            health = httpx.get(f"{base}/health", timeout=1).json()  # the event loop is free
-            assert (health["running"], health["waiting"]) == (2, 1)
+            health = lambda: httpx.get(f"{base}/health", timeout=5).json()  # noqa: E731  (the event loop is free)
+            wait_for(lambda: (health()["running"], health()["waiting"]) == (2, 1),
+                     "two requests running and one waiting")
             busy = httpx.post(f"{base}/v1/completions", json={**body, "stream": False})
             assert busy.status_code == 503 and busy.json()["error"]["code"] == "server_busy"
             assert busy.headers["retry-after"] == "1"
-        deadline = time.monotonic() + 10
-        while httpx.get(f"{base}/health").json()["running"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: httpx.get(f"{base}/health").json()["running"] == 0, "the streams' end once their clients left")
         ok = httpx.post(f"{base}/v1/completions", json={**body, "stream": False, "max_tokens": 3})
         assert ok.status_code == 200
 
 
-def test_serve_without_its_packages_names_the_install_command(trained):
+def test_serve_without_its_packages_names_the_install_command(char_run):
     code = ("import sys; sys.modules['uvicorn'] = None; from lstmgen.cli import main; "
-            f"sys.argv = ['lstmgen', 'serve', {str(trained)!r}]; main()")
+            f"sys.argv = ['lstmgen', 'serve', {str(char_run)!r}]; main()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["Error: lstmgen serve needs uvicorn: pip install 'lstmgen[serve]'"]
@@ -316,29 +304,31 @@ def test_serve_command_defaults():
     assert params["api_key"] is None and params["allowed_hosts"] == () and params["cors_origins"] == ()
 
 
-def test_the_serve_command_serves(trained, tmp_path):
+def test_the_serve_command_serves(char_run, tmp_path):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "serve", str(trained), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "serve", str(char_run), "--port", str(port),
                              "--model-name", "cli", "--max-tokens", "5"], cwd=ROOT, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def answer():
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health").json()
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/health").json()
             except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.1)
+                return None
+
+        try:
+            health = wait_for(answer, "the server's answer on /health", interval=0.1, alive=lambda: proc.poll() is None)
+        except AssertionError as e:
+            raise AssertionError(f"{e}; its log: {(tmp_path / 'server.log').read_text()}") from None
         assert health["model"] == "cli"
         r = httpx.post(f"http://127.0.0.1:{port}/v1/completions", json={"model": "cli", "max_tokens": 6})
         assert r.status_code == 400 and "<= 5" in r.json()["error"]["message"]
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
-        code = proc.wait(10)
+        code = proc.wait(60)
         log.close()
     assert code == 0, (tmp_path / "server.log").read_text()

@@ -8,7 +8,7 @@ import pytest
 import lstmgen.serve
 from lstmgen.errors import AddressError
 from lstmgen.serve import listen_socket
-from tests.test_cli import assert_user_error, run
+from tests.helpers import assert_user_error, run
 
 
 @pytest.fixture

@@ -27,9 +27,8 @@ httpx = pytest.importorskip("httpx")
 import lstmgen  # noqa: E402
 from lstmgen.serve import Access, Timeouts  # noqa: E402
 from lstmgen.serve.work import render  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
-from tests.test_cli import run  # noqa: E402
-from tests.test_serve import JSON, NAME, Slow, model, serving, trained, url  # noqa: E402,F401 (fixtures)
+from tests.helpers import ROOT, run  # noqa: E402
+from tests.test_serve import JSON, NAME, Slow, model, serving, url  # noqa: E402,F401 (fixtures)
 
 BIG = {"model": NAME, "prompt": "The ", "max_tokens": 1024, "n": 16, "logprobs": 5}  # 16,400 pieces
 
@@ -249,7 +248,7 @@ def test_an_api_key_is_required_of_the_openai_client(model):
         assert httpx.get(f"{base}/health").status_code == 200  # a load balancer's check needs no key
 
 
-def test_serve_warns_on_an_open_host_without_a_key(trained, monkeypatch):
+def test_serve_warns_on_an_open_host_without_a_key(char_run, monkeypatch):
     import lstmgen.serve
 
     served = []
@@ -257,11 +256,11 @@ def test_serve_warns_on_an_open_host_without_a_key(trained, monkeypatch):
     monkeypatch.setattr(lstmgen.serve, "listen_socket", lambda host, port: socket.socket())  # binds nothing
     monkeypatch.setattr(lstmgen.serve, "serve", lambda model, **kw: served.append(kw))
     monkeypatch.delenv("LSTMGEN_API_KEY", raising=False)
-    result = run("serve", trained, "--host", "0.0.0.0", "--allowed-host", "box.lan", "--write-timeout", "2.5")
+    result = run("serve", char_run, "--host", "0.0.0.0", "--allowed-host", "box.lan", "--write-timeout", "2.5")
     assert result.exit_code == 0 and "no --api-key: anyone who reaches it can use it" in result.output
     assert served[-1]["access"].allowed_hosts == ("box.lan",) and served[-1]["timeouts"].write_timeout == 2.5
     monkeypatch.setenv("LSTMGEN_API_KEY", "k1")
-    result = run("serve", trained, "--host", "0.0.0.0")
+    result = run("serve", char_run, "--host", "0.0.0.0")
     assert result.exit_code == 0 and "warning" not in result.output and served[-1]["access"].api_key == "k1"
 
 
@@ -284,9 +283,9 @@ serve(Slow(lstmgen.load(sys.argv[1])), name="tiny", sock=sock)
 """
 
 
-def test_sigterm_mid_stream_ends_it_with_an_error_event_and_exits_0(trained, tmp_path):
+def test_sigterm_mid_stream_ends_it_with_an_error_event_and_exits_0(char_run, tmp_path):
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_SLOWLY, str(trained)], cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_SLOWLY, str(char_run)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=log, text=True)
     try:
         base = f"http://127.0.0.1:{int(proc.stdout.readline())}"

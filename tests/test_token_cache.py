@@ -13,7 +13,7 @@ from lstmgen.data.corpus import load_corpus
 from lstmgen.data.batches import Batches
 from lstmgen.errors import DataError
 from lstmgen.tokenizers import build_tokenizer, tokenizer_settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def lines(seed, n):

@@ -3,29 +3,13 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from lstmgen.cli import cli
-from tests.conftest import ROOT
-
-TINY = str(ROOT / "configs" / "tiny.yaml")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
-def train(text_file, out, *sets):
-    extra = sum((["--set", s] for s in sets), [])
-    result = run("train", "--config", TINY, "--out", out, "--set", f"data.corpus={text_file}",
-                 "--set", "train.max_steps=6", "--set", "train.eval_interval=3", *extra)
-    assert result.exit_code == 0, result.output
-    return out
+from tests.helpers import run, train
 
 
 @pytest.mark.parametrize("level", ["char", "word", "bpe"])
-def test_eval_measures_the_same_text_whatever_the_tokenizer(tmp_path, text_file, level):
-    out = train(text_file, tmp_path / level, f"tokenizer.level={level}")
+def test_eval_measures_the_same_text_whatever_the_tokenizer(request, text_file, level):
+    out = request.getfixturevalue(f"{level}_run")  # trained on the same text as text_file
     result = run("eval", out, "--corpus", text_file, "--json")
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
@@ -42,8 +26,8 @@ def test_eval_measures_the_same_text_whatever_the_tokenizer(tmp_path, text_file,
     assert "bits per byte" in table.output and ("per word" in table.output) == (level == "word")
 
 
-def test_word_run_samples_readable_words(tmp_path, text_file):
-    out = train(text_file, tmp_path / "w", "tokenizer.level=word", "tokenizer.lowercase=true")
+def test_word_run_samples_readable_words(word_run, text_file):
+    out = word_run
     saved = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     assert saved["level"] == "word" and saved["lowercase"] is True
     result = run("sample", out, "--prime", "The cat", "--length", "20", "--seed", "1")
@@ -61,15 +45,16 @@ def test_word_run_samples_readable_words(tmp_path, text_file):
 def test_bytes_count_utf8(tmp_path):
     path = tmp_path / "u.txt"
     path.write_text("".join(f"héllo wörld {i % 7} 中文\n" for i in range(300)), encoding="utf-8")
-    out = train(path, tmp_path / "c")
+    out = tmp_path / "c"
+    assert train(path, out, "train.max_steps=6", "train.eval_interval=3").exit_code == 0
     scores = json.loads(run("eval", out, "--corpus", path, "--json").output)
     text = path.read_text(encoding="utf-8")
     scored = text + "\n"  # the targets: every character after the start <eod>, then the closing <eod>
     assert scores["characters"] == len(scored) and scores["bytes"] == len(scored.encode()) > len(scored)
 
 
-def test_bpe_run_samples_and_round_trips_the_prime(tmp_path, text_file):
-    out = train(text_file, tmp_path / "b", "tokenizer.level=bpe", "tokenizer.vocab_size=300")
+def test_bpe_run_samples_and_round_trips_the_prime(bpe_run):
+    out = bpe_run
     saved = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))
     assert saved["level"] == "bpe" and len(saved["vocab"]) == 300 and len(saved["merges"]) == 42
     result = run("sample", out, "--prime", "Ünïcödé 🙂 ", "--length", "30", "--seed", "2")

@@ -119,32 +119,3 @@ def test_encode_is_fast_enough_for_megabytes():
     tok = build_tokenizer("char", [text])
     ids = tok.encode_documents([text])
     assert len(ids) == len(text) + 1 and tok.decode(ids[:-1]) == text
-
-
-# --- property tests ----------------------------------------------------------------------------
-
-try:
-    from hypothesis import given
-    from hypothesis import strategies as st
-except ImportError:  # only the property tests need hypothesis
-    given = None
-
-if given is None:
-
-    def test_property_tests_need_hypothesis():
-        pytest.skip("hypothesis is not installed")
-
-else:
-
-    @given(st.text())  # st.text() never draws lone surrogates
-    def test_round_trip_of_any_text(text):
-        tok = build_tokenizer("char", [text])
-        ids = tok.encode(text)
-        assert len(ids) == len(text) and tok.decode(ids) == text and tok.count_unknown(text) == 0
-
-    @given(st.lists(st.text(), max_size=5), st.text())
-    def test_unknowns_are_counted_and_replaced(documents, text):
-        tok = build_tokenizer("char", documents)
-        known = set("".join(documents))
-        assert tok.count_unknown(text) == sum(ch not in known for ch in text)
-        assert tok.decode(tok.encode(text)) == "".join(ch if ch in known else "\ufffd" for ch in text)

@@ -9,8 +9,7 @@ from lstmgen.runs.config import load_config
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.training import trainer as trainer_module
 from lstmgen.training.trainer import Reporter, Trainer, train
-from tests.test_cli import TINY
-from tests.test_training_safety import assert_same_weights, weights
+from tests.helpers import TINY, assert_same_weights, weights
 
 SETS = ["train.max_steps=5", "train.eval_interval=5", "train.optimizer=sgd", "train.learning_rate=0.5"]
 

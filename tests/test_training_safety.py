@@ -11,34 +11,11 @@ import signal
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.nn.model import LanguageModel
-from tests.conftest import ROOT
-from tests.test_cli import TINY, assert_user_error, run
-
-
-def train(text_file, out, *sets, resume=False):
-    args = ["train", "--out", out] + (["--resume"] if resume else ["--config", TINY, "--set", f"data.corpus={text_file}"])
-    return run(*args, *sum((["--set", s] for s in sets), []))
-
-
-def weights(run_dir, which="last"):
-    with np.load(ckpt.find_checkpoint(run_dir, which) / "model.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def metrics(run_dir, *fields):
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [tuple(r[f] for f in fields) for r in lines]
-
-
-def assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+from tests.helpers import ROOT, assert_same_weights, assert_user_error, metrics, run, train, weights
 
 
 # ---- divergence -----------------------------------------------------------------------------

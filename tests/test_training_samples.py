@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from tests.test_cli import run, train_tiny
+from tests.helpers import run, train_tiny
 
 
 def weights(out):

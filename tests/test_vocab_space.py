@@ -6,7 +6,7 @@ import pytest
 
 from lstmgen.nn.model import CELLS, LanguageModel
 from lstmgen.nn.vocab_space import Tokens, token_sums
-from tests.conftest import numeric_grad, rel_error
+from tests.helpers import numeric_grad, rel_error
 
 V, E, H, L = 7, 4, 5, 2
 

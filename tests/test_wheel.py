@@ -16,7 +16,7 @@ import sysconfig
 
 import pytest
 
-from tests.conftest import ROOT, write_corpus
+from tests.helpers import ROOT, write_corpus
 
 
 def sh(*cmd, cwd=None, env=None):
@@ -25,6 +25,7 @@ def sh(*cmd, cwd=None, env=None):
     return result.stdout
 
 
+@pytest.mark.slow  # builds a wheel and a virtual environment: about 20 s
 @pytest.mark.skipif(os.name == "nt", reason="the venv layout below is POSIX's (bin/, lib/)")
 def test_wheel_ships_the_configs_and_trains_from_an_empty_folder(tmp_path):
     setuptools = pytest.importorskip("setuptools")  # the test extra installs it

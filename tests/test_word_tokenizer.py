@@ -84,49 +84,10 @@ def test_bad_settings_are_config_errors():
         build_tokenizer("word", ["a"], vocab_size=10)
 
 
-try:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-except ImportError:
-    given = None
-
-if given is None:
-
-    def test_property_tests_need_hypothesis():
-        pytest.skip("hypothesis is not installed")
-
-else:
-
-    @settings(max_examples=200, deadline=None)
-    @given(st.text())
-    def test_round_trip_of_any_text(text):
-        # every visible character survives in order, and the decoded text gives the same tokens back
-        tok = build_tokenizer("word", [text], max_vocab=10**6)
-        ids = tok.encode(text)
-        assert tok.count_unknown(text) == 0 and tok.unk_id not in ids
-        decoded = tok.decode(ids)
-        assert "".join(decoded.split()) == "".join(text.split())
-        assert tok.encode(decoded).tolist() == ids.tolist()
-
-    @settings(max_examples=100, deadline=None)
-    @given(st.lists(st.text(alphabet="abc .,\n", max_size=30), max_size=5), st.integers(3, 8))
-    def test_capped_vocabulary_keeps_the_most_frequent(documents, max_vocab):
-        tok = build_tokenizer("word", documents, max_vocab=max_vocab)
-        counts = {}
-        for doc in documents:
-            for t in tok.tokens(doc):
-                counts[t] = counts.get(t, 0) + 1
-        kept = tok.vocab[2:]
-        assert len(tok.vocab) <= max_vocab
-        dropped = [t for t in counts if t not in kept]
-        assert all(counts[k] >= counts[t] for k in kept for t in dropped)
-        assert sum(tok.count_unknown(doc) for doc in documents) == sum(counts[t] * len(t) for t in dropped)
-
-
 def test_classic_config_is_the_tutorial_setup():
     from lstmgen.runs.config import load_config
     from lstmgen.data.corpus import read_documents
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     cfg = load_config(ROOT / "configs" / "classic-word-lstm.yaml")
     assert (cfg.tokenizer.level, cfg.tokenizer.max_vocab, cfg.model.hidden_size) == ("word", 8000, 100)
