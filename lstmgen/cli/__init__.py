@@ -104,12 +104,25 @@ def _threads_value(text: str):
 
 
 @contextlib.contextmanager
-def _threads_for(text):
-    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now."""
+def _threads_for(text, shards: int = 1):
+    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now; with
+    ``shards`` (eval: the run's train.shards), as a training step uses them (training/threads.py)."""
     from ..training.threads import resolve, thread_budget
 
-    with thread_budget(resolve(_threads_value(text or "auto"))[0]):
+    with thread_budget(resolve(_threads_value(text or "auto"))[0], shards):
         yield
+
+
+def _run_shards(run_dir) -> int:
+    """The run's train.shards, how eval cuts its columns; 1 where the config cannot be read
+    (the command that loads the run then says why)."""
+    from ..errors import ConfigError
+    from ..runs.config import read_saved_config
+
+    try:
+        return read_saved_config(Path(run_dir) / "config.yaml").train.shards
+    except (ConfigError, OSError):
+        return 1
 
 
 def _say_checkpoint(run_dir, which: str) -> None:
@@ -568,7 +581,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
         _run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()), ["eval", *args])
     if comm.rank == 0:
         _say_checkpoint(run_dir, which)
-    with _threads_for(threads):
+    with _threads_for(threads, _run_shards(run_dir)):
         result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
                               batch_size=batch_size, comm=comm)
     if result is None:  # a rank other than 0: rank 0 reports

@@ -25,22 +25,26 @@ import numpy as np
 
 from ..data.corpus import check_format_options, corpus_options, load_configured_corpus, read_documents
 from ..data.batches import eval_windows
+from ..nn.shards import Shards
 from ..parallel.comm import SingleProcess, bcast_model
 from ..errors import ConfigError, DataError
 from ..runs.loading import load_run
 from .score import text_ids, text_size
 
 
-def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1)):
+def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1), shards: int = 1):
     """Summed NLL (nats) over every target of ``ids``, and the targets scored. ``part = (rank,
-    P)``: only rank's share of the streams (``data.eval_windows``); the P parts sum to the whole."""
+    P)``: only rank's share of the streams (``data.eval_windows``); the P parts sum to the whole.
+    ``shards``: each window's columns cut as a training step cuts its streams (``train.shards``,
+    nn/shards.py), computed by the worker threads; the same sums whatever the threads."""
     total, count, state = 0.0, 0, None
+    scorer = Shards(model, shards)
     for x, y in eval_windows(ids, batch_size, seq_len, part):
         if state is None:
             state = model.init_state(x.shape[1])
         elif x.shape[1] < len(next(iter(state.values()))):  # the tail continues the last column
             state = {k: v[-x.shape[1]:] for k, v in state.items()}
-        nll, state = model.nll(params, x, y, state)
+        nll, state = scorer.nll(params, x, y, state)
         total += nll
         count += y.size
     return total, count
@@ -81,13 +85,14 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
         run = load_run(Path(run_dir), which)
         docs, source, ids = _read_text(run, corpus, csv_column)
         N, T = batch_size or run.config.train.batch_size, run.config.train.seq_len
+        shards = run.config.train.shards  # the columns cut as the run's validation cut them
     if comm.size > 1:
         model, params = bcast_model(comm, run)
         ids = comm.bcast_array(ids if lead else None)
-        N, T = comm.bcast_json([N, T] if lead else None)
+        N, T, shards = comm.bcast_json([N, T, shards] if lead else None)
     else:
         model, params = run.model, run.params
-    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size))
+    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size), shards)
     if comm.size > 1:
         nll, tokens = comm.allreduce_(np.array([nll, tokens], np.float64))
         tokens = int(tokens)

@@ -169,6 +169,11 @@ class TrainConfig:
     threads: Union[int, str] = _opt(
         "auto", "threads to compute with: auto (the cores free at start, then the faster of 1 and all as the "
         "machine's load changes) or a number; never changes the results", choices=["auto"], min=1)
+    shards: int = _opt(
+        2, "data parallelism over threads: each step cuts the batch's streams into this many shards, computed "
+        "side by side by up to train.threads threads (in turn by fewer) and summed in a fixed order, so the "
+        "numbers never depend on the threads; more shards can use more cores (1 = the whole batch in one call)",
+        min=1)
 
 
 @dataclass
@@ -441,10 +446,13 @@ def validate(cfg: Config) -> None:
 
 def read_saved_config(path: Path) -> Config:
     """A run directory's resolved ``config.yaml`` (errors are the caller's to word). A run saved
-    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so."""
+    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so; one
+    saved before ``train.shards`` computed each step in one call: it keeps doing so."""
     data = _read_yaml(path)
     if isinstance(data.get("model"), dict) and "reset_at_eod" not in data["model"]:
         data["model"] = {**data["model"], "reset_at_eod": False}
+    if isinstance(data.get("train"), dict) and "shards" not in data["train"]:  # before train.shards: one call
+        data["train"] = {**data["train"], "shards": 1}
     return config_from_dict(data, str(path))
 
 

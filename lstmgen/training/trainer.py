@@ -52,6 +52,7 @@ from ..evaluation.evaluate import evaluate_ids
 from .guard import Diverged, guard
 from ..runs.loading import saved_tokenizer
 from ..nn.model import LanguageModel
+from ..nn.shards import Shards
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from ..evaluation.score import text_size
 from ..tokenizers import build_tokenizer, tokenizer_settings
@@ -189,6 +190,7 @@ class Trainer:
         seeds = np.random.SeedSequence(train_cfg.seed).spawn(2)
         init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
         self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
+        self.shards = Shards(self.model, train_cfg.shards)  # the batch cut for the worker threads (nn/shards.py)
         self.params = self.model.init_params(init_rng)
         if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
             ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
@@ -254,7 +256,7 @@ class Trainer:
 
     def forward_backward(self, x, y):
         """Mean loss over the window's targets, its gradients, and how many targets; carries the state."""
-        loss, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state, self.dropout_rng)
+        loss, grads, self.state = self.shards.loss_and_grads(self.params, x, y, self.state, self.dropout_rng)
         return loss, grads, y.size
 
     def reduce(self, loss: float, grads: dict, count: int):
@@ -294,7 +296,8 @@ class Trainer:
         if len(self.val_ids) <= 1:
             return None
         train_cfg = self.cfg.train
-        nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len)
+        nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
+                              shards=train_cfg.shards)
         return nll / n
 
     def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
@@ -423,8 +426,10 @@ class Trainer:
         self._notes()
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
-        governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
-        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
+        shards = train_cfg.shards
+        governor = threads.Governor(self.threads, threads.usable_cores(), shards=shards) if self.adaptive_threads \
+            else None
+        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads, shards):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
