@@ -2,12 +2,13 @@
 
 ``lstmgen train`` must cost no quality beyond its parts: from the same initial weights and
 the same windows, the trainer and a plain loop of ``Shards.loss_and_grads`` (the model's step
-cut as train.shards cuts it), ``clip_grad_norm`` and ``Adam`` (epoch by epoch over ``data.Batches``, the state carried
-between windows and reset to zero at each epoch) must give the same loss at every step and
-the same final weights. The trainer is read only through its public outputs (metrics.jsonl
-with ``train.log_interval: 1``, the last checkpoint), so the test holds however train.py is
-organised inside. The run crosses an epoch boundary and clips often, so losing the state
-reset or the clipping shows up; the PyTorch-default initialisation is checked too.
+cut as train.shards cuts it), ``clip_grad_norm`` and ``Adam`` (epoch by epoch over
+``data.Batches``, the state carried between windows and reset to zero at each epoch) must give
+the same loss at every step and the same final weights. The trainer is read only through its
+public outputs (metrics.jsonl with ``train.log_interval: 1``, the last checkpoint), so the test
+holds however train.py is organised inside. The run crosses an epoch boundary and clips often,
+so losing the state reset or the clipping shows up; the PyTorch-default initialisation is
+checked too.
 """
 
 import json
