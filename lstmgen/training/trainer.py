@@ -426,10 +426,9 @@ class Trainer:
         self._notes()
         if not self.resumed:  # step 0: something to resume from, and to roll back to
             self.save(["last"])
-        shards = train_cfg.shards
-        governor = threads.Governor(self.threads, threads.usable_cores(), shards=shards) if self.adaptive_threads \
-            else None
-        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads, shards):
+        governor = (threads.Governor(self.threads, threads.usable_cores(), shards=train_cfg.shards)
+                    if self.adaptive_threads else None)
+        with _StopFlag() as self.stop_flag, threads.thread_budget(self.threads, train_cfg.shards):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
