@@ -3,6 +3,7 @@
     python benchmarks/speed.py                       # all reference configurations, a table
     python benchmarks/speed.py --config char_h256 --repeats 3 --json
     python benchmarks/speed.py --process-tuning      # with the `lstmgen` command's process settings
+    python benchmarks/speed.py --shards 1            # lstmgen's step in one call (before issue 22)
 
 For each reference configuration (V vocab, E embed, H hidden, L layers, N batch, T seq_len)
 it measures, after warm-up:
@@ -10,7 +11,11 @@ it measures, after warm-up:
   eval      tokens/s of the forward pass and the summed cross-entropy, no gradients
   sample_1  tokens/s of one stream drawing one token at a time (temperature 1)
   sample_M  tokens/s of M streams drawing together (M = --streams)
-and the peak memory: the process's resident-set high-water mark above what it held before
+lstmgen trains and evaluates as ``lstmgen train`` does: the batch cut into ``--shards`` shards
+(default: ``train.shards``'s) computed by worker threads with one BLAS thread each
+(nn/shards.py, ``threads.thread_budget(n, shards)``), n = ``--threads`` or the usable cores;
+it samples with n BLAS threads, as ``lstmgen sample`` does.
+And the peak memory: the process's resident-set high-water mark above what it held before
 the first measured step (both sides), and for lstmgen the exact peak of NumPy allocations in
 one training step (tracemalloc), plus one layer's activation memory against the formula in
 ``lstmgen/nn/lstm.py``, and the minor page faults per training step (memory the allocator gave
@@ -58,6 +63,8 @@ if "--process-tuning" in sys.argv and (SIDE == "lstmgen" or (SIDE == "torch" and
     tune_process()
 import numpy as np  # noqa: E402
 
+from lstmgen.runs.config import TrainConfig  # noqa: E402
+
 CONFIGS = {  # V, E, H, L, N, T
     "char_h256": dict(V=65, E=64, H=256, L=2, N=64, T=64),
     "char_h512": dict(V=65, E=64, H=512, L=2, N=32, T=100),
@@ -94,13 +101,15 @@ class _Tokens:
 
 # ---- the lstmgen side ---------------------------------------------------------------------------
 class LstmgenSide:
-    def __init__(self, c, streams):
+    def __init__(self, c, streams, shards):
         from lstmgen.nn.model import LanguageModel
+        from lstmgen.nn.shards import Shards
         from lstmgen.training.optim import Adam, clip_grad_norm
         from lstmgen.generation.sampling import generate
 
         self.c, self.M = c, streams
         self.model = LanguageModel("lstm", c["V"], c["E"], c["H"], c["L"], dropout=0.0, reset_at_eod=False)
+        self.shards = Shards(self.model, shards)
         rng = np.random.default_rng(0)
         self.params = self.model.init_params(rng)
         self.opt, self.clip = Adam(self.params), clip_grad_norm
@@ -112,12 +121,12 @@ class LstmgenSide:
         self.generate, self.samplers = generate, {}
 
     def train(self):
-        _, grads, self.state = self.model.loss_and_grads(self.params, self.x, self.y, self.state)
+        _, grads, self.state = self.shards.loss_and_grads(self.params, self.x, self.y, self.state)
         self.clip(grads, CLIP)
         self.opt.step(self.params, grads, LR)
 
     def eval(self):
-        _, self.eval_state = self.model.nll(self.params, self.x, self.y, self.eval_state)
+        _, self.eval_state = self.shards.nll(self.params, self.x, self.y, self.eval_state)
 
     def sample(self, m):
         """One token of the real sampling loop, ``generate``, for m streams."""
@@ -228,31 +237,42 @@ class TorchSide:
 
 
 # ---- the worker: one side, one configuration, answers one request per line -----------------------
-def set_threads(side, threads):
-    """Pin the side's BLAS (lstmgen, through threadpoolctl) or intra-op (PyTorch) threads."""
-    if side == "torch":
-        import torch
+def set_threads(threads):
+    """Pin PyTorch's intra-op threads."""
+    import torch
 
-        torch.set_num_threads(threads)
-        return None
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(threads, user_api="blas")
+    torch.set_num_threads(threads)
 
 
-def worker(side, name, streams, seconds, threads):
+def lstmgen_budget(threads, shards):
+    """A function phase -> None that sets lstmgen's threads as its commands do for that phase:
+    train and eval with ``shards`` (one BLAS thread per worker), sampling with n BLAS threads."""
+    from lstmgen.training.threads import set_budget, usable_cores
+
+    n = threads or usable_cores()
+    return lambda phase: set_budget(n, shards if phase in ("train", "eval") else 1)
+
+
+def worker(side, name, streams, seconds, threads, shards):
     c = CONFIGS[name]
-    limits = set_threads(side, threads) if threads else None  # noqa: F841 (kept alive)
-    obj = (LstmgenSide if side == "lstmgen" else TorchSide)(c, streams)
+    if side == "lstmgen":
+        obj, budget = LstmgenSide(c, streams, shards), lstmgen_budget(threads, shards)
+    else:
+        if threads:
+            set_threads(threads)
+        obj, budget = TorchSide(c, streams), lambda phase: None
     tokens = {"train": c["T"] * c["N"], "eval": c["T"] * c["N"], "sample_1": 1, "sample_M": streams}
     run = {"train": obj.train, "eval": obj.eval, "sample_1": lambda: obj.sample(1),
            "sample_M": lambda: obj.sample(streams)}
     rss0 = rss_peak_mb()  # after the model and data are made, before the first step
     for phase in PHASES:  # warm-up
+        budget(phase)
         timed(run[phase], 0.2)
     extra = {}
     if side == "lstmgen":
+        budget("sample_1")  # the GEMM floor with all n threads on each GEMM
         extra["gemm_s"] = obj.gemm_seconds()
+        budget("train")
         extra["layer_floats"], extra["formula_floats"] = obj.layer_memory()
         extra["step_faults"] = obj.train_step_faults()
         extra["step_peak_mb"] = obj.train_step_peak_mb()
@@ -262,6 +282,7 @@ def worker(side, name, streams, seconds, threads):
         if phase == "rss":
             print(json.dumps({"rss_mb": rss_peak_mb() - rss0}), flush=True)
             continue
+        budget(phase)
         sec = timed(run[phase], seconds)
         print(json.dumps({"tok_s": tokens[phase] / sec}), flush=True)
 
@@ -269,7 +290,8 @@ def worker(side, name, streams, seconds, threads):
 class Worker:
     def __init__(self, side, name, args):
         cmd = [sys.executable, __file__, "--worker", side, "--config", name,
-               "--streams", str(args.streams), "--seconds", str(args.seconds), "--threads", str(args.threads)]
+               "--streams", str(args.streams), "--seconds", str(args.seconds), "--threads", str(args.threads),
+               "--shards", str(args.shards)]
         cmd += ["--process-tuning"] * args.process_tuning + ["--torch-tuned"] * args.torch_tuned
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info = self._read()
@@ -379,7 +401,9 @@ def main(argv=None):
                     help="seconds between measurements, for the other side's idle threads to stop spinning")
     ap.add_argument("--streams", type=int, default=32, help="M, the streams of batched sampling")
     ap.add_argument("--threads", type=int, default=0,
-                    help="BLAS / PyTorch threads per side (0 = their defaults; lstmgen needs threadpoolctl)")
+                    help="threads per side (0 = lstmgen: the usable cores; PyTorch: its default)")
+    ap.add_argument("--shards", type=int, default=TrainConfig.shards,
+                    help="lstmgen's shards of a step (train.shards; 1 = the whole batch in one call)")
     ap.add_argument("--process-tuning", action="store_true",
                     help="make the process settings of the `lstmgen` entry point (lstmgen/_entry.py) in the workers")
     ap.add_argument("--torch-tuned", action="store_true",
@@ -388,13 +412,8 @@ def main(argv=None):
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--worker", choices=["lstmgen", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.threads:
-        try:
-            import threadpoolctl  # noqa: F401
-        except ImportError:
-            ap.error("--threads needs threadpoolctl (pip install threadpoolctl)")
     if args.worker:
-        return worker(args.worker, args.config[0], args.streams, args.seconds, args.threads)
+        return worker(args.worker, args.config[0], args.streams, args.seconds, args.threads, args.shards)
     try:
         import torch  # noqa: F401
 
@@ -404,6 +423,7 @@ def main(argv=None):
     results = [measure(name, args, with_torch) for name in args.config or CONFIGS]
     env = versions()
     env["threads"] = args.threads or "default"
+    env["shards"] = args.shards
     env["process_tuning"] = args.process_tuning
     env["malloc_env"] = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_"))
     if args.json:

@@ -14,8 +14,10 @@ processes, started before the worker and killed after it (each also ends by itse
 Sides:
   lstmgen auto   what ``lstmgen train`` does with ``train.threads: auto``: as many threads as
                  cores are free at start, then ``threads.Governor`` keeps the faster of 1 and 2
-  lstmgen 2      two BLAS threads, fixed (lstmgen before issue 13)
+  lstmgen 2      two threads, fixed (lstmgen before issue 13)
   lstmgen 1      one thread, fixed
+Every lstmgen side computes the step as ``lstmgen train`` does: the batch cut into
+``train.shards`` shards (default 2; ``--shards 1``: one call, n BLAS threads) for its threads.
   torch 2 / 1    the same model in PyTorch (Embedding -> nn.LSTM -> Linear, Adam, clipping)
 
 Then two ``lstmgen auto`` trainings side by side, each as a fraction of its quiet speed.
@@ -36,12 +38,13 @@ CLIP, LR = 5.0, 2e-3
 BUSY = "import time\nend = time.time() + {limit}\nwhile time.time() < end: pass\n"
 
 
-def lstmgen_worker(threads, seconds):
+def lstmgen_worker(threads, seconds, shard_count):
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
     from lstmgen.training import threads as th
     from lstmgen.nn.model import LanguageModel
+    from lstmgen.nn.shards import Shards
     from lstmgen.training.optim import Adam, clip_grad_norm
 
     model = LanguageModel("lstm", C["V"], C["E"], C["H"], C["L"], reset_at_eod=False)
@@ -50,13 +53,14 @@ def lstmgen_worker(threads, seconds):
     opt = Adam(params)
     x, y = rng.integers(0, C["V"], (C["T"], C["N"])), rng.integers(0, C["V"], (C["T"], C["N"]))
     state = model.init_state(C["N"])
+    shards = Shards(model, shard_count)
     n, adaptive, why = th.resolve(threads if threads == "auto" else int(threads))
-    gov = th.Governor(n, th.usable_cores()) if adaptive else None
+    gov = th.Governor(n, th.usable_cores(), shards=shards.count) if adaptive else None
     messages = []
-    with th.thread_budget(n):
+    with th.thread_budget(n, shards.count):
         def step():
             nonlocal state
-            _, grads, state = model.loss_and_grads(params, x, y, state)
+            _, grads, state = shards.loss_and_grads(params, x, y, state)
             clip_grad_norm(grads, CLIP)
             opt.step(params, grads, LR)
         return _measure(step, seconds, gov, messages, f"{n} ({why})")
@@ -102,9 +106,9 @@ def _measure(step, seconds, gov, messages, threads):
     return {"tokens_per_s": tokens / elapsed, "steps": steps, "threads": threads, "messages": messages}
 
 
-def spawn(side, threads, seconds):
-    return subprocess.Popen([sys.executable, __file__, "--worker", side, str(threads), "--seconds", str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
+def spawn(side, threads, seconds, shards):
+    return subprocess.Popen([sys.executable, __file__, "--worker", side, str(threads), "--seconds", str(seconds),
+                             "--shards", str(shards)], stdout=subprocess.PIPE, text=True)
 
 
 def result(proc):
@@ -130,10 +134,17 @@ def main():
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--no-torch", action="store_true", help="lstmgen only")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--shards", type=int, default=None, help="lstmgen's train.shards (default: the config's)")
     args = ap.parse_args()
+    if args.shards is None:
+        sys.path.insert(0, str(ROOT))
+        from lstmgen.runs.config import TrainConfig
+
+        args.shards = TrainConfig.shards
     if args.worker:
         side, threads = args.worker
-        out = (lstmgen_worker if side == "lstmgen" else torch_worker)(threads, args.seconds)
+        out = lstmgen_worker(threads, args.seconds, args.shards) if side == "lstmgen" else \
+            torch_worker(threads, args.seconds)
         print(json.dumps(out))
         return
     try:
@@ -146,11 +157,11 @@ def main():
     table = {}
     for k in (0, 1, 2):
         for side in sides:
-            table[(side, k)] = with_busy(k, args.seconds, lambda: result(spawn(*side, args.seconds)))
+            table[(side, k)] = with_busy(k, args.seconds, lambda: result(spawn(*side, args.seconds, args.shards)))
             print(f"# {side[0]} {side[1]}, {k} busy: {table[(side, k)]['tokens_per_s']:,.0f} tokens/s "
                   f"(threads {table[(side, k)]['threads']}) {table[(side, k)]['messages']}", file=sys.stderr)
-    pair = with_busy(0, args.seconds, lambda: [result(p) for p in [spawn("lstmgen", "auto", args.seconds),
-                                                                    spawn("lstmgen", "auto", args.seconds)]])
+    pair = with_busy(0, args.seconds, lambda: [result(p) for p in [  # side by side: both started, then read
+        spawn("lstmgen", "auto", args.seconds, args.shards) for _ in range(2)]])
     if args.json:
         print(json.dumps({"table": {f"{s[0]} {s[1]}|{k}": v for (s, k), v in table.items()}, "pair": pair}))
         return

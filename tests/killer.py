@@ -33,7 +33,7 @@ import sys
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.data import token_cache
 from lstmgen.cli import main
-from lstmgen.nn.model import LanguageModel
+from lstmgen.nn.shards import Shards
 
 train_module = importlib.import_module("lstmgen.training.trainer")  # the module; `lstmgen.train` is the API's function
 
@@ -91,7 +91,7 @@ def install(where: str, n: int) -> None:
 
         ckpt.write_run_files = write_run_files
     elif where == "step":
-        real_step = LanguageModel.loss_and_grads
+        real_step = Shards.loss_and_grads  # one call per step
 
         def loss_and_grads(*args, **kwargs):
             out = real_step(*args, **kwargs)
@@ -99,7 +99,7 @@ def install(where: str, n: int) -> None:
                 _die()
             return out
 
-        LanguageModel.loss_and_grads = loss_and_grads
+        Shards.loss_and_grads = loss_and_grads
     elif where.endswith(".npz"):
         real_npz = ckpt._write_npz
 

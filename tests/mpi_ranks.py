@@ -17,12 +17,12 @@ import numpy as np
 
 from lstmgen.cli import main
 from lstmgen.parallel.launch import launched_size
-from lstmgen.nn.model import LanguageModel
+from lstmgen.nn.shards import Shards
 
 out_dir, kill = Path(sys.argv[1]), sys.argv[2]
 rank = int(os.environ.get("PMI_RANK", "0")) if launched_size() > 1 else 0
 seen = {"params": None, "steps": 0}
-real = LanguageModel.loss_and_grads
+real = Shards.loss_and_grads  # one call per step, however many shards
 
 
 def loss_and_grads(self, params, *args, **kwargs):
@@ -33,7 +33,7 @@ def loss_and_grads(self, params, *args, **kwargs):
     return out
 
 
-LanguageModel.loss_and_grads = loss_and_grads
+Shards.loss_and_grads = loss_and_grads
 sys.argv = ["lstmgen", *sys.argv[3:]]
 try:
     main()

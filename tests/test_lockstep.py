@@ -1,13 +1,14 @@
 """The trainer in lockstep with a reference loop built from the same parts (issue 12).
 
 ``lstmgen train`` must cost no quality beyond its parts: from the same initial weights and
-the same windows, the trainer and a plain loop of ``LanguageModel.loss_and_grads``,
-``clip_grad_norm`` and ``Adam`` (epoch by epoch over ``data.Batches``, the state carried
-between windows and reset to zero at each epoch) must give the same loss at every step and
-the same final weights. The trainer is read only through its public outputs (metrics.jsonl
-with ``train.log_interval: 1``, the last checkpoint), so the test holds however train.py is
-organised inside. The run crosses an epoch boundary and clips often, so losing the state
-reset or the clipping shows up; the PyTorch-default initialisation is checked too.
+the same windows, the trainer and a plain loop of ``Shards.loss_and_grads`` (the model's step
+cut as train.shards cuts it), ``clip_grad_norm`` and ``Adam`` (epoch by epoch over
+``data.Batches``, the state carried between windows and reset to zero at each epoch) must give
+the same loss at every step and the same final weights. The trainer is read only through its
+public outputs (metrics.jsonl with ``train.log_interval: 1``, the last checkpoint), so the test
+holds however train.py is organised inside. The run crosses an epoch boundary and clips often,
+so losing the state reset or the clipping shows up; the PyTorch-default initialisation is
+checked too.
 """
 
 import json
@@ -20,6 +21,7 @@ from lstmgen.runs.config import load_config
 from lstmgen.data.corpus import load_configured_corpus
 from lstmgen.data.batches import Batches
 from lstmgen.nn.model import LanguageModel
+from lstmgen.nn.shards import Shards
 from lstmgen.training.optim import clip_grad_norm, make_optimizer
 from lstmgen.tokenizers import build_tokenizer, tokenizer_settings
 from lstmgen.training.trainer import train
@@ -49,13 +51,14 @@ def reference_loop(cfg, reset_each_epoch=True):
     model = LanguageModel.from_config(cfg.model, tokenizer.vocab_size)
     params = model.init_params(np.random.default_rng(init_seed))
     optimizer = make_optimizer(t, params)
+    shards = Shards(model, t.shards)
     losses, clipped = [], 0
     for step in range(t.max_steps):
         window = step % batches.num_windows
         if step == 0 or (window == 0 and reset_each_epoch):
             state = model.init_state(t.batch_size)  # each epoch from a zero state
         x, y = batches.window(window)
-        loss, grads, state = model.loss_and_grads(params, x, y, state)
+        loss, grads, state = shards.loss_and_grads(params, x, y, state)
         clipped += clip_grad_norm(grads, t.grad_clip) > t.grad_clip
         optimizer.step(params, grads, t.learning_rate)
         losses.append(float(loss))

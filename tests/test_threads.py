@@ -79,6 +79,26 @@ def test_governor_keeps_the_faster_count_and_backs_off():
     assert gov.interval > 4  # and probes less often
 
 
+def test_governor_probes_early_when_the_start_saw_a_busy_core():
+    calls = []
+    busy_start = threads.Governor(1, 2, interval=50, probe=3, early=5, set_threads=calls.append)
+    quiet_start = threads.Governor(2, 2, interval=50, probe=3, early=5, set_threads=calls.append)
+    for _ in range(6):
+        busy_start.step_done(1.0)
+        quiet_start.step_done(1.0)
+    assert calls == [2]  # only the run that started below all cores probed, after 5 steps
+
+
+def test_with_shards_blas_has_one_thread_and_the_workers_the_budget():
+    if threads.blas_threads() is None:
+        pytest.skip("no OpenBLAS found")
+    with threads.thread_budget(2, shards=2):
+        assert threads.blas_threads() == 1
+        assert blocks.workers() == min(2, blocks.cores())
+    with threads.thread_budget(2, shards=1):
+        assert threads.blas_threads() == 2
+
+
 def test_results_do_not_depend_on_thread_count():
     if threads.blas_threads() is None or blocks.cores() < 2:
         pytest.skip("needs OpenBLAS and two cores")

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from lstmgen.runs import checkpoint as ckpt
-from lstmgen.nn.model import LanguageModel
+from lstmgen.nn.shards import Shards
 from tests.helpers import ROOT, assert_same_weights, assert_user_error, metrics, run, train, weights
 
 
@@ -36,14 +36,14 @@ def test_exploding_loss_rolls_back_with_lower_lr_and_equals_a_run_at_that_lr(tmp
 
 def test_nan_loss_rolls_back_to_the_last_checkpoint(tmp_path, text_file, monkeypatch):
     # one NaN loss at step 7 (a fault injected once): the run resumes from step 4 at half the rate
-    real, calls = LanguageModel.loss_and_grads, []
+    real, calls = Shards.loss_and_grads, []  # one call per step
 
     def once_nan(self, *args, **kwargs):
         loss, grads, state = real(self, *args, **kwargs)
         calls.append(1)
         return (float("nan") if len(calls) == 7 else loss), grads, state
 
-    monkeypatch.setattr(LanguageModel, "loss_and_grads", once_nan)
+    monkeypatch.setattr(Shards, "loss_and_grads", once_nan)
     result = train(text_file, tmp_path / "r", "train.max_steps=12", "train.eval_interval=4")
     assert result.exit_code == 0, result.output
     assert "divergence: step 7: training loss nan" in result.output

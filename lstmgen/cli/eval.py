@@ -5,8 +5,8 @@ import json
 import click
 
 from .common import say_checkpoint
-from .options import RUN_DIR, checkpoint_option, csv_column_option, json_option, procs_option, threads_for, \
-    threads_option
+from .options import (RUN_DIR, checkpoint_option, csv_column_option, json_option, procs_option, run_shards,
+                      threads_for, threads_option)
 from .ranks import procs as parse_procs, run_ranks
 
 
@@ -37,7 +37,7 @@ def eval_cmd(run_dir, corpus, csv_column, which, batch_size, as_json, threads, p
         run_ranks(count or launch.auto_procs(None, launch.cores(), launch.mpi_installed()))
     if comm.rank == 0:
         say_checkpoint(run_dir, which)
-    with threads_for(threads):
+    with threads_for(threads, run_shards(run_dir)):
         result = evaluate_run(run_dir, corpus, which=which, csv_column=csv_column,  # digits: an index
                               batch_size=batch_size, comm=comm)
     if result is None:  # a rank other than 0: rank 0 reports

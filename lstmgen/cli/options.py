@@ -45,9 +45,22 @@ def threads_value(text: str):
 
 
 @contextlib.contextmanager
-def threads_for(text):
-    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now."""
+def threads_for(text, shards: int = 1):
+    """Eval and sampling: ``--threads`` threads, or (auto) as many as cores are free now; with
+    ``shards`` (eval: the run's train.shards), as a training step uses them (training/threads.py)."""
     from ..training.threads import resolve, thread_budget
 
-    with thread_budget(resolve(threads_value(text or "auto"))[0]):
+    with thread_budget(resolve(threads_value(text or "auto"))[0], shards):
         yield
+
+
+def run_shards(run_dir) -> int:
+    """The run's train.shards, how eval cuts its columns; 1 where the config cannot be read
+    (the command that loads the run then says why)."""
+    from ..errors import ConfigError
+    from ..runs.config import read_saved_config
+
+    try:
+        return read_saved_config(Path(run_dir) / "config.yaml").train.shards
+    except (ConfigError, OSError):
+        return 1

@@ -26,23 +26,27 @@ import numpy as np
 
 from ..data.corpus import check_format_options, corpus_options, load_configured_corpus, read_documents
 from ..data.batches import eval_windows
+from ..nn.shards import Shards
 from ..errors import ConfigError, DataError
 from ..runs.loading import read_run
 from .metrics import bits, bits_per_char, text_ids, text_size
 
 
 def evaluate_ids(model, params, ids: np.ndarray, batch_size: int, seq_len: int, part=(0, 1),
-                 max_targets: Optional[int] = None):
+                 max_targets: Optional[int] = None, shards: int = 1):
     """Summed NLL (nats) over every target of ``ids`` (at most about ``max_targets`` of them,
-    spread over the text: ``data.eval_windows``), and the targets scored. ``part = (rank, P)``:
-    only rank's share of the streams; the P parts sum to the whole."""
+    spread over the text: ``batches.eval_windows``), and the targets scored. ``part = (rank, P)``:
+    only rank's share of the streams; the P parts sum to the whole. ``shards``: each window's
+    columns cut as a training step cuts its streams (``train.shards``, nn/shards.py), computed by
+    the worker threads; the same sums whatever the threads."""
     total, count, state = 0.0, 0, None
+    scorer = Shards(model, shards)
     for x, y in eval_windows(ids, batch_size, seq_len, part, max_targets):
         if state is None:
             state = model.init_state(x.shape[1])
         elif x.shape[1] < len(next(iter(state.values()))):  # the tail continues the last column
             state = {k: v[-x.shape[1]:] for k, v in state.items()}
-        nll, state = model.nll(params, x, y, state)
+        nll, state = scorer.nll(params, x, y, state)
         total += nll
         count += y.size
     return total, count
@@ -91,7 +95,8 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best",
                  csv_column=None, batch_size: Optional[int] = None) -> dict:
     """Evaluate a run directory on ``corpus`` (default: the run's own validation split)."""
     text = read_eval_text(run_dir, corpus, which=which, csv_column=csv_column, batch_size=batch_size)
-    nll, tokens = evaluate_ids(text.run.model, text.run.params, text.ids, text.batch_size, text.seq_len)
+    nll, tokens = evaluate_ids(text.run.model, text.run.params, text.ids, text.batch_size, text.seq_len,
+                               shards=text.run.config.train.shards)  # the columns cut as the run's validation
     return eval_report(run_dir, text, nll, tokens)
 
 

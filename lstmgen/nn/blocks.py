@@ -6,7 +6,9 @@ core while BLAS uses them all. Each block's work is independent and written in p
 results do not depend on how many threads there are (sums over rows are left to the caller).
 Threads are made per call and joined before it returns: no pool. The one piece of state is an
 optional cap on their number, which ``lstmgen.training.threads`` sets with the BLAS thread count (a busy
-machine: fewer threads than cores); results never depend on it.
+machine: fewer threads than cores); results never depend on it. A thread that is itself one of
+several workers (the shard workers of ``nn/shards.py``) runs its blocks inline (``inline``), so
+that the threads never outnumber the budget.
 """
 
 import os
@@ -22,6 +24,7 @@ def cores() -> int:
 
 
 _limit = [None]  # at most this many threads; None: one per core
+_local = threading.local()  # .inline: this thread is one of several workers, its blocks run inline
 
 
 def set_thread_limit(n):
@@ -36,11 +39,17 @@ def workers() -> int:
     return n if _limit[0] is None else max(1, min(n, _limit[0]))
 
 
+def inline(on: bool) -> bool:
+    """Run this thread's ``for_blocks`` inline (one block) while ``on``; returns the previous setting."""
+    previous, _local.inline = getattr(_local, "inline", False), on
+    return previous
+
+
 def for_blocks(fn, n: int, min_block: int) -> None:
     """Call fn(start, stop) on consecutive blocks covering range(n), one block per thread, with
     at most ``workers()`` blocks and none smaller than ``min_block`` (small n: one call, inline).
     The first error raised in any block is raised here, after every block has finished."""
-    k = max(1, min(workers(), n // max(1, min_block)))
+    k = 1 if getattr(_local, "inline", False) else max(1, min(workers(), n // max(1, min_block)))
     bounds = [n * j // k for j in range(k + 1)]
     if k == 1:
         fn(0, n)

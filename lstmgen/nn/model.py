@@ -42,7 +42,8 @@ logits are small.
 """
 
 import threading
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -206,89 +207,100 @@ class LanguageModel:
         return dhp.reshape(h.shape)
 
     # ---- training: forward and backward over one window ------------------------------------
+    def draw_masks(self, rng: np.random.Generator, T: int, N: int) -> "Masks":
+        """The dropout masks of one window for all N streams, drawn from ``rng`` in the order
+        they are applied (the module docstring); a kind that is off draws nothing."""
+        E, H, p, dtype = self.embed_dim, self.hidden_size, self.dropout, self.dtype
+        embed = token_mask(rng, self.vocab_size, self.embed_dropout, dtype)  # (V,)
+        inputs = locked_mask(rng, N, E, self.input_dropout, dtype)  # (1, N, E)
+        layers = [None]
+        for _ in range(1, self.num_layers):
+            mask = dropout_mask(rng, (T, N, H), p, dtype)  # (T, N, H)
+            locked = locked_mask(rng, N, H, self.hidden_dropout, dtype)  # (1, N, H)
+            layers.append(locked if mask is None else mask if locked is None else mask * locked)
+        mask = dropout_mask(rng, (T, N, H), p, dtype)  # (T, N, H)
+        locked = locked_mask(rng, N, H, self.output_dropout, dtype)  # (1, N, H)
+        output = locked if mask is None else mask if locked is None else mask * locked
+        return Masks(embed, inputs, layers, output)
+
     def loss_and_grads(self, params: Arrays, x: np.ndarray, y: np.ndarray, state: Arrays,
                        rng: Optional[np.random.Generator] = None, streams: Optional[slice] = None,
-                       out: Optional[Arrays] = None) -> Tuple[float, Arrays, Arrays]:
+                       out: Optional[Arrays] = None, masks: Optional["Masks"] = None
+                       ) -> Tuple[float, Arrays, Arrays]:
         """Mean cross-entropy (nats per token) of targets y (T, N) given ids x (T, N).
 
         Returns the loss, gradients keyed like ``params``, and the state after the window
-        (gradients do not flow into earlier windows: truncated BPTT). Dropout needs ``rng``.
+        (gradients do not flow into earlier windows: truncated BPTT). Dropout needs ``rng``,
+        or the window's ``masks`` already drawn (``draw_masks``).
 
-        ``streams`` (data parallelism, ``distributed.py``): compute only streams a:b of the
-        batch; ``state`` holds those streams. The dropout masks are drawn for all N streams
-        (the same random numbers as without ``streams``) and cut to a:b, and the loss and
-        gradients are those streams' share of the whole batch's mean (divided by T*N, not
-        T*(b-a)), so the shares of the parts of a partition of the streams sum to the whole.
+        ``streams`` (data parallelism: over threads, ``nn/shards.py``; over processes,
+        ``parallel/trainer.py``): compute only streams a:b of the batch; ``state`` holds those
+        streams. The dropout masks are drawn for all N streams (the same random numbers as
+        without ``streams``) and cut to a:b, and the loss and gradients are those streams'
+        share of the whole batch's mean (divided by T*N, not T*(b-a)), so the shares of the
+        parts of a partition of the streams sum to the whole.
 
         ``out``: arrays keyed and shaped like ``params`` (the views of the data-parallel flat
         buffer) to write the gradients into; the large ones are computed there in place, and
         the gradients returned are ``out``'s arrays.
         """
         T, N = x.shape
+        if masks is None:  # no rng: no dropout
+            masks = self.draw_masks(rng, T, N) if rng is not None else Masks(None, None, [None] * self.num_layers, None)
         if streams is not None:
             x, y = x[:, streams], y[:, streams]  # (T, N_r) each
+            masks = masks.cut(streams)
+        h_top, caches, new_state, in_vocab_space = self._forward(params, x, state, masks)
+        logits = self._head(params, h_top, self._buffer("logits", (x.size, self.vocab_size)))  # (T*N_r, V)
+        nll, probs = cross_entropy_forward(logits, y.reshape(-1))
+        dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N_r, V), the whole batch's mean
+        grads = self._backward(params, x, h_top, dlogits, caches, masks, in_vocab_space, out)
+        return nll / (T * N), into(out, grads), new_state
 
-        def cut(mask):  # a mask drawn for all N streams -> the streams computed here
-            return mask[:, streams] if streams is not None and mask is not None else mask
-
-        train = rng is not None
-        p = self.dropout if train else 0.0
-        E, H = self.embed_dim, self.hidden_size
-        new_state = {}
-        # forward: embedding (token and locked dropout), cells (standard and locked dropout on
-        # inputs above the first layer), standard and locked dropout on the output, head
-        emb_mask = token_mask(rng, self.vocab_size, self.embed_dropout, self.dtype) if train else None
-        in_mask = cut(locked_mask(rng, N, E, self.input_dropout, self.dtype)) if train else None
-        h = self._embed(params, x, plain=emb_mask is None and in_mask is None)  # (T, N, E) or Tokens
+    def _forward(self, params: Arrays, x: np.ndarray, state: Arrays, masks: "Masks"):
+        """Embedding (token and locked dropout), cells (standard and locked dropout on inputs
+        above the first layer), standard and locked dropout on the output: -> the head's input
+        h_top (T, N, H), the cells' caches, the new state, and whether layer 0 read Tokens."""
+        h = self._embed(params, x, plain=masks.embed is None and masks.input is None)  # (T, N, E) or Tokens
         in_vocab_space = isinstance(h, Tokens)
-        if emb_mask is not None:
-            h = h * emb_mask[x][..., None]  # whole rows of dropped tokens are zero
-        if in_mask is not None:
-            h = h * in_mask
-        caches, masks = [], []
+        if masks.embed is not None:
+            h = h * masks.embed[x][..., None]  # whole rows of dropped tokens are zero
+        if masks.input is not None:
+            h = h * masks.input
+        caches, new_state = [], {}
         keep = self._eod_mask(x)  # (T, N, 1) or None
         for l, cell in enumerate(self.cells):
-            mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype)) if l > 0 else None
-            if l > 0 and train and self.hidden_dropout > 0:
-                locked = cut(locked_mask(rng, N, H, self.hidden_dropout, self.dtype))  # (1, N_r, H)
-                mask = locked if mask is None else mask * locked
-            h_in = h * mask if mask is not None else h
+            h_in = h * masks.layers[l] if masks.layers[l] is not None else h
             h, st, cache = cell.forward(self._layer(params, l), h_in, self._layer_state(state, l), keep)  # (T, N, H)
             self._store_state(new_state, l, st)
             caches.append(cache)
-            masks.append(mask)
-        out_mask = cut(dropout_mask(rng, (T, N, H), p, self.dtype))
-        if train and self.output_dropout > 0:
-            locked = cut(locked_mask(rng, N, H, self.output_dropout, self.dtype))  # (1, N_r, H)
-            out_mask = locked if out_mask is None else out_mask * locked
-        h_top = h * out_mask if out_mask is not None else h  # (T, N, H)
-        logits = self._head(params, h_top, self._buffer("logits", (x.size, self.vocab_size)))  # (T*N_r, V)
-        nll, probs = cross_entropy_forward(logits, y.reshape(-1))
-        loss = nll / (T * N)
+        h_top = h * masks.output if masks.output is not None else h  # (T, N, H)
+        return h_top, caches, new_state, in_vocab_space
 
-        # backward: the same steps in reverse
+    def _backward(self, params: Arrays, x: np.ndarray, h_top: np.ndarray, dlogits: np.ndarray, caches: list,
+                  masks: "Masks", in_vocab_space: bool, out: Optional[Arrays]) -> Arrays:
+        """The steps of ``_forward`` in reverse, from dlogits (T*N, V): the gradients."""
         grads = {}
-        dlogits = cross_entropy_backward(probs, y.reshape(-1), 1.0 / (T * N))  # (T*N_r, V), the whole batch's mean
         dh = self._head_backward(params, h_top, dlogits, grads, out)
-        if out_mask is not None:
-            dh *= out_mask  # backprop through output dropout
+        if masks.output is not None:
+            dh *= masks.output  # backprop through output dropout
         for l in reversed(range(self.num_layers)):
             dh, _, layer_grads = self.cells[l].backward(self._layer(params, l), dh, None, caches[l],
                                                         out and self._layer(out, l))
             grads.update({f"layers.{l}.{k}": v for k, v in layer_grads.items()})
-            if masks[l] is not None:
-                dh *= masks[l]  # backprop through dropout between layers
-        if in_mask is not None:
-            dh *= in_mask  # backprop through input dropout
-        if emb_mask is not None:
-            dh *= emb_mask[x][..., None]  # backprop through token dropout
+            if masks.layers[l] is not None:
+                dh *= masks.layers[l]  # backprop through dropout between layers
+        if masks.input is not None:
+            dh *= masks.input  # backprop through input dropout
+        if masks.embed is not None:
+            dh *= masks.embed[x][..., None]  # backprop through token dropout
         if in_vocab_space:  # layer 0 gave the embedding's gradient (V, E), in its workspace
             grads["embed.W"] = dh.copy()
         else:
             grads["embed.W"] = embedding_backward(params["embed.W"], x, dh, out and out["embed.W"])
         if self.tie_weights:
             grads["embed.W"] += grads.pop("head.embed.W")  # the tied head's share
-        return loss, into(out, grads), new_state
+        return grads
 
     # ---- evaluation and sampling: no caches, no dropout ---------------------------------------
     def logits(self, params: Arrays, x: np.ndarray, state: Arrays, out: Optional[np.ndarray] = None,
@@ -326,6 +338,22 @@ class LanguageModel:
         """One token per stream: ids (N,) -> logits (N, V), and the state after it. Makes a
         stepper for this one call (a reference for tests): loops use ``stepper`` once."""
         return self.stepper(params, len(ids))(ids, state)
+
+
+@dataclass
+class Masks:
+    """The dropout masks of one window (None where that kind is off), drawn for all N streams
+    by ``LanguageModel.draw_masks``; a layer's standard and locked masks come multiplied."""
+
+    embed: Optional[np.ndarray]  # (V,) whole token rows (embed_dropout)
+    input: Optional[np.ndarray]  # (1, N, E) locked, on the embedding output (input_dropout)
+    layers: List[Optional[np.ndarray]]  # per layer: None for layer 0, above (T, N, H), (1, N, H) or None
+    output: Optional[np.ndarray]  # (T, N, H), (1, N, H) or None, on the last layer's output
+
+    def cut(self, streams: slice) -> "Masks":
+        """The masks of streams a:b (views)."""
+        part = lambda m: None if m is None else m[:, streams]  # noqa: E731
+        return Masks(self.embed, part(self.input), [part(m) for m in self.layers], part(self.output))
 
 
 class Stepper:

@@ -22,7 +22,7 @@ def evaluate_run(run_dir, corpus: Optional[str] = None, *, which: str = "best", 
     text = read_eval_text(run_dir, corpus, which=which, csv_column=csv_column, batch_size=batch_size) if root else None
     model, params = bcast_model(comm, text.run if root else None)
     ids = comm.bcast_array(text.ids if root else None)
-    N, T = comm.bcast_json([text.batch_size, text.seq_len] if root else None)
-    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size))
+    N, T, shards = comm.bcast_json([text.batch_size, text.seq_len, text.run.config.train.shards] if root else None)
+    nll, tokens = evaluate_ids(model, params, ids, N, T, (comm.rank, comm.size), shards=shards)
     nll, tokens = comm.allreduce_(np.array([nll, tokens], np.float64))
     return eval_report(run_dir, text, nll, int(tokens)) if root else None

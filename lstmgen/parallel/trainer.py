@@ -7,9 +7,10 @@ hook of the step (``train.py``) does here:
     _open_run          rank 0 opens the checkpoint it resumes (or fine-tunes) and sends it, or
                        says there is none to resume (``runs/lock.py``)
     get_batch          rank 0 reads the window; every rank gets the whole (T, N) window
-    forward_backward   this rank's N_r streams; masks drawn for all N and cut; the loss and
-                       gradients are the streams' share of the batch's mean (already x N_r/N),
-                       the gradients written straight into the reducer's flat buffer
+    forward_backward   this rank's N_r streams, cut into train.shards shards for its threads
+                       (nn/shards.py); masks drawn for all N and cut; the loss and gradients
+                       are the streams' share of the batch's mean (already x N_r/N), the
+                       gradients written straight into the reducer's flat buffer
     reduce             one sum over the ranks of that buffer: the gradients, the loss, the
                        targets and the stop flag; then clipping, weight decay and the optimiser
                        run on every rank on the same numbers (weights stay bitwise identical)
@@ -75,8 +76,8 @@ class DataParallelTrainer(Trainer):
 
     def forward_backward(self, x, y):
         """This rank's share of the whole batch's mean loss and gradients, and its targets."""
-        loss, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state, self.dropout_rng,
-                                                            streams=self.streams, out=self.reducer.gradients)
+        loss, grads, self.state = self.shards.loss_and_grads(self.params, x, y, self.state, self.dropout_rng,
+                                                             streams=self.streams, out=self.reducer.gradients)
         return loss, grads, x.shape[0] * (self.streams.stop - self.streams.start)
 
     def reduce(self, loss: float, grads: dict, count: int):
@@ -116,7 +117,7 @@ class DataParallelTrainer(Trainer):
             return None
         train_cfg, comm = self.cfg.train, self.comm
         sums = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
-                            (comm.rank, comm.size), train_cfg.eval_tokens)
+                            (comm.rank, comm.size), train_cfg.eval_tokens, shards=train_cfg.shards)
         nll, n = comm.allreduce_(np.array(sums, np.float64))
         return nll / n
 

@@ -324,10 +324,13 @@ def validate(cfg: Config) -> None:
 
 def read_saved_config(path: Path) -> Config:
     """A run directory's resolved ``config.yaml`` (errors are the caller's to word). A run saved
-    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so."""
+    before ``model.reset_at_eod`` existed carried its state across <eod>: it keeps doing so; one
+    saved before ``train.shards`` computed each step in one call: it keeps doing so."""
     data = _read_yaml(path)
     if isinstance(data.get("model"), dict) and "reset_at_eod" not in data["model"]:
         data["model"] = {**data["model"], "reset_at_eod": False}
+    if isinstance(data.get("train"), dict) and "shards" not in data["train"]:  # before train.shards: one call
+        data["train"] = {**data["train"], "shards": 1}
     return config_from_dict(data, str(path))
 
 

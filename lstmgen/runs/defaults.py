@@ -194,6 +194,11 @@ class TrainConfig:
     threads: Union[int, str] = _opt(
         "auto", "threads to compute with: auto (the cores free at start, then the faster of 1 and all as the "
         "machine's load changes) or a number; never changes the results", choices=["auto"], min=1)
+    shards: int = _opt(
+        2, "data parallelism over threads: each step cuts the batch's streams into this many shards, computed "
+        "side by side by up to train.threads threads (in turn by fewer) and summed in a fixed order, so the "
+        "numbers never depend on the threads; more shards can use more cores (1 = the whole batch in one call)",
+        min=1)
 
 
 @dataclass

@@ -6,10 +6,14 @@ descheduled, where one thread keeps all of its own (benchmarks/RESULTS.md, "Unde
 
 - ``free_cores()`` looks at the machine for a moment: the cores this process may run on, less
   those that other programs keep busy.
-- ``thread_budget(n)`` sets the thread count of OpenBLAS (NumPy's BLAS) and of the row blocks
-  of ``nn/blocks.py`` for the duration of a ``with`` block, and puts back what was there.
+- ``thread_budget(n, shards)`` sets the thread count of OpenBLAS (NumPy's BLAS) and of the
+  row blocks of ``nn/blocks.py`` for the duration of a ``with`` block, and puts back what was
+  there. With shards (``nn/shards.py``: up to n threads each compute a part of the batch) BLAS
+  gets one thread, each worker computing with its own: small GEMMs split over two BLAS threads
+  wait on each other at every time step, and the element-wise work would run on one core.
 - ``Governor`` watches the training step time: now and then it runs a few steps with the other
-  thread count and keeps whichever was faster, so it follows load that comes and goes.
+  thread count and keeps whichever was faster, so it follows load that comes and goes. A run
+  that started with fewer threads than cores (another program was busy) probes early.
 
 The results of a step do not depend on the thread count (tested), so switching never changes
 the numbers: a run is bitwise the same however its thread count moved.
@@ -118,11 +122,16 @@ def blas_threads(n: Optional[int] = None) -> Optional[int]:
     return before
 
 
+def set_budget(n: int, shards: int = 1) -> tuple:
+    """Compute with ``n`` threads from now on: the row blocks' and the shard workers' cap, and
+    BLAS's count (one with shards > 1: each worker has its own). Returns the previous (BLAS, cap)."""
+    return blas_threads(1 if shards > 1 else n), blocks.set_thread_limit(n)
+
+
 @contextmanager
-def thread_budget(n: int):
-    """Compute with ``n`` threads (BLAS and row blocks) inside the block; restore on exit."""
-    blas_before = blas_threads(n)
-    limit_before = blocks.set_thread_limit(n)
+def thread_budget(n: int, shards: int = 1):
+    """Compute with ``n`` threads (``set_budget``) inside the block; restore on exit."""
+    blas_before, limit_before = set_budget(n, shards)
     try:
         yield
     finally:
@@ -149,15 +158,20 @@ class Governor:
     settle) and compares their median step time with the median of the last ``probe`` steps
     with the current count; the other count is kept if it was at least ``margin`` faster. A
     probe that changes nothing doubles the interval (up to ``max_interval``), so a steady
-    machine pays little: about probe / interval of its steps at the slower count.
+    machine pays little: about probe / interval of its steps at the slower count. A start with
+    fewer threads than ``most`` (a core was busy when the run looked) probes after ``early``
+    steps, since the load that kept a core busy is often gone by then (a benchmark or a script
+    that started the run right after another program).
     """
 
     def __init__(self, current: int, most: int, *, interval: int = 50, probe: int = 3,
-                 margin: float = 0.05, max_interval: int = 800, set_threads=None):
+                 margin: float = 0.05, max_interval: int = 800, early: int = 5, shards: int = 1,
+                 set_threads=None):
         self.current, self.other = current, (1 if current > 1 else most)
-        self.interval, self.first_interval, self.max_interval = interval, interval, max_interval
+        self.first_interval, self.max_interval = interval, max_interval
+        self.interval = early if current < most else interval
         self.probe, self.margin = probe, margin
-        self.set_threads = set_threads or (lambda n: (blas_threads(n), blocks.set_thread_limit(n)))
+        self.set_threads = set_threads or (lambda n: set_budget(n, shards))
         self.recent = []  # step seconds with the current count, the last ``probe``
         self.trial = None  # step seconds with the other count while probing
         self.since = 0  # steps since the last probe

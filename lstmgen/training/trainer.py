@@ -44,6 +44,7 @@ from .rollback import Diverged, lowest_loss, rollback_on_divergence
 from ..runs.loading import saved_tokenizer
 from ..runs.lock import holding_run_lock
 from ..nn.model import LanguageModel
+from ..nn.shards import Shards
 from .optim import LRSchedule, clip_grad_norm, decay_weights, make_optimizer
 from ..evaluation.metrics import bits_per_char, text_size
 from ..tokenizers import build_tokenizer, tokenizer_settings
@@ -122,6 +123,7 @@ class Trainer:
         seeds = np.random.SeedSequence(train_cfg.seed).spawn(2)
         init_rng, self.dropout_rng = np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1])
         self.model = LanguageModel.from_config(self.cfg.model, self.tokenizer.vocab_size)
+        self.shards = Shards(self.model, train_cfg.shards)  # the batch cut for the worker threads (nn/shards.py)
         self.params = self.model.init_params(init_rng)
         if self.parent is not None:  # fine-tuning: the parent's weights, a fresh optimiser and schedule
             ckpt.check_arrays(self.parent.path / "model.npz", self.parent.params, self.model.param_shapes())
@@ -165,7 +167,7 @@ class Trainer:
 
     def forward_backward(self, x, y):
         """Mean loss over the window's targets, its gradients, and how many targets; carries the state."""
-        loss, grads, self.state = self.model.loss_and_grads(self.params, x, y, self.state, self.dropout_rng)
+        loss, grads, self.state = self.shards.loss_and_grads(self.params, x, y, self.state, self.dropout_rng)
         return loss, grads, y.size
 
     def reduce(self, loss: float, grads: dict, count: int):
@@ -206,7 +208,7 @@ class Trainer:
             return None
         train_cfg = self.cfg.train
         nll, n = evaluate_ids(self.model, self.params, self.val_ids, train_cfg.batch_size, train_cfg.seq_len,
-                              max_targets=train_cfg.eval_tokens)
+                              max_targets=train_cfg.eval_tokens, shards=train_cfg.shards)
         return nll / n
 
     def bits_per_char(self, val_loss: Optional[float]) -> Optional[float]:
@@ -339,8 +341,9 @@ class Trainer:
             start = time.perf_counter()
             self.save(["last"])
             self.eval_seconds = time.perf_counter() - start  # the time budget's reserve until an evaluation is timed
-        governor = threads.Governor(self.threads, threads.usable_cores()) if self.adaptive_threads else None
-        with StopFlag() as self.stop_flag, threads.thread_budget(self.threads):
+        governor = (threads.Governor(self.threads, threads.usable_cores(), shards=train_cfg.shards)
+                    if self.adaptive_threads else None)
+        with StopFlag() as self.stop_flag, threads.thread_budget(self.threads, train_cfg.shards):
             while not self.should_stop():
                 # one step: forward, backward, reduce, clip, update
                 stats = self.train_step()
