@@ -189,3 +189,38 @@ def test_ctrl_c_reaches_a_session_started_with_sigint_ignored(char_run):
     # at its default, and a process started with it ignored (a shell's background job) keeps that
     with _interactive(char_run, "--length", "10000000", preexec_fn=_take_terminal_ignoring_ctrl_c) as main:
         _interrupt_a_continuation(main)
+
+
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)  # the syscall's number
+
+
+def test_ctrl_c_at_the_prompt_ends_the_session_whichever_thread_the_kernel_gives_it(char_run):
+    # the kernel may hand SIGINT to any thread of the process; given to one that is not the main
+    # thread (an OpenBLAS worker) while the prompt waits, it must end the session at once, not
+    # after the next Enter
+    import ctypes
+    import signal
+
+    if TGKILL is None:
+        pytest.skip(f"tgkill's number on {os.uname().machine} is not known here")
+    main, child = _pty().openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "lstmgen", "sample", str(char_run), "--interactive"],
+                            stdin=child, stdout=child, stderr=child, close_fds=True, preexec_fn=_take_terminal,
+                            cwd=ROOT, env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    os.close(child)
+    try:
+        _read_until(main, b"> ", "the first prompt")
+        others = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
+        if not others:
+            pytest.skip("the session runs no thread besides its main one")
+        assert ctypes.CDLL(None, use_errno=True).syscall(TGKILL, proc.pid, others[0], signal.SIGINT) == 0
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("Ctrl-C at the prompt, taken by a thread other than the main one, did not end "
+                                 "the session within 60 s") from None
+        assert proc.returncode == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
