@@ -63,7 +63,7 @@ if "--process-tuning" in sys.argv and (SIDE == "lstmgen" or (SIDE == "torch" and
     tune_process()
 import numpy as np  # noqa: E402
 
-from lstmgen.runs.config import TrainConfig  # noqa: E402
+from lstmgen.runs.defaults import TrainConfig  # noqa: E402
 
 CONFIGS = {  # V, E, H, L, N, T
     "char_h256": dict(V=65, E=64, H=256, L=2, N=64, T=64),

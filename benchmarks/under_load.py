@@ -138,7 +138,7 @@ def main():
     args = ap.parse_args()
     if args.shards is None:
         sys.path.insert(0, str(ROOT))
-        from lstmgen.runs.config import TrainConfig
+        from lstmgen.runs.defaults import TrainConfig
 
         args.shards = TrainConfig.shards
     if args.worker:

@@ -100,3 +100,21 @@ def _too_big():
 
 def test_no_module_over_400_lines_and_no_function_over_60():
     assert list(_too_big()) == []
+
+
+def test_benchmarks_and_tools_import_only_what_the_package_has():
+    """A move or a rename must carry the benchmark scripts and tools along (they run no test)."""
+    import importlib.util
+
+    missing = []
+    for path in sorted([*(ROOT / "benchmarks").glob("*.py"), *(ROOT / "tools").glob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstmgen"):
+                module = importlib.import_module(node.module)
+                missing += [f"{path.name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name) and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("lstmgen") and importlib.util.find_spec(alias.name) is None:
+                        missing.append(f"{path.name}: {alias.name}")
+    assert missing == []
