@@ -27,16 +27,11 @@ from lstmgen.generation.sampling import Settings, sample_steps
 from lstmgen.evaluation.score import score_ids
 from lstmgen.tokenizers import build_tokenizer
 
+from generation import timed  # benchmarks/generation.py: the best of a few runs, in seconds
+
 T_SCORE, T_SAMPLE, CHUNK = 4000, 500, 256
 
 
-def timed(f, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def write_run(folder: Path) -> Path:
