@@ -13,7 +13,6 @@ Needs the export extra and onnxruntime. Run it alone (the machine's cores are sh
 
 import string
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
