@@ -91,12 +91,16 @@ def rss_peak_mb():
 
 
 class _Tokens:
-    """What ``generate`` asks of a tokenizer: the end-of-document and unknown ids, encode."""
+    """What ``generate`` asks of a tokenizer: the end-of-document and unknown ids, encode, and
+    the start of a document before the ids (``Tokenizer.after_eod``)."""
 
     eod_id, unk_id = 0, 1
 
     def encode(self, text):
         return []
+
+    def after_eod(self, ids):
+        return np.concatenate([[self.eod_id], ids]).astype(np.int32)
 
 
 # ---- the lstmgen side ---------------------------------------------------------------------------
