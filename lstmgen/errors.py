@@ -1,8 +1,8 @@
 """The typed errors of lstmgen.
 
-Library modules raise these and never print; the command line (``lstmgen.cli``) turns them into a one-line message on
-stderr and an exit code: 2 for usage and configuration mistakes, 1 for data and checkpoint
-problems and for an optional package that is not installed.
+Library modules raise these and never print; the command line (``lstmgen.cli``) turns them
+into a one-line message on stderr and an exit code: 2 for usage and configuration mistakes, 1
+for data and checkpoint problems and for an optional package that is not installed.
 """
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from .._version import __version__
 from ..runs import checkpoint as ckpt
 from ..runs.config import read_saved_config
-from ..errors import CheckpointError, ConfigError, LstmgenError
+from ..errors import CheckpointError, ConfigError, LstmgenError, MissingPackageError
 from ..runs.loading import Run, read_run, saved_tokenizer
 from ..nn.model import LanguageModel
 
@@ -59,10 +59,8 @@ class UnsupportedCell(ExportError):
     exit_code = 2
 
 
-class MissingExtra(ExportError):
+class MissingExtra(ExportError, MissingPackageError):
     """The packages the format needs are not installed (exit code 1, as for every optional extra)."""
-
-    exit_code = 1
 
 
 @dataclass
