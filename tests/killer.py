@@ -49,26 +49,21 @@ def install(where: str, n: int) -> None:
         count[0] += 1
         return count[0] == n
 
+    def after(real):
+        """``real``, and the process killed when it has returned for the n-th time."""
+
+        def wrapped(*args, **kwargs):
+            result = real(*args, **kwargs)
+            if hit():
+                _die()
+            return result
+
+        return wrapped
+
     if where == "corpus":
-        real_corpus = train_module.load_configured_corpus
-
-        def load_configured_corpus(*args, **kwargs):
-            corpus = real_corpus(*args, **kwargs)
-            if hit():
-                _die()
-            return corpus
-
-        train_module.load_configured_corpus = load_configured_corpus
+        train_module.load_configured_corpus = after(train_module.load_configured_corpus)
     elif where == "tokenizer":
-        real_build = train_module.build_tokenizer
-
-        def build_tokenizer(*args, **kwargs):
-            tokenizer = real_build(*args, **kwargs)
-            if hit():
-                _die()
-            return tokenizer
-
-        train_module.build_tokenizer = token_cache.build_tokenizer = build_tokenizer
+        train_module.build_tokenizer = token_cache.build_tokenizer = after(train_module.build_tokenizer)
     elif where == "token_cache":
         real_entry = token_cache._write_entry
 
@@ -82,24 +77,9 @@ def install(where: str, n: int) -> None:
 
         token_cache._write_entry = write_entry
     elif where == "run_files":
-        real_files = ckpt.write_run_files
-
-        def write_run_files(*args, **kwargs):
-            real_files(*args, **kwargs)
-            if hit():
-                _die()
-
-        ckpt.write_run_files = write_run_files
+        ckpt.write_run_files = after(ckpt.write_run_files)
     elif where == "step":
-        real_step = Shards.loss_and_grads  # one call per step
-
-        def loss_and_grads(*args, **kwargs):
-            out = real_step(*args, **kwargs)
-            if hit():
-                _die()
-            return out
-
-        Shards.loss_and_grads = loss_and_grads
+        Shards.loss_and_grads = after(Shards.loss_and_grads)  # one call per step
     elif where.endswith(".npz"):
         real_npz = ckpt._write_npz
 
