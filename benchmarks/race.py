@@ -2,7 +2,7 @@
 for the same wall-clock time on the same text, both scored on the same held-out text (issue 25).
 
     python benchmarks/race.py --nanogpt /tmp/nanogpt                       # every budget: hours
-    python benchmarks/race.py --nanogpt /tmp/nanogpt --budgets 1,2 --seeds 2 --out race.jsonl
+    python benchmarks/race.py --nanogpt /tmp/nanogpt --budgets 1,2 --seeds 1,2 --out race.jsonl
 
 nanoGPT comes from a clone you point to (``--nanogpt DIR``: `git clone
 https://github.com/karpathy/nanoGPT`); nothing of it is copied here. It needs torch and numpy.
@@ -24,12 +24,17 @@ the next, so a change in the machine's load hits each side alike):
   --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --dropout=0.0``, min_lr a tenth of the
   learning rate, as that config has it), trained on train.txt; ``max_iters`` and
   ``lr_decay_iters`` set to what fits the budget at the iterations per second measured on
-  this machine just before (a short run per corpus); one evaluation at the end
+  this machine just before (a short run per corpus, both corpora side by side), corrected after
+  every nanoGPT run by the rate that run measured; one evaluation at the end
   (``eval_interval = max_iters``) so its checkpoint is the last iteration. Its seed is fixed in
   train.py (1337); a seed file passed as one more config file shifts it by S.
-- Both sides compute with ``--threads`` threads (default 1): on the shared 2-core machine,
-  loaded by other work, 2 threads made nanoGPT's iterations 4-5 times slower (1.0-2.7 s against
-  0.26-0.28 s) and one lstmgen evaluation 12 times slower (65 s against 5.6 s).
+- **Side by side** (the default, ``--cpus 0,1``): the sides of one budget, seed and corpus run at
+  the same time, two at once, each pinned to a CPU of its own with one thread (lstmgen's
+  ``--threads 1``, nanoGPT's ``OMP_NUM_THREADS=1``), so each has one core and both meet the same
+  machine: the same load, the same shared cache. Twice the trials per hour of a race that runs
+  one side at a time on both cores, and a third program slows both sides alike rather than
+  whichever ran at the time. ``--cpus 0`` runs one side at a time on CPU 0; ``--threads``
+  gives each side more threads (then pin nothing: ``--cpus ''``).
 - The budget is the wall clock of the whole training command, start-up included, the same rule
   for both; the held-out scoring after it is not part of it. lstmgen's ``--time`` counts from
   when training starts reading the corpus, so it is given T less the interpreter's start-up
@@ -42,7 +47,12 @@ the next, so a change in the machine's load hits each side alike):
   first window's first 31 too).
 
 Each result is one JSON line (``--out``, appended as it comes: a long race can be stopped and
-its figures kept); the summary at the end gives, per budget and corpus, the mean over seeds.
+its figures kept); a trial already in ``--out`` (same budget, corpus, side, seed) is not run
+again, so the grid can be filled over several sittings, and ``--summary`` prints the table of
+a file without running anything. The summary gives, per budget and corpus, the mean over seeds.
+
+``--variant NAME=KEY=VALUE,KEY=VALUE`` adds a side: ``lstmgen train --time T`` with those
+``--set`` overrides (how the defaults are chosen: docs/time-budget.md).
 Everything is written in a temporary folder, with its own cache of built-in corpora.
 """
 
@@ -56,6 +66,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +74,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = [1, 2, 5, 10, 30]  # minutes
 CORPORA = ["builtin:python-docstrings", "builtin:python-code"]
-SIDES = ["lstmgen", "nanogpt", "lstmgen-cosine"]
 RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
           "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",
           "--dropout=0.0"]
@@ -99,23 +109,28 @@ def nanogpt_command(nanogpt: Path, data: Path, out: Path, seed: int, iters: int)
             "--always_save_checkpoint=True"], nanogpt
 
 
-def timed(command, cwd, env):
-    """Run a command; its wall time in seconds and its output."""
+def pinned(cpu):
+    """A ``preexec_fn`` that pins the child to ``cpu`` (None: no pinning)."""
+    return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def timed(command, cwd, env, cpu=None):
+    """Run a command (pinned to ``cpu``); its wall time in seconds and its output."""
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, preexec_fn=pinned(cpu))
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{' '.join(map(str, command))} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     return wall, proc.stdout + proc.stderr
 
 
-def calibrate_nanogpt(nanogpt: Path, data: Path, tmp: Path, env) -> tuple:
-    """(start-up seconds, seconds per iteration) of the recipe on this corpus, from a 60-iteration run."""
-    iters = 60
-    wall, output = timed(*nanogpt_command(nanogpt, data, tmp / "calibrate", 0, iters), env)
+def calibrate_nanogpt(nanogpt: Path, data: Path, tmp: Path, env, cpu) -> list:
+    """[start-up seconds, seconds per iteration] of the recipe on this corpus, from a 150-iteration run."""
+    iters = 150
+    wall, output = timed(*nanogpt_command(nanogpt, data, tmp / f"calibrate-{data.name}", 0, iters), env, cpu)
     times = [float(t) / 1000 for t in re.findall(r"^iter \d+: loss [\d.]+, time ([\d.]+)ms", output, re.M)]
     per_iter = statistics.median(times[5:])
-    return max(0.0, wall - per_iter * (iters + 1)), per_iter
+    return [max(0.0, wall - per_iter * (iters + 1)), per_iter]
 
 
 def lstmgen_startup(env) -> float:
@@ -154,26 +169,28 @@ def score_nanogpt(nanogpt: Path, ckpt: Path, ids: np.ndarray) -> float:
     return total / count
 
 
-def run_lstmgen(side, data, tmp, seed, budget_s, startup, env, threads):
-    run = tmp / f"{side}-{seed}-{int(budget_s)}-{data.name}"
-    extra = COSINE if side == "lstmgen-cosine" else []
+def run_lstmgen(settings, name, data, tmp, seed, budget_s, startup, env, threads, cpu):
+    run = tmp / f"{name}-{seed}-{int(budget_s)}-{data.name}"
+    extra = [a for kv in settings for a in ("--set", kv)]
     command = [sys.executable, "-m", "lstmgen", "train", str(data / "train.txt"), "--out", str(run),
                "--time", f"{budget_s - startup:.1f}", "--set", f"train.seed={seed}", "--threads", str(threads), *extra]
-    wall, output = timed(command, ROOT, env)
+    wall, output = timed(command, ROOT, env, cpu)
     step = int(re.search(r"done: step (\d+)", output).group(1))
     _, scored = timed([sys.executable, "-m", "lstmgen", "eval", str(run), "--corpus", str(data / "heldout.txt"),
-                       "--json"], ROOT, env)
+                       "--json", "--threads", str(threads)], ROOT, env, cpu)
     result = json.loads(scored.strip().splitlines()[-1])
     return {"wall_s": wall, "steps": step, "nats_per_char": result["loss"]}
 
 
-def run_nanogpt(nanogpt, data, tmp, seed, budget_s, calibration, env):
+def run_nanogpt(nanogpt, data, tmp, seed, budget_s, calibration, env, cpu):
     startup, per_iter = calibration
     iters = max(1, int((budget_s - startup) / per_iter))
     out = tmp / f"nanogpt-{seed}-{int(budget_s)}-{data.name}"
-    wall, _ = timed(*nanogpt_command(nanogpt, data, out, seed, iters), env)
-    ids = np.fromfile(data / "val.bin", dtype=np.uint16)
-    return {"wall_s": wall, "steps": iters, "nats_per_char": score_nanogpt(nanogpt, out / "ckpt.pt", ids)}
+    wall, _ = timed(*nanogpt_command(nanogpt, data, out, seed, iters), env, cpu)
+    calibration[1] = max(1e-3, (wall - startup) / iters)  # the rate this run saw sizes the next one
+    _, scored = timed([sys.executable, __file__, "--nanogpt", str(nanogpt), "--score", str(out / "ckpt.pt"),
+                       str(data / "val.bin")], ROOT, env, cpu)
+    return {"wall_s": wall, "steps": iters, "nats_per_char": float(scored.strip().splitlines()[-1])}
 
 
 def summary(rows):
@@ -188,55 +205,98 @@ def summary(rows):
               f"({min(losses):.3f}-{max(losses):.3f}) |")
 
 
+def parse_sides(names, variants):
+    """{side: None for nanoGPT, else lstmgen's ``--set`` overrides}."""
+    known = {"lstmgen": [], "lstmgen-cosine": COSINE, "nanogpt": None}
+    for text in variants:
+        name, _, settings = text.partition("=")
+        known[name] = [kv for kv in settings.split(",") if kv]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"--sides: unknown side(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return {n: known[n] for n in names}
+
+
+def read_rows(path):
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nanogpt", type=Path, required=True, help="a clone of karpathy/nanoGPT")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)), help="minutes, comma-separated")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds a side (1, 2, ...)")
+    parser.add_argument("--seeds", default="1,2,3", help="seeds a side, comma-separated")
     parser.add_argument("--corpora", default=",".join(CORPORA))
-    parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--sides", default="lstmgen,nanogpt")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...",
+                        help="one more lstmgen side: its --set overrides")
     parser.add_argument("--out", type=Path, default=None, help="append each result to this JSON-lines file")
+    parser.add_argument("--summary", action="store_true", help="print the table of --out and stop")
+    parser.add_argument("--cpus", default="0,1", help="CPUs to pin the sides to, one side on each at a time")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of each side: lstmgen's train.threads, nanoGPT's OMP_NUM_THREADS")
+    parser.add_argument("--score", nargs=2, type=Path, metavar=("CKPT", "VAL_BIN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not (args.nanogpt / "train.py").is_file() or not (args.nanogpt / "model.py").is_file():
         sys.exit(f"--nanogpt {args.nanogpt}: no train.py and model.py there; give a clone of karpathy/nanoGPT")
+    if args.score:  # one nanoGPT checkpoint's held-out loss, in a process of its own
+        print(score_nanogpt(args.nanogpt, args.score[0], np.fromfile(args.score[1], dtype=np.uint16)))
+        return
+    done = read_rows(args.out)
+    if args.summary:
+        summary(done)
+        return
     budgets = [float(b) for b in args.budgets.split(",")]
-    sides = args.sides.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sides = parse_sides(args.sides.split(","), args.variant)
+    cpus = [int(c) for c in args.cpus.split(",") if c] or [None]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="lstmgen-race-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lstmgen-race-") as tmp, ThreadPoolExecutor(len(cpus)) as pool:
         tmp = Path(tmp)
-        env = {**os.environ, "LSTMGEN_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}
-        nanogpt_env = {**env, "OMP_NUM_THREADS": str(args.threads)}
+        env = {**os.environ, "LSTMGEN_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT),
+               "OMP_NUM_THREADS": str(args.threads)}
         startup = lstmgen_startup(env)
-        print(f"lstmgen start-up {startup:.2f} s")
+        print(f"lstmgen start-up {startup:.2f} s", flush=True)
         data, calibration = {}, {}
         for corpus in args.corpora.split(","):
             data[corpus] = tmp / corpus.split(":")[-1]
-            print(f"{corpus}: {prepare(corpus, data[corpus], env)}")
-            if "nanogpt" in sides:
-                calibration[corpus] = calibrate_nanogpt(args.nanogpt, data[corpus], tmp, nanogpt_env)
-                print(f"  nanoGPT: start-up {calibration[corpus][0]:.1f} s, {1 / calibration[corpus][1]:.1f} "
-                      "iterations/s")
+            print(f"{corpus}: {prepare(corpus, data[corpus], env)}", flush=True)
+        if "nanogpt" in sides:
+            futures = {c: pool.submit(calibrate_nanogpt, args.nanogpt, data[c], tmp, env, cpus[i % len(cpus)])
+                       for i, c in enumerate(data)}
+            for corpus, future in futures.items():
+                calibration[corpus] = future.result()
+                print(f"  nanoGPT on {corpus}: start-up {calibration[corpus][0]:.1f} s, "
+                      f"{1 / calibration[corpus][1]:.1f} iterations/s", flush=True)
+        have = {(r["budget_min"], r["corpus"], r["side"], r["seed"]) for r in done}
         turn = 0
         for budget in budgets:
-            for seed in range(1, args.seeds + 1):
+            for seed in seeds:
                 for corpus in data:
-                    for side in (sides if turn % 2 == 0 else sides[::-1]):
-                        if side == "nanogpt":
-                            r = run_nanogpt(args.nanogpt, data[corpus], tmp, seed, budget * 60, calibration[corpus],
-                                            nanogpt_env)
-                        else:
-                            r = run_lstmgen(side, data[corpus], tmp, seed, budget * 60, startup, env, args.threads)
-                        row = {"date": time.strftime("%Y-%m-%d %H:%M"), "budget_min": budget, "corpus": corpus,
-                               "side": side, "seed": seed, **r}
-                        rows.append(row)
-                        print(json.dumps(row), flush=True)
-                        if args.out:
-                            with open(args.out, "a", encoding="utf-8") as f:
-                                f.write(json.dumps(row) + "\n")
+                    order = list(sides) if turn % 2 == 0 else list(sides)[::-1]
                     turn += 1
-    summary(rows)
+                    todo = [s for s in order if (budget, corpus, s, seed) not in have]
+                    for group in range(0, len(todo), len(cpus)):
+                        futures = {}
+                        for cpu, side in zip(cpus, todo[group:group + len(cpus)]):
+                            if sides[side] is None:
+                                futures[side] = pool.submit(run_nanogpt, args.nanogpt, data[corpus], tmp, seed,
+                                                            budget * 60, calibration[corpus], env, cpu)
+                            else:
+                                futures[side] = pool.submit(run_lstmgen, sides[side], side, data[corpus], tmp, seed,
+                                                            budget * 60, startup, env, args.threads, cpu)
+                        for cpu, (side, future) in zip(cpus, futures.items()):
+                            result = future.result()
+                            row = {"date": time.strftime("%Y-%m-%d %H:%M"), "budget_min": budget, "corpus": corpus,
+                                   "side": side, "seed": seed, "cpu": cpu, "settings": sides[side], **result}
+                            rows.append(row)
+                            print(json.dumps(row), flush=True)
+                            if args.out:
+                                with open(args.out, "a", encoding="utf-8") as f:
+                                    f.write(json.dumps(row) + "\n")
+    summary(done + rows)
 
 
 if __name__ == "__main__":
