@@ -162,7 +162,9 @@ def test_a_bad_max_time_is_one_line_naming_the_key_and_the_forms(value):
 
 def test_a_time_budget_takes_its_choices_where_the_user_chose_nothing(tmp_path):
     budget = load_config(None, ["train.max_time=10m"])
-    assert (budget.train.max_steps, budget.model.dropout, budget.train.lr_schedule) == (None, 0.2, "plateau")
+    assert (budget.train.max_steps, budget.train.learning_rate, budget.model.dropout, budget.train.lr_schedule) == \
+        (None, 0.004, 0.2, "plateau")
+    assert load_config(None, ["train.max_time=10m", "train.learning_rate=0.001"]).train.learning_rate == 0.001
     assert load_config("default", ["train.max_time=10m"]).train.max_steps is None  # the shipped default chose nothing
     assert load_config(None, ["train.max_time=10m", "train.max_steps=300"]).train.max_steps == 300
     path = tmp_path / "my.yaml"
@@ -170,4 +172,4 @@ def test_a_time_budget_takes_its_choices_where_the_user_chose_nothing(tmp_path):
     assert load_config(path, ["train.max_time=10m"]).train.max_steps == 400
     assert load_config(None, []).train.max_steps == 5000  # no budget: the defaults
     resumed = load_config(None, ["train.max_time=10m"], base=Config())  # a resumed run keeps its config
-    assert resumed.train.max_steps == 5000
+    assert (resumed.train.max_steps, resumed.train.learning_rate) == (5000, 0.002)

@@ -7,7 +7,8 @@ import pytest
 
 import lstmgen
 from lstmgen.runs.checkpoint import read_checkpoint
-from lstmgen.runs.config import inherit, load_config
+from lstmgen.runs.config import Config, inherit, load_config
+from lstmgen.runs.resolve import resolve_run
 from lstmgen.errors import ConfigError
 from lstmgen.training.trainer import Trainer
 from tests.helpers import TINY, assert_user_error, run, train_tiny
@@ -190,6 +191,17 @@ def test_fine_tuning_refuses_a_conflicting_architecture(tmp_path):
     assert_user_error(result, 2, "--init-from", "--resume")
     assert_user_error(run("train", text, "--init-from", tmp_path / "nope", "--out", tmp_path / "d"), 1,
                       "does not exist")
+
+
+def test_a_fine_tuned_run_with_a_time_budget_keeps_the_default_rate(tmp_path):
+    text = _phrases(tmp_path / "cats.txt", ["the cat", "a dog"])
+    parent = tmp_path / "parent"
+    assert run("train", text, "--config", TINY, "--out", parent, "--set", "train.max_steps=4").exit_code == 0
+    def rate(*overrides, init_from=None):
+        return resolve_run(None, ["train.max_time=5m", *overrides], data={"corpus": str(text)}, out=tmp_path / "c",
+                           init_from=init_from).config.train.learning_rate
+    assert (rate(), rate(init_from=parent)) == (0.004, Config().train.learning_rate)  # the budget's pick: from scratch
+    assert rate("train.learning_rate=0.01", init_from=parent) == 0.01
 
 
 def test_training_says_how_many_documents_were_read_and_skipped(tmp_path):

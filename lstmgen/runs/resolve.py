@@ -23,8 +23,8 @@ from typing import Mapping, Optional, Sequence
 
 from ..errors import ConfigError
 from .checkpoint import best_or_last, has_checkpoint, read_checkpoint
-from .config import (Config, budget_choices, config_from_dict, differences, explicit_keys, inherit, load_config, parse_override,
-                     shipped_configs)
+from .config import (Config, budget_choices, config_from_dict, differences, explicit_keys, fine_tune_choices, inherit,
+                     load_config, parse_override, shipped_configs)
 
 
 @dataclass
@@ -68,7 +68,8 @@ def resolve_run(config=None, overrides: Sequence[str] = (), *, data: Optional[Ma
         (None if resuming else cfg.train.init_from, "train.init_from")
     if parent_dir is not None:
         parent = read_checkpoint(Path(parent_dir), best_or_last(parent_dir), with_training_state=False)
-        cfg = inherit(cfg, parent.config, _explicit(config, overrides), parent_dir, how)
+        explicit = _explicit(config, overrides)
+        cfg = fine_tune_choices(inherit(cfg, parent.config, explicit, parent_dir, how), explicit)
         cfg.train.init_from = str(parent_dir)
     return ResolvedRun(cfg, run_dir, resuming)
 
