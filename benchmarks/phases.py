@@ -23,7 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import lstmgen  # noqa: E402,F401 (first: it sets OpenBLAS's thread timeout before NumPy loads it)
+from lstmgen._entry import tune_process  # noqa: E402
+
+tune_process()  # as the `lstmgen` command does, before NumPy loads: `import lstmgen` alone sets nothing
 import numpy as np  # noqa: E402
 from speed import CONFIGS  # noqa: E402
 

@@ -41,7 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import lstmgen  # noqa: E402,F401  (as the command line: OpenBLAS's thread timeout, malloc settings)
+from lstmgen._entry import tune_process  # noqa: E402
+
+tune_process()  # as the `lstmgen` command does, before NumPy loads: `import lstmgen` alone sets nothing
 
 CONFIGS = {  # V, E, H, L, N, T: benchmarks/speed.py's reference configurations
     "char_h256": dict(V=65, E=64, H=256, L=2, N=64, T=64),
