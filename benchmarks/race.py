@@ -49,7 +49,8 @@ the next, so a change in the machine's load hits each side alike):
 Each result is one JSON line (``--out``, appended as it comes: a long race can be stopped and
 its figures kept); a trial already in ``--out`` (same budget, corpus, side, seed) is not run
 again, so the grid can be filled over several sittings, and ``--summary`` prints the table of
-a file without running anything. The summary gives, per budget and corpus, the mean over seeds.
+a file without running anything. The summary gives, per budget and corpus, the mean over seeds,
+then lstmgen against nanoGPT over the seeds both sides ran (their ratio, and in how many lstmgen won).
 
 ``--variant NAME=KEY=VALUE,KEY=VALUE`` adds a side: ``lstmgen train --time T`` with those
 ``--set`` overrides (how the defaults are chosen: docs/time-budget.md).
@@ -203,6 +204,18 @@ def summary(rows):
         print(f"| {budget:g} min | {corpus} | {side} | {len(rs)} | {statistics.mean(r['wall_s'] for r in rs):.0f} "
               f"| {statistics.mean(r['steps'] for r in rs):,.0f} | {statistics.mean(losses):.3f} "
               f"({min(losses):.3f}-{max(losses):.3f}) |")
+    print("\n| budget | corpus | lstmgen | nanoGPT | lstmgen / nanoGPT | seeds | wins |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for budget, corpus in sorted({(r["budget_min"], r["corpus"]) for r in rows}):
+        loss = {side: {r["seed"]: r["nats_per_char"] for r in rows
+                       if (r["budget_min"], r["corpus"], r["side"]) == (budget, corpus, side)}
+                for side in ("lstmgen", "nanogpt")}
+        seeds = sorted(set(loss["lstmgen"]) & set(loss["nanogpt"]))  # the seeds both sides ran
+        if seeds:
+            ours, theirs = (statistics.mean(loss[side][s] for s in seeds) for side in ("lstmgen", "nanogpt"))
+            wins = sum(loss["lstmgen"][s] < loss["nanogpt"][s] for s in seeds)
+            print(f"| {budget:g} min | {corpus} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.3f} | {len(seeds)} "
+                  f"| {wins}/{len(seeds)} |")
 
 
 def parse_sides(names, variants):
