@@ -38,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import BUILTIN_PREFIX, check_encoding, corpus_options, load_configured_corpus, source_files
+from .corpus import (BUILTIN_PREFIX, JSONL_SUFFIXES, TABLE_SUFFIXES, check_encoding, corpus_options, load_configured_corpus,
+                     source_files)
 from .batches import FileBatches
 from ..errors import CheckpointError, DataError
 from .split import is_blank, split_corpus
@@ -46,7 +47,6 @@ from ..tokenizers import build_tokenizer, tokenizer_from_dict, tokenizer_setting
 
 FORMAT = 2  # 2: blank files dropped and a single file cut by lines, as in memory (split.py)
 BLOCK_BYTES = 1 << 22  # read this much at a time
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson")
 
 
 def no_progress(stage, done, total):
@@ -61,7 +61,7 @@ def prepare(cfg, batch_size: int, seq_len: int, tokenizer=None, progress=no_prog
     """
     data = cfg.data
     files = None if data.corpus.startswith(BUILTIN_PREFIX) else source_files(data.corpus)
-    streamed = files is not None and not any(f.suffix.lower() in TABLE_SUFFIXES for f in files)
+    streamed = files is not None and not any(f.suffix.lower() in TABLE_SUFFIXES + JSONL_SUFFIXES for f in files)
     settings = {"level": cfg.tokenizer.level, **tokenizer_settings(cfg.tokenizer)}
     options = {**corpus_options(data), "val_fraction": data.val_fraction}
     digest = hashlib.blake2b(json.dumps([FORMAT, settings, options], sort_keys=True).encode(), digest_size=16)
