@@ -77,7 +77,8 @@ class Score:
 
 # ---- the model --------------------------------------------------------------------------------
 def load(run_dir, checkpoint: str = "best") -> "Model":
-    """The ``best`` (lowest validation loss) or ``last`` checkpoint of a run directory."""
+    """The ``best`` (lowest validation loss) or ``last`` checkpoint of a run directory, or the
+    one kept at a step (``"500"``: ``train.keep_every``)."""
     from .runs.loading import read_run
 
     return Model(read_run(Path(run_dir), checkpoint))

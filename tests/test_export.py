@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import lstmgen
+from lstmgen.errors import CheckpointError
 from lstmgen.runs import checkpoint as ckpt
 from lstmgen.cli import cli
 from lstmgen.runs.config import load_config
@@ -335,6 +337,9 @@ def test_a_missing_checkpoint_is_refused_naming_the_kept_steps(tmp_path):
     refused([run, "-o", tmp_path / "m.onnx", "--checkpoint", "latest"], 2)
     export(run, tmp_path / "m.onnx", "--checkpoint", "7")
     assert leftovers(tmp_path) == ["m.onnx"]
+    assert lstmgen.load(run, "7").run.step == 7  # the API reads a kept step as export does
+    with pytest.raises(CheckpointError, match="no checkpoint of step 5"):
+        lstmgen.load(run, "5")
 
 
 def test_an_unwritable_output_is_refused_and_leaves_nothing(tmp_path):

@@ -26,20 +26,14 @@ document; the caller zeroes the state before a stream reads <eod>, as lstmgen it
 import contextlib
 import json
 import os
-import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
-
 from .._version import __version__
-from ..runs import checkpoint as ckpt
-from ..runs.config import read_saved_config
-from ..errors import CheckpointError, ConfigError, LstmgenError, MissingPackageError
-from ..runs.loading import Run, read_run, saved_tokenizer
-from ..nn.model import LanguageModel
+from ..errors import LstmgenError, MissingPackageError
+from ..runs.loading import Run, read_run
 
 INSTALL = "pip install 'lstmgen[export]'"
 NEEDS = {"onnx": ("onnx",), "torch": ("safetensors",)}  # what writing each format imports
@@ -113,45 +107,6 @@ def describe(run: Run) -> dict:
 def as_strings(info: dict) -> Dict[str, str]:
     """``describe``'s dict as the string -> string metadata ONNX and safetensors hold (JSON for non-strings)."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in info.items()}
-
-
-# ---- reading the run ------------------------------------------------------------------------
-def load(run_dir: Path, which: str = "best") -> Run:
-    """The ``best`` or ``last`` checkpoint of ``run_dir``, or the kept one of step ``which`` (digits)."""
-    if not re.fullmatch(r"[0-9]+", str(which)):
-        return read_run(Path(run_dir), which)
-    run_dir, step = Path(run_dir), int(which)
-    ckpt.find_checkpoint(run_dir, "last")  # a missing run or an unfinished one fails here, as everywhere
-    folder = run_dir / "checkpoints" / ckpt.checkpoint_name(step)
-    if not folder.is_dir():
-        kept = sorted(int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit())
-        raise CheckpointError(f"'{run_dir}' holds no checkpoint of step {step}; it holds steps "
-                              f"{', '.join(map(str, kept)) or 'none'} (or use best, last)")
-    trainer = _read_json(folder / "trainer.json")
-    try:
-        cfg = read_saved_config(folder / "config.yaml")
-    except ConfigError as e:
-        raise CheckpointError(f"saved config is not valid: {e}") from None
-    saved = ckpt.Checkpoint(folder, cfg, _read_json(folder / "tokenizer.json"), ckpt.read_npz(folder / "model.npz"),
-                            {}, {}, trainer)
-    tokenizer = saved_tokenizer(saved)
-    model = LanguageModel.from_config(cfg.model, tokenizer.vocab_size)
-    ckpt.check_vocab_size(folder, tokenizer.vocab_size, saved.params)
-    ckpt.check_arrays(folder / "model.npz", saved.params, model.param_shapes())
-    params = {k: v.astype(np.float32, copy=False) for k, v in saved.params.items()}
-    return Run(folder, cfg, tokenizer, model, params, step)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: file is missing; the checkpoint is incomplete") from None
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable JSON file ({type(e).__name__}: {e})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -243,7 +198,7 @@ def export(run_dir: Path, output: Path, *, fmt: Optional[str] = None, which: str
     if fmt == "torch" and output.suffix.lower() == ".json":
         raise ExportError(f"{output}: the torch format writes its config to a .json beside the weights; "
                           "name the weights file (model.safetensors)")
-    run = load(run_dir, which)
+    run = read_run(Path(run_dir), which)
     check_cell(run, fmt)
     files = serialize(run, fmt, output)
     write_files(files)

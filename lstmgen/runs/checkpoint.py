@@ -250,10 +250,19 @@ def read_npz(path: Path) -> Dict[str, np.ndarray]:
 
 
 def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
-    """The folder that ``checkpoints/<which>.json`` points to."""
+    """The folder that ``checkpoints/<which>.json`` points to; for a step number (``which`` all
+    digits), the folder kept at that step (``train.keep_every``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"run directory '{run_dir}' does not exist; train one with: lstmgen train --out {run_dir}")
+    if is_step(which):
+        find_checkpoint(run_dir, "last")  # a run that is not one, or not finished, fails as everywhere
+        folder = run_dir / "checkpoints" / checkpoint_name(int(which))
+        if not folder.is_dir():
+            kept = sorted(int(p.name[5:]) for p in (run_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit())
+            raise CheckpointError(f"'{run_dir}' holds no checkpoint of step {int(which)}; it holds steps "
+                                  f"{', '.join(map(str, kept)) or 'none'} (or use best, last)")
+        return folder
     pointer = run_dir / "checkpoints" / f"{which}.json"
     if not pointer.exists():
         raise CheckpointError(f"'{run_dir}' holds no '{which}' checkpoint ({pointer} is missing); is it a run directory?")
@@ -266,6 +275,11 @@ def find_checkpoint(run_dir: Path, which: str = "last") -> Path:
     if not folder.is_dir():
         raise CheckpointError(f"{pointer}: points to '{name}', which does not exist")
     return folder
+
+
+def is_step(which) -> bool:
+    """Whether ``which`` names a checkpoint by its step number (ASCII digits) rather than a pointer."""
+    return str(which).isascii() and str(which).isdigit()
 
 
 def read_checkpoint(run_dir: Path, which: str = "last", *, with_training_state: bool = True) -> Checkpoint:

@@ -71,10 +71,10 @@ def checkpoint_note(run_dir, which: str = "best") -> Tuple[str, Optional[str]]:
 
 
 def read_run(run_dir: Path, which: str = "best") -> Run:
-    """The ``best`` or ``last`` checkpoint of ``run_dir``, checked against its own config; its
-    ``note`` is ``checkpoint_note``'s."""
-    if which not in ckpt.POINTERS:
-        raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}")
+    """The ``best`` or ``last`` checkpoint of ``run_dir``, or the one kept at step ``which`` (digits),
+    checked against its own config; its ``note`` is ``checkpoint_note``'s."""
+    if which not in ckpt.POINTERS and not ckpt.is_step(which):
+        raise CheckpointError(f"unknown checkpoint '{which}'; expected one of: {', '.join(ckpt.POINTERS)}, or a step")
     which, note = checkpoint_note(run_dir, which)
     saved = ckpt.read_checkpoint(Path(run_dir), which, with_training_state=False)
     tokenizer = saved_tokenizer(saved)
