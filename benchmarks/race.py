@@ -24,8 +24,8 @@ the next, so a change in the machine's load hits each side alike):
   --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --dropout=0.0``, min_lr a tenth of the
   learning rate, as that config has it), trained on train.txt; ``max_iters`` and
   ``lr_decay_iters`` set to what fits the budget at the iterations per second measured on
-  this machine just before (a short run per corpus, both corpora side by side), corrected after
-  every nanoGPT run by the rate that run measured; one evaluation at the end
+  this machine just before (a short run per corpus, both corpora side by side), then the median
+  of that and the rates of the nanoGPT runs since; one evaluation at the end
   (``eval_interval = max_iters``) so its checkpoint is the last iteration. Its seed is fixed in
   train.py (1337); a seed file passed as one more config file shifts it by S.
 - **Side by side** (the default, ``--cpus 0,1``): the sides of one budget, seed and corpus run at
@@ -126,7 +126,8 @@ def timed(command, cwd, env, cpu=None):
 
 
 def calibrate_nanogpt(nanogpt: Path, data: Path, tmp: Path, env, cpu) -> list:
-    """[start-up seconds, seconds per iteration] of the recipe on this corpus, from a 150-iteration run."""
+    """[start-up seconds, seconds per iteration] of the recipe on this corpus, from a 150-iteration run
+    (``run_nanogpt`` appends the seconds per iteration of each run)."""
     iters = 150
     wall, output = timed(*nanogpt_command(nanogpt, data, tmp / f"calibrate-{data.name}", 0, iters), env, cpu)
     times = [float(t) / 1000 for t in re.findall(r"^iter \d+: loss [\d.]+, time ([\d.]+)ms", output, re.M)]
@@ -184,11 +185,12 @@ def run_lstmgen(settings, name, data, tmp, seed, budget_s, startup, env, threads
 
 
 def run_nanogpt(nanogpt, data, tmp, seed, budget_s, calibration, env, cpu):
-    startup, per_iter = calibration
+    startup, per_iter = calibration[0], statistics.median(calibration[1:])
     iters = max(1, int((budget_s - startup) / per_iter))
     out = tmp / f"nanogpt-{seed}-{int(budget_s)}-{data.name}"
     wall, _ = timed(*nanogpt_command(nanogpt, data, out, seed, iters), env, cpu)
-    calibration[1] = max(1e-3, (wall - startup) / iters)  # the rate this run saw sizes the next one
+    # the rates seen so far size the next run: their median, since one run's rate swings by 10-20%
+    calibration.append(max(1e-3, (wall - startup) / iters))
     _, scored = timed([sys.executable, __file__, "--nanogpt", str(nanogpt), "--score", str(out / "ckpt.pt"),
                        str(data / "val.bin")], ROOT, env, cpu)
     return {"wall_s": wall, "steps": iters, "nats_per_char": float(scored.strip().splitlines()[-1])}
