@@ -68,8 +68,8 @@ class _TqdmReporter(TqdmReporter):
               "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
 @click.option("--time", "max_time", default=None, metavar="DURATION",
               help="Train for this long (sets train.max_time): seconds, or 90s, 10m, 2h; the last step is evaluated "
-                   "and checkpointed within it; a new run then has no step limit unless you set one "
-                   "(docs/time-budget.md); with --resume, the run's total: a 10m run resumed with --time 20m "
+                   "and checkpointed within it; a new run then has no step limit and a learning rate of 0.004 "
+                   "unless you set them (docs/time-budget.md); with --resume, the run's total: a 10m run resumed with --time 20m "
                    "trains up to 10 minutes more.")
 def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs,
           max_time):

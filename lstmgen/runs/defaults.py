@@ -156,7 +156,8 @@ class TrainConfig:
     max_time: Union[float, str, None] = _opt(
         None, "stop when this much wall-clock time has passed since training started, evaluations and checkpoints "
         "included: seconds, or 90s, 10m, 2h (null = no limit); the last step is evaluated and checkpointed within "
-        "it; with max_steps or max_epochs, whichever ends first; --resume continues with the time left",
+        "it; with max_steps or max_epochs, whichever ends first; --resume continues with the time left; a new run "
+        "with it has no max_steps and a learning_rate of 0.004 unless set (docs/time-budget.md)",
         duration=True)
     max_epochs: Optional[float] = _opt(
         None, "stop after this many passes over the training split, may be fractional (null = no limit)",
