@@ -265,13 +265,13 @@ BUDGET_CHOICES = {
 FROM_SCRATCH = ("train.learning_rate",)  # budget choices measured on runs from random weights
 
 
-def budget_choices(cfg: Config, chosen: List[str]) -> Config:
-    """``cfg`` with ``BUDGET_CHOICES`` for the keys not in ``chosen`` when it has a time budget;
-    else ``cfg`` unchanged."""
+def budget_choices(cfg: Config, chosen: List[str], choices: Optional[dict] = None) -> Config:
+    """``cfg`` with ``choices`` (default ``BUDGET_CHOICES``) for the keys not in ``chosen`` when it
+    has a time budget; else ``cfg`` unchanged."""
     if cfg.train.max_time is None:
         return cfg
     cfg = copy.deepcopy(cfg)
-    for key, value in BUDGET_CHOICES.items():
+    for key, value in (BUDGET_CHOICES if choices is None else choices).items():
         if key not in chosen:
             section, name = key.split(".")
             setattr(getattr(cfg, section), name, value)
@@ -281,14 +281,9 @@ def budget_choices(cfg: Config, chosen: List[str]) -> Config:
 def fine_tune_choices(cfg: Config, chosen: List[str]) -> Config:
     """A fine-tuned run's ``cfg``: the ``FROM_SCRATCH`` keys a time budget chose (not in
     ``chosen``) back at the defaults' values."""
-    if cfg.train.max_time is None:
-        return cfg
-    cfg, defaults = copy.deepcopy(cfg), Config()
-    for key in FROM_SCRATCH:
-        if key not in chosen:
-            section, name = key.split(".")
-            setattr(getattr(cfg, section), name, getattr(getattr(defaults, section), name))
-    return cfg
+    defaults = Config()
+    return budget_choices(cfg, chosen, {key: getattr(getattr(defaults, key.split(".")[0]), key.split(".")[1])
+                                        for key in FROM_SCRATCH})
 
 
 INHERITED = ("model", "tokenizer")  # the sections a fine-tuned run takes from its parent
