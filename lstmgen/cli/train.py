@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..runs.config import shipped_configs
+from ..runs.defaults import BUDGET_CHOICES
 from ..training.progress import TqdmReporter
 from .common import UserError, loss_text, say_unevaluated
 from .options import csv_column_option, procs_option, threads_option, threads_value
@@ -68,7 +69,8 @@ class _TqdmReporter(TqdmReporter):
               "MPI: pip install 'lstmgen[mpi]'); auto: one per core with MPI installed. See docs/distributed.md.")
 @click.option("--time", "max_time", default=None, metavar="DURATION",
               help="Train for this long (sets train.max_time): seconds, or 90s, 10m, 2h; the last step is evaluated "
-                   "and checkpointed within it; a new run then has no step limit and a learning rate of 0.004 "
+                   "and checkpointed within it; a new run then has no step limit and a learning rate of "
+                   f"{BUDGET_CHOICES['train.learning_rate']} "
                    "unless you set them (docs/time-budget.md); with --resume, the run's total: a 10m run resumed with --time 20m "
                    "trains up to 10 minutes more.")
 def train(source, csv_column, json_field, config_path, overrides, run_dir, init_from, threads, resume, procs,

@@ -29,7 +29,8 @@ from typing import Any, Dict, List, Optional, Union, get_type_hints
 import yaml
 
 from ..errors import ConfigError
-from .defaults import DURATION_FORMS, SECTION_CLASSES, Config, duration_seconds, duration_text  # noqa: F401
+from .defaults import (BUDGET_CHOICES, DURATION_FORMS, FROM_SCRATCH, SECTION_CLASSES, Config,  # noqa: F401
+                       duration_seconds, duration_text)
 
 
 def all_keys() -> List[str]:
@@ -252,17 +253,6 @@ def load_config(path: Optional[Union[str, Path]] = None, overrides: Optional[Lis
         cfg = budget_choices(cfg, chosen)
     validate(cfg)
     return cfg
-
-
-# What a time budget (train.max_time) changes in a new run, where the user chose nothing else,
-# measured by benchmarks/race.py (docs/time-budget.md): at 5 minutes a rate of 0.004 reached a
-# held-out loss 0.03-0.05 nats/char lower than 0.002 on both corpora, while cosine to a tenth
-# and no dropout did not help. A fine-tuned run keeps the default rate (FROM_SCRATCH).
-BUDGET_CHOICES = {
-    "train.max_steps": None,  # the time ends the run, not the 5,000 steps of the default
-    "train.learning_rate": 0.004,
-}
-FROM_SCRATCH = ("train.learning_rate",)  # budget choices measured on runs from random weights
 
 
 def budget_choices(cfg: Config, chosen: List[str], choices: Optional[dict] = None) -> Config:
