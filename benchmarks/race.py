@@ -24,7 +24,8 @@ the next, so a change in the machine's load hits each side alike):
   --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --dropout=0.0``, min_lr a tenth of the
   learning rate, as that config has it), trained on train.txt; ``max_iters`` and
   ``lr_decay_iters`` set to what fits the budget at the iterations per second measured on
-  this machine just before (a short run per corpus, both corpora side by side), then the median
+  this machine just before (a short run per corpus on each CPU at once, so the machine is as
+  busy as in the race), then the median
   of that and the rates of the nanoGPT runs since; one evaluation at the end
   (``eval_interval = max_iters``) so its checkpoint is the last iteration. Its seed is fixed in
   train.py (1337); a seed file passed as one more config file shifts it by S.
@@ -58,6 +59,7 @@ Everything is written in a temporary folder, with its own cache of built-in corp
 """
 
 import argparse
+import itertools
 import json
 import os
 import pickle  # nanoGPT's own input format (meta.pkl), written only into the race's temporary folder
@@ -75,6 +77,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = [1, 2, 5, 10, 30]  # minutes
 CORPORA = ["builtin:python-docstrings", "builtin:python-code"]
+CPU_MODEL = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
 RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
           "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",
           "--dropout=0.0"]
@@ -129,7 +133,8 @@ def calibrate_nanogpt(nanogpt: Path, data: Path, tmp: Path, env, cpu) -> list:
     """[start-up seconds, seconds per iteration] of the recipe on this corpus, from a 150-iteration run
     (``run_nanogpt`` appends the seconds per iteration of each run)."""
     iters = 150
-    wall, output = timed(*nanogpt_command(nanogpt, data, tmp / f"calibrate-{data.name}", 0, iters), env, cpu)
+    out = tmp / f"calibrate-{data.name}-{cpu}"
+    wall, output = timed(*nanogpt_command(nanogpt, data, out, 0, iters), env, cpu)
     times = [float(t) / 1000 for t in re.findall(r"^iter \d+: loss [\d.]+, time ([\d.]+)ms", output, re.M)]
     per_iter = statistics.median(times[5:])
     return [max(0.0, wall - per_iter * (iters + 1)), per_iter]
@@ -279,12 +284,14 @@ def main():
             data[corpus] = tmp / corpus.split(":")[-1]
             print(f"{corpus}: {prepare(corpus, data[corpus], env)}", flush=True)
         if "nanogpt" in sides:
-            futures = {c: pool.submit(calibrate_nanogpt, args.nanogpt, data[c], tmp, env, cpus[i % len(cpus)])
-                       for i, c in enumerate(data)}
-            for corpus, future in futures.items():
-                calibration[corpus] = future.result()
-                print(f"  nanoGPT on {corpus}: start-up {calibration[corpus][0]:.1f} s, "
-                      f"{1 / calibration[corpus][1]:.1f} iterations/s", flush=True)
+            # every CPU busy, as in the race: one corpus is measured on each CPU at once
+            corpora = [c for _, c in zip(range(max(len(cpus), len(data))), itertools.cycle(data))]
+            futures = [(c, pool.submit(calibrate_nanogpt, args.nanogpt, data[c], tmp, env, cpus[i % len(cpus)]))
+                       for i, c in enumerate(corpora)]
+            for corpus, future in futures:
+                startup, per_iter = future.result()
+                calibration.setdefault(corpus, [startup]).append(per_iter)
+                print(f"  nanoGPT on {corpus}: start-up {startup:.1f} s, {1 / per_iter:.1f} iterations/s", flush=True)
         have = {(r["budget_min"], r["corpus"], r["side"], r["seed"]) for r in done}
         turn = 0
         for budget in budgets:
@@ -305,7 +312,8 @@ def main():
                         for cpu, (side, future) in zip(cpus, futures.items()):
                             result = future.result()
                             row = {"date": time.strftime("%Y-%m-%d %H:%M"), "budget_min": budget, "corpus": corpus,
-                                   "side": side, "seed": seed, "cpu": cpu, "settings": sides[side], **result}
+                                   "side": side, "seed": seed, "cpu": cpu, "cpu_model": CPU_MODEL, "settings": sides[side],
+                                   **result}
                             rows.append(row)
                             print(json.dumps(row), flush=True)
                             if args.out:
