@@ -25,10 +25,10 @@ the next, so a change in the machine's load hits each side alike):
   learning rate, as that config has it), trained on train.txt; ``max_iters`` and
   ``lr_decay_iters`` set to what fits the budget at the iterations per second measured on
   this machine just before (a short run per corpus on each CPU at once, so the machine is as
-  busy as in the race), then the median
-  of that and the rates of the nanoGPT runs since; one evaluation at the end
-  (``eval_interval = max_iters``) so its checkpoint is the last iteration. Its seed is fixed in
-  train.py (1337); a seed file passed as one more config file shifts it by S.
+  busy as in the race), then the median of that and the rates of the nanoGPT runs since; one
+  evaluation at the end (``eval_interval = max_iters``) so its checkpoint is the last
+  iteration. Its seed is fixed in train.py (1337); a seed file passed as one more config file
+  shifts it by S.
 - **Side by side** (the default, ``--cpus 0,1``): the sides of one budget, seed and corpus run at
   the same time, two at once, each pinned to a CPU of its own with one thread (lstmgen's
   ``--threads 1``, nanoGPT's ``OMP_NUM_THREADS=1``), so each has one core and both meet the same
@@ -77,8 +77,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = [1, 2, 5, 10, 30]  # minutes
 CORPORA = ["builtin:python-docstrings", "builtin:python-code"]
-CPU_MODEL = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
 RECIPE = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
           "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128",
           "--dropout=0.0"]
@@ -138,6 +136,13 @@ def calibrate_nanogpt(nanogpt: Path, data: Path, tmp: Path, env, cpu) -> list:
     times = [float(t) / 1000 for t in re.findall(r"^iter \d+: loss [\d.]+, time ([\d.]+)ms", output, re.M)]
     per_iter = statistics.median(times[5:])
     return [max(0.0, wall - per_iter * (iters + 1)), per_iter]
+
+
+def cpu_model():
+    """The processor's name, as Linux gives it (None elsewhere): each row records it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
 
 
 def lstmgen_startup(env) -> float:
@@ -272,7 +277,7 @@ def main():
     seeds = [int(s) for s in args.seeds.split(",")]
     sides = parse_sides(args.sides.split(","), args.variant)
     cpus = [int(c) for c in args.cpus.split(",") if c] or [None]
-    rows = []
+    rows, machine = [], cpu_model()
     with tempfile.TemporaryDirectory(prefix="lstmgen-race-") as tmp, ThreadPoolExecutor(len(cpus)) as pool:
         tmp = Path(tmp)
         env = {**os.environ, "LSTMGEN_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(ROOT),
@@ -312,8 +317,8 @@ def main():
                         for cpu, (side, future) in zip(cpus, futures.items()):
                             result = future.result()
                             row = {"date": time.strftime("%Y-%m-%d %H:%M"), "budget_min": budget, "corpus": corpus,
-                                   "side": side, "seed": seed, "cpu": cpu, "cpu_model": CPU_MODEL, "settings": sides[side],
-                                   **result}
+                                   "side": side, "seed": seed, "cpu": cpu, "cpu_model": machine,
+                                   "settings": sides[side], **result}
                             rows.append(row)
                             print(json.dumps(row), flush=True)
                             if args.out:
