@@ -290,7 +290,7 @@ def main():
             print(f"{corpus}: {prepare(corpus, data[corpus], env)}", flush=True)
         if "nanogpt" in sides:
             # every CPU busy, as in the race: one corpus is measured on each CPU at once
-            corpora = [c for _, c in zip(range(max(len(cpus), len(data))), itertools.cycle(data))]
+            corpora = list(itertools.islice(itertools.cycle(data), max(len(cpus), len(data))))
             futures = [(c, pool.submit(calibrate_nanogpt, args.nanogpt, data[c], tmp, env, cpus[i % len(cpus)]))
                        for i, c in enumerate(corpora)]
             for corpus, future in futures:

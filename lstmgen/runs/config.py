@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import importlib.resources
 import math
+import operator
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Union, get_type_hints
 
@@ -272,8 +273,7 @@ def fine_tune_choices(cfg: Config, chosen: List[str]) -> Config:
     """A fine-tuned run's ``cfg``: the ``FROM_SCRATCH`` keys a time budget chose (not in
     ``chosen``) back at the defaults' values."""
     defaults = Config()
-    return budget_choices(cfg, chosen, {key: getattr(getattr(defaults, key.split(".")[0]), key.split(".")[1])
-                                        for key in FROM_SCRATCH})
+    return budget_choices(cfg, chosen, {key: operator.attrgetter(key)(defaults) for key in FROM_SCRATCH})
 
 
 INHERITED = ("model", "tokenizer")  # the sections a fine-tuned run takes from its parent
